@@ -1,0 +1,116 @@
+//! Server functions: parse, call the backend, map. Nothing is decided here.
+
+use leptos::prelude::*;
+
+use crate::model::{AppError, IdentitySettings, LoginPageInfo, ShellInfo};
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use http::{header::SET_COOKIE, request::Parts, HeaderValue};
+    use leptos::prelude::*;
+
+    use crate::backend::SharedBackend;
+    use crate::model::AppError;
+
+    pub fn backend() -> Result<(SharedBackend, Parts), AppError> {
+        let backend = use_context::<SharedBackend>()
+            .ok_or_else(|| AppError::Transport("the backend is not wired".into()))?;
+        let parts = use_context::<Parts>()
+            .ok_or_else(|| AppError::Transport("no request in context".into()))?;
+        Ok((backend, parts))
+    }
+
+    pub fn set_cookies(cookies: Vec<String>) {
+        let response = expect_context::<leptos_axum::ResponseOptions>();
+        for cookie in cookies {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.append_header(SET_COOKIE, value);
+            }
+        }
+    }
+}
+
+#[server]
+pub async fn get_shell() -> Result<ShellInfo, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    backend.shell(&parts).await
+}
+
+#[server]
+pub async fn get_login_page() -> Result<LoginPageInfo, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let (info, cookies) = backend.login_page(&parts).await?;
+    ssr::set_cookies(cookies);
+    Ok(info)
+}
+
+#[server]
+pub async fn sign_in(
+    email: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let cookies = backend.sign_in(&parts, email, password, csrf).await?;
+    ssr::set_cookies(cookies);
+    leptos_axum::redirect(&safe_return_path(next.as_deref()));
+    Ok(())
+}
+
+#[server]
+pub async fn sign_out(csrf: String) -> Result<(), AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let cookies = backend.sign_out(&parts, csrf).await?;
+    ssr::set_cookies(cookies);
+    leptos_axum::redirect("/login?signed_out=1");
+    Ok(())
+}
+
+#[server]
+pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    backend.identity_settings(&parts).await
+}
+
+#[server]
+pub async fn save_provisioning(
+    csrf: String,
+    jit: Option<String>,
+) -> Result<IdentitySettings, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    backend.save_provisioning(&parts, csrf, jit.is_some()).await
+}
+
+/// Where to go after signing in: a same-origin absolute path, or `/`.
+pub fn safe_return_path(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.contains(['\r', '\n']) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_path;
+
+    #[test]
+    fn return_path_keeps_same_origin_paths_only() {
+        assert_eq!(
+            safe_return_path(Some("/settings/iam/identity")),
+            "/settings/iam/identity"
+        );
+        assert_eq!(safe_return_path(Some("//evil.example/")), "/");
+        assert_eq!(safe_return_path(Some("/\\evil.example")), "/");
+        assert_eq!(safe_return_path(Some("https://evil.example/")), "/");
+        assert_eq!(safe_return_path(Some("/a\r\nSet-Cookie: x")), "/");
+        assert_eq!(safe_return_path(None), "/");
+    }
+}

@@ -1,0 +1,124 @@
+//! What the pages and the server exchange: plain data, no behaviour beyond wording.
+
+use std::fmt;
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// The signed-in person, as the pages see them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: i32,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub roles: Vec<String>,
+    pub is_admin: bool,
+    /// The synchronizer token every form of this session must send back.
+    pub csrf_token: String,
+}
+
+impl Me {
+    pub fn display_name(&self) -> String {
+        let name = format!("{} {}", self.first_name, self.last_name);
+        if name.trim().is_empty() {
+            self.email.clone()
+        } else {
+            name.trim().to_string()
+        }
+    }
+}
+
+/// What the frame around every signed-in page needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShellInfo {
+    pub me: Me,
+    pub release: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginPageInfo {
+    /// Double-submit token for the sign-in form (there is no session yet).
+    pub csrf_token: String,
+    pub release: String,
+}
+
+/// The Identity Configuration page's view of the stored configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdentitySettings {
+    pub release: String,
+    /// "SSO JIT" on release 1.54 and later, "SAML JIT" before.
+    pub jit_label: String,
+    pub oidc_available: bool,
+    pub plan: String,
+    pub login_method: String,
+    /// A one-line description of the identity provider in force, if any.
+    pub sso_summary: Option<String>,
+    pub provisioning_method: String,
+    pub jit_enabled: bool,
+    /// Why the toggle cannot be turned on now, in words for the admin.
+    pub jit_unavailable_reason: Option<String>,
+    pub updated_by: Option<String>,
+    pub updated_at: Option<String>,
+    pub csrf_token: String,
+}
+
+/// Every way a page's request can fail, each with a sentence a person can act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AppError {
+    SignInRequired,
+    SessionExpired,
+    Forbidden,
+    BadCredentials,
+    AccountDisabled,
+    CsrfRejected,
+    Invalid { field: String, message: String },
+    Unavailable,
+    Internal { correlation_id: String },
+    Transport(String),
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::SignInRequired => write!(f, "Sign in to continue."),
+            AppError::SessionExpired => write!(f, "Your session has expired. Sign in again."),
+            AppError::Forbidden => write!(
+                f,
+                "You need the Admin role for this. Ask an administrator of this Portal for access."
+            ),
+            AppError::BadCredentials => write!(f, "That email and password do not match an account."),
+            AppError::AccountDisabled => {
+                write!(f, "This account is deactivated. Ask an administrator to reactivate it.")
+            }
+            AppError::CsrfRejected => write!(
+                f,
+                "This form has expired or lost its security token. Reload the page and try again."
+            ),
+            AppError::Invalid { message, .. } => write!(f, "{message}"),
+            AppError::Unavailable => {
+                write!(f, "Portal cannot reach its database right now. Try again in a moment.")
+            }
+            AppError::Internal { correlation_id } => write!(
+                f,
+                "Something went wrong on our side. Give this reference to your administrator: {correlation_id}"
+            ),
+            AppError::Transport(message) => {
+                write!(f, "Portal could not be reached ({message}). Check your connection and retry.")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

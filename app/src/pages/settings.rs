@@ -1,0 +1,42 @@
+//! Settings' frame: the section column and the Identity and Access Management tabs.
+//! A tab appears here once its page exists.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn SettingsFrame(children: Children) -> impl IntoView {
+    view! {
+        <div class="flex gap-8">
+            <nav aria-label="Settings sections" class="w-56 shrink-0">
+                <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">"Settings"</h2>
+                <ul>
+                    <li>
+                        <A
+                            href="/settings/iam/identity"
+                            attr:class="block rounded bg-indigo-50 px-3 py-2 text-sm font-medium text-indigo-800"
+                        >
+                            "Identity and Access Management"
+                        </A>
+                    </li>
+                </ul>
+            </nav>
+            <div class="min-w-0 flex-1">
+                <h1 class="text-2xl font-semibold">"Identity and Access Management"</h1>
+                <nav aria-label="Identity and Access Management" class="mt-4 border-b border-slate-200">
+                    <ul class="flex gap-6 text-sm">
+                        <li>
+                            <A
+                                href="/settings/iam/identity"
+                                attr:class="-mb-px inline-block border-b-2 border-indigo-600 pb-2 font-medium text-indigo-800"
+                            >
+                                "Identity Configuration"
+                            </A>
+                        </li>
+                    </ul>
+                </nav>
+                <div class="mt-6">{children()}</div>
+            </div>
+        </div>
+    }
+}

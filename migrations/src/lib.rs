@@ -1,0 +1,15 @@
+//! Portal's schema, applied at start-up on SQLite and PostgreSQL alike.
+//! Each migration is a file of its own; never edit one that has shipped, add another.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs every tool Portal's build and tests need, skipping what is already present.
+# Nothing here downloads a prebuilt binary: Debian packages, crates.io sources and npm only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LEPTOS_VERSION=0.3.11
+# The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock 2>/dev/null || true)
+WASM_BINDGEN_VERSION=${WASM_BINDGEN_VERSION:-0.2.130}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '==> %s\n' "$*"; }
+
+need_apt=()
+for pkg in pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev chromium; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "apt: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+rustup target list --installed | grep -q wasm32-unknown-unknown || {
+  say "rustup: wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+
+# Installs a crate from its registry source with one dependency pinned, because the crate's
+# own lockfile names versions that this toolchain or registry cannot take (see TOOLCHAIN notes).
+install_pinned() {
+  local crate=$1 version=$2 dep=$3 dep_version=$4; shift 4
+  installed() { cargo install --list | grep -q "^$crate v$version:"; }
+  cargo install "$crate" --version "=$version" --locked "$@" >/dev/null 2>&1 || true
+  installed && return 0
+  local src work
+  src=$(ls -d "$HOME"/.cargo/registry/src/index.crates.io-*/"$crate-$version" | head -n1)
+  work=$(mktemp -d)
+  cp -r "$src" "$work/$crate"
+  (cd "$work/$crate" && cargo update -p "$dep" --precise "$dep_version" && cargo install --path . --locked "$@")
+  rm -rf "$work"
+}
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  say "cargo-leptos $CARGO_LEPTOS_VERSION (built from source, about 16 minutes on 2 cores)"
+  install_pinned cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-util-schemas 0.14.1 --features no_downloads
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  say "wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  install_pinned wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
+fi
+
+if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ]; then
+  say "npm: tailwindcss, binaryen"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ ! -d end2end/node_modules/@playwright/test ]; then
+  say "npm: end2end"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi
+say "toolchain ready"

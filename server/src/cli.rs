@@ -1,0 +1,133 @@
+//! The `portal` command: serve (the default), and API token management for automation.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::config::Config;
+use crate::domain::{Email, Role};
+use crate::people::{self, FirstAdmin};
+use crate::startup::Application;
+
+#[derive(Parser)]
+#[command(
+    name = "portal",
+    version,
+    about = "Portal: Management Portal with Okta SSO and JIT provisioning"
+)]
+pub struct Cli {
+    /// A TOML configuration file; PORTAL_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Portal (the default).
+    Serve,
+    /// Manage API tokens for /api/v1.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token for an admin and print it once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke a token by its id.
+    Revoke { id: i32 },
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config)?;
+    crate::telemetry::init(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Token { action } => token(config, action).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    match app.first_admin() {
+        FirstAdmin::Created {
+            email,
+            generated_password: Some(password),
+        } => {
+            // Printed once, on the start that created the admin; never logged again.
+            eprintln!(
+                "\n================================================================\n  Portal created the first admin account.\n  Email:    {email}\n  Password: {password}\n  Sign in at {} and keep this password safe;\n  it is not shown again.\n================================================================\n",
+                app.portal().config.public_url
+            );
+        }
+        FirstAdmin::Created {
+            email,
+            generated_password: None,
+        } => {
+            tracing::info!(%email, "created the first admin from PORTAL_ADMIN_EMAIL / PORTAL_ADMIN_PASSWORD");
+        }
+        FirstAdmin::AlreadyPresent => {}
+    }
+    tracing::info!(
+        addr = %app.local_addr(),
+        public_url = %app.portal().config.public_url,
+        release = %app.portal().config.release,
+        "Portal is listening"
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
+    let db = crate::db::connect_and_migrate(&config.database_url).await?;
+    match action {
+        TokenAction::Create { email, name } => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let account = people::find_by_email(&db, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account has the email {email}"))?;
+            let roles = people::effective_roles(&db, account.id).await?;
+            if !roles.iter().any(|r| r == Role::Admin.key()) {
+                anyhow::bail!("{email} is not an admin; API tokens are for admins");
+            }
+            let (secret, row) = crate::auth::token::create(&db, account.id, &name).await?;
+            let correlation = crate::state::CorrelationId::new();
+            audit::record(
+                &db,
+                AuditEvent {
+                    actor_id: Some(account.id),
+                    actor: &account.email,
+                    action: "api_token.create",
+                    target: &format!("token {}", row.id),
+                    outcome: Outcome::Success,
+                    details: serde_json::json!({ "name": name, "via": "cli" }),
+                    correlation_id: &correlation.0,
+                },
+            )
+            .await?;
+            eprintln!(
+                "Created API token {} for {}. It is shown only now:",
+                row.id, account.email
+            );
+            println!("{secret}");
+        }
+        TokenAction::Revoke { id } => {
+            if !crate::auth::token::revoke(&db, id).await? {
+                anyhow::bail!("there is no active API token with id {id}");
+            }
+            eprintln!("Revoked API token {id}.");
+        }
+    }
+    Ok(())
+}

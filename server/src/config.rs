@@ -1,0 +1,323 @@
+//! Typed, layered configuration: defaults < an optional TOML file (`--config` or
+//! `PORTAL_CONFIG`) < `PORTAL_*` environment variables. Every value is checked at start-up and a
+//! bad one stops Portal with a message that names its key.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The portal's configuration once every value has been checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub public_url: Url,
+    pub database_url: String,
+    pub release: Release,
+    pub plan: Plan,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+    pub session_idle: Duration,
+    pub session_lifetime: Duration,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Raw {
+    addr: String,
+    public_url: Option<String>,
+    database_url: String,
+    release: String,
+    plan: String,
+    admin_email: Option<String>,
+    admin_password: Option<String>,
+    session_idle_minutes: u64,
+    session_lifetime_hours: u64,
+    site_root: String,
+    log_format: String,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            addr: "127.0.0.1:3000".into(),
+            public_url: None,
+            database_url: "sqlite://data/portal.db".into(),
+            release: "1.54".into(),
+            plan: "enterprise".into(),
+            admin_email: None,
+            admin_password: None,
+            session_idle_minutes: 120,
+            session_lifetime_hours: 12,
+            site_root: "target/site".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn key(key: &str, message: impl fmt::Display) -> Self {
+        ConfigError(format!("{} ({key}): {message}", env_name(key)))
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("PORTAL_{}", key.to_uppercase())
+}
+
+impl Config {
+    /// Reads the defaults, then `file` (or `PORTAL_CONFIG`) if given, then the environment.
+    pub fn load(file: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let file = file.or_else(|| std::env::var_os("PORTAL_CONFIG").map(PathBuf::from));
+        let mut figment = Figment::from(Serialized::defaults(Raw::default()));
+        if let Some(path) = &file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("PORTAL_").ignore(&["config", "test_postgres_url"]));
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let raw: Raw = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                ConfigError(e.to_string())
+            } else {
+                ConfigError::key(&key, e.kind)
+            }
+        })?;
+        let addr: SocketAddr = raw.addr.parse().map_err(|_| {
+            ConfigError::key(
+                "addr",
+                format!("'{}' is not an address like 127.0.0.1:3000", raw.addr),
+            )
+        })?;
+        let public_url = match &raw.public_url {
+            Some(text) => {
+                let url = Url::parse(text).map_err(|e| {
+                    ConfigError::key("public_url", format!("'{text}' is not a URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(ConfigError::key(
+                        "public_url",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                url
+            }
+            None => Url::parse(&format!("http://{addr}/")).expect("an address makes a URL"),
+        };
+        if !(raw.database_url.starts_with("sqlite:")
+            || raw.database_url.starts_with("postgres://")
+            || raw.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::key(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let release = raw
+            .release
+            .parse()
+            .map_err(|e| ConfigError::key("release", e))?;
+        let plan = raw.plan.parse().map_err(|e| ConfigError::key("plan", e))?;
+        if raw.session_idle_minutes == 0 || raw.session_lifetime_hours == 0 {
+            return Err(ConfigError::key(
+                "session_idle_minutes",
+                "session lengths must be above zero",
+            ));
+        }
+        let log_format = match raw.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::key(
+                    "log_format",
+                    format!("'{other}' is neither text nor json"),
+                ))
+            }
+        };
+        if let Some(email) = &raw.admin_email {
+            crate::domain::Email::parse(email).map_err(|e| ConfigError::key("admin_email", e))?;
+        }
+        if let Some(password) = &raw.admin_password {
+            crate::auth::password::check_strength(password)
+                .map_err(|e| ConfigError::key("admin_password", e))?;
+        }
+        Ok(Config {
+            addr,
+            public_url,
+            database_url: raw.database_url,
+            release,
+            plan,
+            admin_email: raw.admin_email,
+            admin_password: raw.admin_password.map(SecretString::from),
+            session_idle: Duration::from_secs(raw.session_idle_minutes * 60),
+            session_lifetime: Duration::from_secs(raw.session_lifetime_hours * 3600),
+            site_root: PathBuf::from(raw.site_root),
+            log_format,
+        })
+    }
+
+    /// A configuration for tests and tools: defaults plus the given overrides, no environment.
+    pub fn with_overrides(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Raw::default()));
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, *value));
+        }
+        Self::from_figment(figment)
+    }
+
+    pub fn cookies_secure(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The release the portal presents. From 1.54 on, OIDC is offered and the provisioning toggle
+/// reads "SSO JIT"; before, SAML is the only SSO protocol and the toggle reads "SAML JIT".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Release {
+    pub const SSO_JIT: Release = Release {
+        major: 1,
+        minor: 54,
+    };
+
+    pub fn offers_oidc(self) -> bool {
+        self >= Self::SSO_JIT
+    }
+
+    pub fn jit_label(self) -> &'static str {
+        if self >= Self::SSO_JIT {
+            "SSO JIT"
+        } else {
+            "SAML JIT"
+        }
+    }
+}
+
+impl FromStr for Release {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("'{text}' is not a release like 1.54");
+        let (major, minor) = text.trim().split_once('.').ok_or_else(bad)?;
+        Ok(Release {
+            major: major.parse().map_err(|_| bad())?,
+            minor: minor.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The licence plan; SSO JIT is an Enterprise-plan feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Free,
+    Team,
+    Enterprise,
+}
+
+impl Plan {
+    pub fn includes_sso_jit(self) -> bool {
+        self == Plan::Enterprise
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Team => "team",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+impl FromStr for Plan {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "free" => Ok(Plan::Free),
+            "team" => Ok(Plan::Team),
+            "enterprise" => Ok(Plan::Enterprise),
+            _ => Err(format!(
+                "'{text}' is not a plan; use enterprise, team or free"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_on_loopback_with_sqlite_and_release_1_54() {
+        let config = Config::with_overrides(&[]).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:3000/");
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert_eq!(config.release.jit_label(), "SSO JIT");
+        assert!(config.plan.includes_sso_jit());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let error = Config::with_overrides(&[("addr", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("PORTAL_ADDR"), "{error}");
+        let error = Config::with_overrides(&[("release", "one")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("PORTAL_RELEASE"), "{error}");
+        let error = Config::with_overrides(&[("plan", "gold")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("PORTAL_PLAN"), "{error}");
+        let error = Config::with_overrides(&[("database_url", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("PORTAL_DATABASE_URL"), "{error}");
+    }
+
+    #[test]
+    fn release_1_53_is_saml_only_and_says_saml_jit() {
+        let release: Release = "1.53".parse().unwrap();
+        assert_eq!(release.jit_label(), "SAML JIT");
+        assert!(!release.offers_oidc());
+        let release: Release = "2.0".parse().unwrap();
+        assert!(release.offers_oidc());
+    }
+}

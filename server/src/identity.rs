@@ -1,0 +1,497 @@
+//! The identity configuration: how people sign in, the one identity provider, and the
+//! provisioning method. Every change goes through [`Portal::replace_identity`], which checks the
+//! whole document first and writes nothing when any part of it is refused.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::auth::caller::Caller;
+use crate::config::{Plan, Release};
+use crate::db::entities::identity_config;
+use crate::domain::{LoginMethod, ProvisioningMethod, SsoProtocol};
+use crate::error::PortalError;
+use crate::state::Portal;
+
+const ROW: i32 = 1;
+
+/// The identity configuration as `GET` and `PUT /api/v1/identity` carry it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityDocument {
+    pub login_method: LoginMethod,
+    #[serde(default)]
+    pub sso: SsoDocument,
+    pub provisioning: ProvisioningDocument,
+    /// Read-only; accepted and ignored on `PUT` so that a fetched document can be sent back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+    /// Read-only, like `updated_by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoDocument {
+    pub protocol: Option<SsoProtocol>,
+    #[serde(default)]
+    pub saml: Option<SamlSettings>,
+    #[serde(default)]
+    pub oidc: Option<OidcDocument>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningDocument {
+    pub method: ProvisioningMethod,
+}
+
+/// SAML settings, stored as given once checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlSettings {
+    pub idp_entity_id: Option<String>,
+    pub idp_sso_url: Option<String>,
+    #[serde(default)]
+    pub idp_certificates: Vec<String>,
+    #[serde(default)]
+    pub metadata_xml: Option<String>,
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    #[serde(default = "yes")]
+    pub allow_idp_initiated: bool,
+}
+
+/// OIDC settings as the API carries them: the secret is write-only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcDocument {
+    pub discovery_url: String,
+    pub client_id: String,
+    /// Write-only: never returned. Omit it on `PUT` to keep the stored one.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+    /// Read-only: whether a secret is stored.
+    #[serde(default)]
+    pub client_secret_set: bool,
+    #[serde(default)]
+    pub token_auth_method: TokenAuthMethod,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// OIDC settings as stored, secret included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct OidcStored {
+    discovery_url: String,
+    client_id: String,
+    client_secret: String,
+    token_auth_method: TokenAuthMethod,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The stored row, decoded.
+#[derive(Clone, Debug)]
+pub struct IdentityConfig {
+    pub login_method: LoginMethod,
+    pub protocol: Option<SsoProtocol>,
+    pub saml: Option<SamlSettings>,
+    oidc: Option<OidcStored>,
+    pub provisioning: ProvisioningMethod,
+    pub updated_by: Option<String>,
+    pub updated_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl IdentityConfig {
+    fn from_row(row: identity_config::Model) -> Result<IdentityConfig, PortalError> {
+        let corrupt = |what: &str| {
+            PortalError::Internal(anyhow::anyhow!(
+                "the stored identity configuration has a bad {what}"
+            ))
+        };
+        Ok(IdentityConfig {
+            login_method: LoginMethod::from_stored(&row.login_method)
+                .ok_or_else(|| corrupt("login method"))?,
+            protocol: match row.sso_protocol.as_deref() {
+                None => None,
+                Some(text) => {
+                    Some(SsoProtocol::from_stored(text).ok_or_else(|| corrupt("protocol"))?)
+                }
+            },
+            saml: row
+                .saml
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("SAML document"))?,
+            oidc: row
+                .oidc
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("OIDC document"))?,
+            provisioning: ProvisioningMethod::from_stored(&row.provisioning_method)
+                .ok_or_else(|| corrupt("provisioning method"))?,
+            updated_by: row.updated_by_email,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Whether an identity provider is configured (and so SSO JIT may be turned on).
+    pub fn sso_configured(&self) -> bool {
+        match self.protocol {
+            Some(SsoProtocol::Saml) => self.saml.is_some(),
+            Some(SsoProtocol::Oidc) => self.oidc.is_some(),
+            None => false,
+        }
+    }
+
+    pub fn document(&self) -> IdentityDocument {
+        IdentityDocument {
+            login_method: self.login_method,
+            sso: SsoDocument {
+                protocol: self.protocol,
+                saml: self.saml.clone(),
+                oidc: self.oidc.as_ref().map(|stored| OidcDocument {
+                    discovery_url: stored.discovery_url.clone(),
+                    client_id: stored.client_id.clone(),
+                    client_secret: None,
+                    client_secret_set: !stored.client_secret.is_empty(),
+                    token_auth_method: stored.token_auth_method,
+                }),
+            },
+            provisioning: ProvisioningDocument {
+                method: self.provisioning,
+            },
+            updated_by: self.updated_by.clone(),
+            updated_at: self.updated_at.map(|at| at.to_rfc3339()),
+        }
+    }
+
+    /// One line for the page: which identity provider is in force.
+    pub fn summary(&self) -> Option<String> {
+        match (self.protocol, &self.saml, &self.oidc) {
+            (Some(SsoProtocol::Saml), Some(saml), _) => Some(format!(
+                "SAML 2.0 with the identity provider {}",
+                saml.idp_entity_id.as_deref().unwrap_or("(from metadata)")
+            )),
+            (Some(SsoProtocol::Oidc), _, Some(oidc)) => Some(format!(
+                "OpenID Connect with {} (client {})",
+                oidc.discovery_url, oidc.client_id
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Why SSO JIT cannot be turned on now, if anything stands in the way.
+pub fn jit_obstacle(config: &IdentityConfig, plan: Plan, release: Release) -> Option<String> {
+    if !plan.includes_sso_jit() {
+        return Some(format!(
+            "{} is part of the Enterprise plan; this portal runs on the {} plan.",
+            release.jit_label(),
+            plan.as_str()
+        ));
+    }
+    if !config.sso_configured() {
+        return Some(format!(
+            "Set up single sign-on first: {} creates accounts when people sign in with the identity provider.",
+            release.jit_label()
+        ));
+    }
+    None
+}
+
+/// The checked form of a document, ready to store.
+struct Accepted {
+    login_method: LoginMethod,
+    protocol: Option<SsoProtocol>,
+    saml: Option<SamlSettings>,
+    oidc: Option<OidcStored>,
+    provisioning: ProvisioningMethod,
+}
+
+/// Checks `doc` as a whole against the release, the plan and what is stored now.
+fn check(
+    doc: IdentityDocument,
+    current: &IdentityConfig,
+    release: Release,
+    plan: Plan,
+) -> Result<Accepted, PortalError> {
+    let (saml, oidc) = match doc.sso.protocol {
+        None => (None, None),
+        Some(SsoProtocol::Saml) => {
+            let saml = doc.sso.saml.ok_or_else(|| {
+                PortalError::invalid("sso.saml", "required when sso.protocol is saml")
+            })?;
+            (Some(check_saml(saml)?), None)
+        }
+        Some(SsoProtocol::Oidc) => {
+            if !release.offers_oidc() {
+                return Err(PortalError::invalid(
+                    "sso.protocol",
+                    format!("OpenID Connect needs release 1.54 or later; this portal presents release {release}. Use saml."),
+                ));
+            }
+            let oidc = doc.sso.oidc.ok_or_else(|| {
+                PortalError::invalid("sso.oidc", "required when sso.protocol is oidc")
+            })?;
+            (None, Some(check_oidc(oidc, current.oidc.as_ref())?))
+        }
+    };
+    let sso_configured = doc.sso.protocol.is_some();
+    if doc.login_method == LoginMethod::Sso && !sso_configured {
+        return Err(PortalError::invalid(
+            "login_method",
+            "Single sign-on cannot be the login method until an identity provider is configured in sso.",
+        ));
+    }
+    match doc.provisioning.method {
+        ProvisioningMethod::Manual => {}
+        ProvisioningMethod::SsoJit => {
+            let label = release.jit_label();
+            if !plan.includes_sso_jit() {
+                return Err(PortalError::invalid(
+                    "provisioning.method",
+                    format!(
+                        "{label} is part of the Enterprise plan; this portal runs on the {} plan.",
+                        plan.as_str()
+                    ),
+                ));
+            }
+            if !sso_configured {
+                return Err(PortalError::invalid(
+                    "provisioning.method",
+                    format!("Set up single sign-on first: {label} creates accounts when people sign in with the identity provider."),
+                ));
+            }
+        }
+        ProvisioningMethod::Scim => {
+            return Err(PortalError::invalid(
+                "provisioning.method",
+                "SCIM provisioning is not available in this release; choose manual or sso_jit.",
+            ))
+        }
+    }
+    Ok(Accepted {
+        login_method: doc.login_method,
+        protocol: doc.sso.protocol,
+        saml,
+        oidc,
+        provisioning: doc.provisioning.method,
+    })
+}
+
+fn check_saml(saml: SamlSettings) -> Result<SamlSettings, PortalError> {
+    if saml.metadata_xml.is_some() || saml.metadata_url.is_some() {
+        return Err(PortalError::invalid(
+            "sso.saml.metadata_xml",
+            "Importing IdP metadata is not available in this release; give idp_entity_id, idp_sso_url and idp_certificates.",
+        ));
+    }
+    let entity_id = saml
+        .idp_entity_id
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    if entity_id.is_empty() {
+        return Err(PortalError::invalid(
+            "sso.saml.idp_entity_id",
+            "the IdP entity id (Issuer) is required",
+        ));
+    }
+    let sso_url = saml
+        .idp_sso_url
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
+    check_web_url("sso.saml.idp_sso_url", sso_url)?;
+    if saml.idp_certificates.is_empty() || saml.idp_certificates.len() > 2 {
+        return Err(PortalError::invalid(
+            "sso.saml.idp_certificates",
+            "give one signing certificate, or two during a rollover, in PEM form",
+        ));
+    }
+    for (index, text) in saml.idp_certificates.iter().enumerate() {
+        let field = format!("sso.saml.idp_certificates[{index}]");
+        match pem::parse(text.trim()) {
+            Ok(block) if block.tag() == "CERTIFICATE" => {}
+            Ok(block) => {
+                return Err(PortalError::invalid(
+                    &field,
+                    format!("is a PEM {} block, not a CERTIFICATE", block.tag()),
+                ))
+            }
+            Err(_) => {
+                return Err(PortalError::invalid(
+                    &field,
+                    "is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ))
+            }
+        }
+    }
+    Ok(SamlSettings {
+        idp_entity_id: Some(entity_id.to_string()),
+        idp_sso_url: Some(sso_url.to_string()),
+        idp_certificates: saml
+            .idp_certificates
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect(),
+        metadata_xml: None,
+        metadata_url: None,
+        allow_idp_initiated: saml.allow_idp_initiated,
+    })
+}
+
+fn check_oidc(oidc: OidcDocument, stored: Option<&OidcStored>) -> Result<OidcStored, PortalError> {
+    check_web_url("sso.oidc.discovery_url", oidc.discovery_url.trim())?;
+    let client_id = oidc.client_id.trim();
+    if client_id.is_empty() {
+        return Err(PortalError::invalid(
+            "sso.oidc.client_id",
+            "the client id from Okta is required",
+        ));
+    }
+    let client_secret = match oidc.client_secret.filter(|s| !s.is_empty()) {
+        Some(secret) => secret,
+        None => stored.map(|s| s.client_secret.clone()).ok_or_else(|| {
+            PortalError::invalid(
+                "sso.oidc.client_secret",
+                "the client secret from Okta is required",
+            )
+        })?,
+    };
+    Ok(OidcStored {
+        discovery_url: oidc.discovery_url.trim().to_string(),
+        client_id: client_id.to_string(),
+        client_secret,
+        token_auth_method: oidc.token_auth_method,
+    })
+}
+
+fn check_web_url(field: &str, text: &str) -> Result<(), PortalError> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Ok(()),
+        _ => Err(PortalError::invalid(
+            field,
+            format!("'{text}' is not an http(s) URL"),
+        )),
+    }
+}
+
+impl Portal {
+    pub async fn identity_config(&self) -> Result<IdentityConfig, PortalError> {
+        load(&self.db).await
+    }
+
+    /// Replaces the whole identity configuration, or changes nothing and says why.
+    #[tracing::instrument(skip_all, fields(actor = caller.user.id))]
+    pub async fn replace_identity(
+        &self,
+        caller: &Caller,
+        doc: IdentityDocument,
+        correlation_id: &str,
+    ) -> Result<IdentityConfig, PortalError> {
+        let txn = self.db.begin().await?;
+        let current = load(&txn).await?;
+        let accepted = match check(doc, &current, self.config.release, self.config.plan) {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                drop(txn);
+                if let PortalError::Invalid { field, message } = &refusal {
+                    audit::record(
+                        &self.db,
+                        AuditEvent {
+                            actor_id: Some(caller.user.id),
+                            actor: &caller.label(),
+                            action: "identity_config.update",
+                            target: "identity configuration",
+                            outcome: Outcome::Failure,
+                            details: serde_json::json!({ "field": field, "reason": message }),
+                            correlation_id,
+                        },
+                    )
+                    .await?;
+                }
+                return Err(refusal);
+            }
+        };
+        let before = (current.login_method, current.protocol, current.provisioning);
+        identity_config::ActiveModel {
+            id: Set(ROW),
+            login_method: Set(accepted.login_method.as_str().to_string()),
+            sso_protocol: Set(accepted.protocol.map(|p| p.as_str().to_string())),
+            saml: Set(accepted
+                .saml
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("settings serialise"))),
+            oidc: Set(accepted
+                .oidc
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("settings serialise"))),
+            provisioning_method: Set(accepted.provisioning.as_str().to_string()),
+            updated_by: Set(Some(caller.user.id)),
+            updated_by_email: Set(Some(caller.user.email.clone())),
+            updated_at: Set(Some(Utc::now())),
+        }
+        .update(&txn)
+        .await?;
+        audit::record(&txn, AuditEvent {
+            actor_id: Some(caller.user.id),
+            actor: &caller.label(),
+            action: "identity_config.update",
+            target: "identity configuration",
+            outcome: Outcome::Success,
+            details: serde_json::json!({
+                "login_method": [before.0.as_str(), accepted.login_method.as_str()],
+                "sso_protocol": [before.1.map(|p| p.as_str()), accepted.protocol.map(|p| p.as_str())],
+                "provisioning_method": [before.2.as_str(), accepted.provisioning.as_str()],
+            }),
+            correlation_id,
+        })
+        .await?;
+        let stored = load(&txn).await?;
+        txn.commit().await?;
+        Ok(stored)
+    }
+
+    /// The Provisioning toggle: SSO JIT on or off, everything else as stored.
+    pub async fn set_sso_jit(
+        &self,
+        caller: &Caller,
+        enabled: bool,
+        correlation_id: &str,
+    ) -> Result<IdentityConfig, PortalError> {
+        let current = self.identity_config().await?;
+        let mut doc = current.document();
+        doc.provisioning.method = if enabled {
+            ProvisioningMethod::SsoJit
+        } else {
+            ProvisioningMethod::Manual
+        };
+        self.replace_identity(caller, doc, correlation_id).await
+    }
+}
+
+async fn load(db: &impl ConnectionTrait) -> Result<IdentityConfig, PortalError> {
+    let row = identity_config::Entity::find_by_id(ROW)
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            PortalError::Internal(anyhow::anyhow!("the identity configuration row is missing"))
+        })?;
+    IdentityConfig::from_row(row)
+}

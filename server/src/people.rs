@@ -1,0 +1,166 @@
+//! People, their roles and their agent pools: the reads every request needs, and the first
+//! admin created at start-up.
+
+use chrono::Utc;
+use sea_orm::{
+    sea_query::{Expr, ExprTrait, Query},
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use secrecy::ExposeSecret;
+
+use crate::auth::password;
+use crate::config::Config;
+use crate::db::entities::{agent_pool, pool_member, pool_role, role, user, user_role};
+use crate::domain::{AccountSource, Email, Role};
+
+/// Role keys of a person: direct roles plus those their agent pools grant, sorted, once each.
+pub async fn effective_roles(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+) -> Result<Vec<String>, DbErr> {
+    let direct = Query::select()
+        .column(user_role::Column::RoleId)
+        .from(user_role::Entity)
+        .and_where(Expr::col(user_role::Column::UserId).eq(user_id))
+        .to_owned();
+    let pooled = Query::select()
+        .column((pool_role::Entity, pool_role::Column::RoleId))
+        .from(pool_role::Entity)
+        .inner_join(
+            pool_member::Entity,
+            Expr::col((pool_member::Entity, pool_member::Column::PoolId))
+                .equals((pool_role::Entity, pool_role::Column::PoolId)),
+        )
+        .and_where(Expr::col((pool_member::Entity, pool_member::Column::UserId)).eq(user_id))
+        .to_owned();
+    role::Entity::find()
+        .select_only()
+        .column(role::Column::Key)
+        .filter(
+            Condition::any()
+                .add(role::Column::Id.in_subquery(direct))
+                .add(role::Column::Id.in_subquery(pooled)),
+        )
+        .order_by_asc(role::Column::Key)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+/// Names of the agent pools a person belongs to, sorted.
+pub async fn pool_names(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<String>, DbErr> {
+    let memberships = Query::select()
+        .column(pool_member::Column::PoolId)
+        .from(pool_member::Entity)
+        .and_where(Expr::col(pool_member::Column::UserId).eq(user_id))
+        .to_owned();
+    agent_pool::Entity::find()
+        .select_only()
+        .column(agent_pool::Column::Name)
+        .filter(agent_pool::Column::Id.in_subquery(memberships))
+        .order_by_asc(agent_pool::Column::Name)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+pub async fn role_id(db: &impl ConnectionTrait, role: Role) -> Result<i32, DbErr> {
+    role::Entity::find()
+        .filter(role::Column::Key.eq(role.key()))
+        .one(db)
+        .await?
+        .map(|r| r.id)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("role {}", role.key())))
+}
+
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::EmailNormalized.eq(email.normalized()))
+        .one(db)
+        .await
+}
+
+async fn any_admin(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    let admin = role_id(db, Role::Admin).await?;
+    Ok(user_role::Entity::find()
+        .filter(user_role::Column::RoleId.eq(admin))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// What start-up did about the first admin.
+pub enum FirstAdmin {
+    AlreadyPresent,
+    Created {
+        email: String,
+        generated_password: Option<String>,
+    },
+}
+
+/// With no admin in the database, creates the local admin from `PORTAL_ADMIN_EMAIL` and
+/// `PORTAL_ADMIN_PASSWORD`, generating a password when none is configured.
+pub async fn ensure_first_admin(
+    db: &sea_orm::DatabaseConnection,
+    config: &Config,
+) -> anyhow::Result<FirstAdmin> {
+    if any_admin(db).await? {
+        return Ok(FirstAdmin::AlreadyPresent);
+    }
+    let email = Email::parse(
+        config
+            .admin_email
+            .as_deref()
+            .unwrap_or("admin@portal.localhost"),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let (password, generated) = match &config.admin_password {
+        Some(secret) => (secret.expose_secret().to_string(), false),
+        None => (password::generate(), true),
+    };
+    let hash = password::hash(password.clone()).await?;
+    let txn = db.begin().await?;
+    let existing = find_by_email(&txn, &email).await?;
+    let account = match existing {
+        Some(found) => {
+            let mut account: user::ActiveModel = found.into();
+            account.password_hash = Set(Some(hash));
+            account.active = Set(true);
+            account.update(&txn).await?
+        }
+        None => {
+            user::ActiveModel {
+                email: Set(email.as_str().to_string()),
+                email_normalized: Set(email.normalized()),
+                first_name: Set("Portal".into()),
+                last_name: Set("Admin".into()),
+                source: Set(AccountSource::Manual.as_str().into()),
+                jit_provisioned: Set(false),
+                active: Set(true),
+                password_hash: Set(Some(hash)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    let admin = role_id(&txn, Role::Admin).await?;
+    user_role::ActiveModel {
+        user_id: Set(account.id),
+        role_id: Set(admin),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(FirstAdmin::Created {
+        email: account.email,
+        generated_password: generated.then_some(password),
+    })
+}

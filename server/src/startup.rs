@@ -1,0 +1,155 @@
+//! Builds the running portal: database, first admin, router, listener. `main` and the tests
+//! use the same builder, so the tests exercise what ships.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use app::{backend::SharedBackend, shell, App};
+use axum::{
+    extract::{FromRef, Request},
+    http::HeaderValue,
+    middleware::{self, Next},
+    response::{Redirect, Response},
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::people::{self, FirstAdmin};
+use crate::state::{CorrelationId, Portal};
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    leptos_options: LeptosOptions,
+    portal: Portal,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    portal: Portal,
+    first_admin: FirstAdmin,
+}
+
+impl Application {
+    /// Connects and migrates the database, makes sure an admin exists, and binds the listener
+    /// (`PORTAL_ADDR` with port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let db = crate::db::connect_and_migrate(&config.database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}"))?;
+        let first_admin = people::ensure_first_admin(&db, &config).await?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("PORTAL_ADDR: cannot listen on {}: {e}", config.addr))?;
+        let portal = Portal {
+            db,
+            config: Arc::new(config),
+        };
+        let router = router(portal.clone(), listener.local_addr()?);
+        Ok(Application {
+            listener,
+            router,
+            portal,
+            first_admin,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn portal(&self) -> &Portal {
+        &self.portal
+    }
+
+    pub fn first_admin(&self) -> &FirstAdmin {
+        &self.first_admin
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+
+    /// Serves until the process ends; for tests, which drop the runtime instead.
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
+}
+
+fn router(portal: Portal, addr: SocketAddr) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("portal")
+        .site_root(portal.config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .env(leptos::config::Env::PROD)
+        .build();
+    let backend: SharedBackend = Arc::new(portal.clone());
+    let routes = generate_route_list(App);
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        portal: portal.clone(),
+    };
+
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state);
+
+    Router::new()
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/iam/identity") }),
+        )
+        .route(
+            "/settings/iam",
+            get(|| async { Redirect::to("/settings/iam/identity") }),
+        )
+        .merge(crate::api::router().with_state(portal))
+        .merge(pages)
+        .layer(middleware::from_fn(with_correlation_id))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Gives every request a correlation id, visible to handlers and echoed in `X-Correlation-Id`.
+async fn with_correlation_id(mut request: Request, next: Next) -> Response {
+    let id = CorrelationId::new();
+    request.extensions_mut().insert(id.clone());
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    response
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,253 @@
+//! The pages' backend: what each server function of `app` asks of the portal.
+
+use app::backend::{Backend, SetCookies};
+use app::model::{AppError, IdentitySettings, LoginPageInfo, Me, ShellInfo};
+use axum::http::request::Parts;
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::auth::{
+    self,
+    caller::{Caller, Via},
+    password, session,
+};
+use crate::db::entities::user;
+use crate::domain::{Email, Role};
+use crate::error::PortalError;
+use crate::identity::{jit_obstacle, IdentityConfig};
+use crate::people;
+use crate::state::{CorrelationId, Portal};
+
+/// Double-submit cookie that protects the sign-in form, which has no session yet.
+const LOGIN_CSRF_COOKIE: &str = "portal_login_csrf";
+
+fn correlation(request: &Parts) -> String {
+    request
+        .extensions
+        .get::<CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_else(|| CorrelationId::new().0)
+}
+
+impl Portal {
+    async fn page_admin(&self, request: &Parts) -> Result<Caller, PortalError> {
+        self.caller(&request.headers).await?.require(Role::Admin)
+    }
+
+    fn identity_settings_view(&self, config: &IdentityConfig, caller: &Caller) -> IdentitySettings {
+        let release = self.config.release;
+        IdentitySettings {
+            release: release.to_string(),
+            jit_label: release.jit_label().to_string(),
+            oidc_available: release.offers_oidc(),
+            plan: self.config.plan.as_str().to_string(),
+            login_method: config.login_method.as_str().to_string(),
+            sso_summary: config.summary(),
+            provisioning_method: config.provisioning.as_str().to_string(),
+            jit_enabled: config.provisioning == crate::domain::ProvisioningMethod::SsoJit,
+            jit_unavailable_reason: jit_obstacle(config, self.config.plan, release),
+            updated_by: config.updated_by.clone(),
+            updated_at: config
+                .updated_at
+                .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            csrf_token: session_csrf(caller),
+        }
+    }
+
+    async fn password_sign_in(
+        &self,
+        email: &str,
+        password: String,
+        correlation_id: &str,
+    ) -> Result<SetCookies, PortalError> {
+        let account = match Email::parse(email) {
+            Ok(email) => people::find_by_email(&self.db, &email).await?,
+            Err(_) => None,
+        };
+        let verified = password::verify(
+            password,
+            account.as_ref().and_then(|a| a.password_hash.clone()),
+        )
+        .await;
+        let refuse = |reason: &str, account: Option<&user::Model>| AuditEvent {
+            actor_id: account.map(|a| a.id),
+            actor: email,
+            action: "sign_in.password",
+            target: email,
+            outcome: Outcome::Failure,
+            details: serde_json::json!({ "reason": reason }),
+            correlation_id,
+        };
+        let account = match account {
+            Some(account) if verified => account,
+            other => {
+                audit::record(
+                    &self.db,
+                    refuse("email and password do not match", other.as_ref()),
+                )
+                .await?;
+                return Err(PortalError::BadCredentials);
+            }
+        };
+        if !account.active {
+            audit::record(&self.db, refuse("account deactivated", Some(&account))).await?;
+            return Err(PortalError::AccountDisabled);
+        }
+        let (cookie, _) = session::start(&self.db, self.session_policy(), account.id).await?;
+        let mut touched: user::ActiveModel = account.clone().into();
+        touched.last_login_at = Set(Some(Utc::now()));
+        touched.update(&self.db).await?;
+        audit::record(
+            &self.db,
+            AuditEvent {
+                actor_id: Some(account.id),
+                actor: &account.email,
+                action: "sign_in.password",
+                target: &account.email,
+                outcome: Outcome::Success,
+                details: serde_json::json!({}),
+                correlation_id,
+            },
+        )
+        .await?;
+        Ok(vec![
+            cookie,
+            session::expired_cookie(LOGIN_CSRF_COOKIE, self.config.cookies_secure()),
+        ])
+    }
+}
+
+fn session_csrf(caller: &Caller) -> String {
+    match &caller.via {
+        Via::Session { csrf_token, .. } => csrf_token.clone(),
+        Via::Token => String::new(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for Portal {
+    async fn shell(&self, request: &Parts) -> Result<ShellInfo, AppError> {
+        let id = correlation(request);
+        let caller = self
+            .caller(&request.headers)
+            .await
+            .map_err(|e| e.for_page(&id))?;
+        Ok(ShellInfo {
+            me: Me {
+                id: caller.user.id,
+                email: caller.user.email.clone(),
+                first_name: caller.user.first_name.clone(),
+                last_name: caller.user.last_name.clone(),
+                is_admin: caller.has(Role::Admin),
+                csrf_token: session_csrf(&caller),
+                roles: caller.roles,
+            },
+            release: self.config.release.to_string(),
+        })
+    }
+
+    async fn login_page(&self, request: &Parts) -> Result<(LoginPageInfo, SetCookies), AppError> {
+        let existing =
+            session::read_cookie(&request.headers, LOGIN_CSRF_COOKIE).filter(|t| t.len() >= 43);
+        let (token, cookies) = match existing {
+            Some(token) => (token, vec![]),
+            None => {
+                let token = auth::random_secret();
+                let cookie =
+                    axum_extra::extract::cookie::Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
+                        .path("/")
+                        .http_only(true)
+                        .secure(self.config.cookies_secure())
+                        .same_site(axum_extra::extract::cookie::SameSite::Strict)
+                        .build()
+                        .to_string();
+                (token, vec![cookie])
+            }
+        };
+        Ok((
+            LoginPageInfo {
+                csrf_token: token,
+                release: self.config.release.to_string(),
+            },
+            cookies,
+        ))
+    }
+
+    async fn sign_in(
+        &self,
+        request: &Parts,
+        email: String,
+        password: String,
+        csrf: String,
+    ) -> Result<SetCookies, AppError> {
+        let id = correlation(request);
+        let expected =
+            session::read_cookie(&request.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+        if !auth::tokens_match(&csrf, &expected) {
+            return Err(AppError::CsrfRejected);
+        }
+        self.password_sign_in(&email, password, &id)
+            .await
+            .map_err(|e| e.for_page(&id))
+    }
+
+    async fn sign_out(&self, request: &Parts, csrf: String) -> Result<SetCookies, AppError> {
+        let id = correlation(request);
+        let caller = match self.caller(&request.headers).await {
+            Ok(caller) => caller,
+            // Already signed out or expired: nothing to end, but clear the cookie all the same.
+            Err(PortalError::SignInRequired | PortalError::SessionExpired) => {
+                return Ok(vec![session::clear_cookie(self.session_policy())])
+            }
+            Err(error) => return Err(error.for_page(&id)),
+        };
+        caller.check_csrf(&csrf).map_err(|e| e.for_page(&id))?;
+        if let Via::Session { secret, .. } = &caller.via {
+            session::end(&self.db, secret)
+                .await
+                .map_err(|e| PortalError::from(e).for_page(&id))?;
+        }
+        audit::record(
+            &self.db,
+            AuditEvent {
+                actor_id: Some(caller.user.id),
+                actor: &caller.user.email,
+                action: "sign_out",
+                target: &caller.user.email,
+                outcome: Outcome::Success,
+                details: serde_json::json!({}),
+                correlation_id: &id,
+            },
+        )
+        .await
+        .map_err(|e| PortalError::from(e).for_page(&id))?;
+        Ok(vec![session::clear_cookie(self.session_policy())])
+    }
+
+    async fn identity_settings(&self, request: &Parts) -> Result<IdentitySettings, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.page_admin(request).await?;
+            let config = self.identity_config().await?;
+            Ok(self.identity_settings_view(&config, &caller))
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+
+    async fn save_provisioning(
+        &self,
+        request: &Parts,
+        csrf: String,
+        jit_enabled: bool,
+    ) -> Result<IdentitySettings, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.page_admin(request).await?;
+            caller.check_csrf(&csrf)?;
+            let config = self.set_sso_jit(&caller, jit_enabled, &id).await?;
+            Ok(self.identity_settings_view(&config, &caller))
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+}

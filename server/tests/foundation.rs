@@ -1,0 +1,710 @@
+//! The foundation as a user meets it: start-up, local sign-in, sessions, CSRF, the identity
+//! configuration through the API and the pages, and the release-dependent JIT toggle.
+
+mod support;
+
+use portal::domain::Role;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use serde_json::{json, Value};
+use support::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+#[tokio::test]
+async fn first_start_creates_the_configured_admin_once() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.user_count().await, 1);
+    let app = app.restart_with(&[]).await;
+    assert_eq!(
+        app.user_count().await,
+        1,
+        "a second start must not create another admin"
+    );
+}
+
+#[tokio::test]
+async fn admin_signs_in_and_me_answers_who_they_are() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("portal_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not mark the cookie Secure"
+    );
+
+    let me: Value = app.me().await.json().await.unwrap();
+    assert_eq!(me["email"], ADMIN_EMAIL);
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(me["pools"], json!([]));
+    assert_eq!(me["jit_provisioned"], false);
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&("sign_in.password".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn email_case_does_not_matter_at_sign_in() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in("ADMIN@Example.com", ADMIN_PASSWORD).await;
+    assert!(has_session_cookie(&response));
+}
+
+#[tokio::test]
+async fn https_public_url_marks_the_session_cookie_secure() {
+    let app = TestApp::spawn_with(&[("public_url", "https://portal.example.com")]).await;
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("portal_session="))
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_starts_no_session() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in(ADMIN_EMAIL, "not the password at all").await;
+    assert!(!has_session_cookie(&response));
+    let body = response.text().await.unwrap();
+    assert!(body.contains("BadCredentials"), "{body}");
+    assert_eq!(app.session_count().await, 0);
+    assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&("sign_in.password".into(), "failure".into())));
+}
+
+#[tokio::test]
+async fn an_unknown_email_is_refused_like_a_wrong_password() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in("nobody@example.com", ADMIN_PASSWORD).await;
+    assert!(!has_session_cookie(&response));
+    assert!(response.text().await.unwrap().contains("BadCredentials"));
+    assert_eq!(app.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn sign_in_without_its_csrf_token_is_refused() {
+    let app = TestApp::spawn().await;
+    app.login_csrf().await; // the cookie half is present
+    let response = app.submit_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "").await;
+    assert!(!has_session_cookie(&response));
+    assert!(response.text().await.unwrap().contains("CsrfRejected"));
+    let response = app
+        .submit_sign_in(
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+            "forged-token-forged-token-forged-token-forged",
+        )
+        .await;
+    assert!(!has_session_cookie(&response));
+    assert_eq!(app.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn sessions_are_stored_hashed() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let secret = session_cookie_value(&response).unwrap();
+    assert!(secret.len() >= 43, "a 256-bit id, base64url");
+    let rows = portal::db::entities::session::Entity::find()
+        .all(&app.portal.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0].id_hash, secret);
+    assert_eq!(rows[0].id_hash, portal::auth::digest(&secret));
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_for_good() {
+    let app = TestApp::spawn().await;
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let secret = session_cookie_value(&response).unwrap();
+    let csrf = app.session_csrf().await;
+    let response = app.sign_out(&csrf).await;
+    assert!(
+        response.status().is_success() || response.status().is_redirection(),
+        "{}",
+        response.status()
+    );
+    assert_eq!(app.session_count().await, 0);
+    // The old cookie, replayed by someone who kept it, opens nothing.
+    let replay = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .header("cookie", format!("portal_session={secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_out_without_the_csrf_token_keeps_the_session() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let response = app.sign_out("").await;
+    assert!(response.text().await.unwrap().contains("CsrfRejected"));
+    assert_eq!(app.session_count().await, 1);
+    assert_eq!(app.me().await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_with_a_clear_answer() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let three_hours_ago = chrono::Utc::now() - chrono::TimeDelta::hours(3);
+    let backend = app.portal.db.get_database_backend();
+    app.portal
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DbBackend::Postgres => "UPDATE sessions SET last_seen_at = $1",
+                _ => "UPDATE sessions SET last_seen_at = ?",
+            },
+            [three_hours_ago.into()],
+        ))
+        .await
+        .unwrap();
+    let response = app.me().await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "session_expired"
+    );
+    assert_eq!(
+        app.session_count().await,
+        0,
+        "the expired session is deleted"
+    );
+    // The page sends the person to sign in again, saying why.
+    let page = app.get("/settings/iam/identity").await;
+    assert!(page.status().is_redirection(), "{}", page.status());
+}
+
+#[tokio::test]
+async fn settings_pages_need_a_session_then_the_admin_role() {
+    let app = TestApp::spawn().await;
+    let anonymous = app.get("/settings/iam/identity").await;
+    assert!(
+        anonymous.status().is_redirection(),
+        "{}",
+        anonymous.status()
+    );
+    let location = anonymous.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("/login?next=/settings/iam/identity"),
+        "{location}"
+    );
+
+    // A person with the User role only.
+    let account_token = app.person_with_role("user@example.com", Role::User).await;
+    let _ = account_token;
+    let email = portal::domain::Email::parse("user@example.com").unwrap();
+    let person = portal::people::find_by_email(&app.portal.db, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    let (cookie, _) =
+        portal::auth::session::start(&app.portal.db, app.portal.session_policy(), person.id)
+            .await
+            .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let page = reqwest::Client::new()
+        .get(app.url("/settings/iam/identity"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("You need the Admin role"));
+
+    app.sign_in_as_admin().await;
+    let page = app.get("/settings/iam/identity").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for text in [
+        "Identity and Access Management",
+        "Identity Configuration",
+        "Provisioning",
+        "SSO JIT",
+    ] {
+        assert!(html.contains(text), "the page lacks {text:?}");
+    }
+    assert!(!html.contains("SAML JIT"));
+}
+
+#[tokio::test]
+async fn release_1_53_labels_the_toggle_saml_jit() {
+    let app = TestApp::spawn_with(&[("release", "1.53")]).await;
+    app.sign_in_as_admin().await;
+    let html = app
+        .get("/settings/iam/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("SAML JIT"));
+    assert!(!html.contains("SSO JIT"));
+}
+
+#[tokio::test]
+async fn the_identity_document_starts_with_passwords_and_manual_provisioning() {
+    let app = TestApp::spawn().await;
+    let doc = app.identity_document().await;
+    assert_eq!(doc["login_method"], "password");
+    assert_eq!(doc["sso"]["protocol"], Value::Null);
+    assert_eq!(doc["provisioning"]["method"], "manual");
+}
+
+#[tokio::test]
+async fn a_malformed_identity_document_is_refused_naming_the_field_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let before = app.identity_document().await;
+    let cases = [
+        (
+            json!({ "login_method": "password", "provisioning": { "method": "sometimes" } }),
+            "provisioning.method",
+        ),
+        (
+            json!({ "login_method": "magic", "provisioning": { "method": "manual" } }),
+            "login_method",
+        ),
+        (
+            json!({ "login_method": "password", "provisioning": { "method": "manual" }, "colour": "blue" }),
+            "colour",
+        ),
+        (
+            json!({ "login_method": "password", "sso": { "protocol": "saml" }, "provisioning": { "method": "manual" } }),
+            "sso.saml",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.api_put(&token, "/api/v1/identity", &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid");
+        assert_eq!(error["field"], field, "{error}");
+        assert!(!error["message"].as_str().unwrap().is_empty());
+        assert!(error["correlation_id"].as_str().is_some());
+    }
+    let not_json = reqwest::Client::new()
+        .put(app.url("/api/v1/identity"))
+        .bearer_auth(&token)
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.identity_document().await, before);
+}
+
+#[tokio::test]
+async fn sso_jit_without_an_identity_provider_is_refused_with_set_up_sso_first() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let body = json!({ "login_method": "password", "provisioning": { "method": "sso_jit" } });
+    let response = app.api_put(&token, "/api/v1/identity", &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["field"], "provisioning.method");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Set up single sign-on first"),
+        "{error}"
+    );
+    assert_eq!(
+        app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&("identity_config.update".into(), "failure".into())));
+}
+
+#[tokio::test]
+async fn an_admin_configures_saml_and_turns_sso_jit_on() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let response = app
+        .api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let doc = app.identity_document().await;
+    assert_eq!(doc["login_method"], "sso");
+    assert_eq!(doc["sso"]["protocol"], "saml");
+    assert_eq!(
+        doc["sso"]["saml"]["idp_entity_id"],
+        "http://www.okta.com/exk1portal"
+    );
+    assert_eq!(doc["provisioning"]["method"], "sso_jit");
+    assert_eq!(doc["updated_by"], ADMIN_EMAIL);
+    assert!(doc["updated_at"].as_str().is_some());
+    // The fetched document can be sent back as it is.
+    let again = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_saml_certificate_that_is_not_pem_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let mut body = saml_document("manual");
+    body["sso"]["saml"]["idp_certificates"] = json!(["MIIB...not a pem block"]);
+    let response = app.api_put(&token, "/api/v1/identity", &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["field"],
+        "sso.saml.idp_certificates[0]"
+    );
+    assert_eq!(
+        app.identity_document().await["sso"]["protocol"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn oidc_is_refused_on_release_1_53() {
+    let app = TestApp::spawn_with(&[("release", "1.53")]).await;
+    let token = app.admin_token().await;
+    let body = json!({
+        "login_method": "sso",
+        "sso": { "protocol": "oidc", "oidc": {
+            "discovery_url": "https://example.okta.com/oauth2/default/.well-known/openid-configuration",
+            "client_id": "0oa1portal", "client_secret": "s3cret-s3cret" } },
+        "provisioning": { "method": "manual" }
+    });
+    let response = app.api_put(&token, "/api/v1/identity", &body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["field"], "sso.protocol");
+    assert!(error["message"].as_str().unwrap().contains("1.54"));
+}
+
+#[tokio::test]
+async fn the_oidc_client_secret_is_write_only() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let body = json!({
+        "login_method": "sso",
+        "sso": { "protocol": "oidc", "oidc": {
+            "discovery_url": "https://example.okta.com/oauth2/default/.well-known/openid-configuration",
+            "client_id": "0oa1portal", "client_secret": "s3cret-value-never-shown" } },
+        "provisioning": { "method": "manual" }
+    });
+    let response = app.api_put(&token, "/api/v1/identity", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = app
+        .api_get(&token, "/api/v1/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("s3cret-value-never-shown"));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["sso"]["oidc"]["client_secret_set"], true);
+}
+
+#[tokio::test]
+async fn sso_jit_is_refused_outside_the_enterprise_plan() {
+    let app = TestApp::spawn_with(&[("plan", "team")]).await;
+    let token = app.admin_token().await;
+    let response = app
+        .api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["message"].as_str().unwrap().contains("Enterprise"),
+        "{error}"
+    );
+    assert_eq!(
+        app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
+}
+
+#[tokio::test]
+async fn users_and_viewers_cannot_change_the_identity_configuration() {
+    let app = TestApp::spawn().await;
+    let before = app.identity_document().await;
+    for (email, role) in [
+        ("user@example.com", Role::User),
+        ("viewer@example.com", Role::Viewer),
+    ] {
+        let token = app.person_with_role(email, role).await;
+        let response = app
+            .api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{email}");
+    }
+    let viewer = app
+        .person_with_role("auditor@example.com", Role::Viewer)
+        .await;
+    assert_eq!(
+        app.api_get(&viewer, "/api/v1/identity").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.identity_document().await, before);
+}
+
+#[tokio::test]
+async fn an_unknown_or_revoked_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let response = app.api_get("portal_not-a-real-token", "/api/v1/me").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_token"
+    );
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.api_get(&token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+    let row = portal::db::entities::api_token::Entity::find()
+        .all(&app.portal.db)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(portal::auth::token::revoke(&app.portal.db, row.id)
+        .await
+        .unwrap());
+    assert_eq!(
+        app.api_get(&token, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_cookie_authenticated_api_write_needs_the_csrf_header() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let response = app
+        .client
+        .put(app.url("/api/v1/identity"))
+        .json(&saml_document("manual"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "csrf_rejected"
+    );
+    assert_eq!(
+        app.identity_document().await["sso"]["protocol"],
+        Value::Null
+    );
+    let csrf = app.session_csrf().await;
+    let response = app
+        .client
+        .put(app.url("/api/v1/identity"))
+        .header("x-csrf-token", csrf)
+        .json(&saml_document("manual"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_provisioning_toggle_saves_through_the_page_with_its_csrf_token_only() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.api_put(&token, "/api/v1/identity", &saml_document("manual"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.sign_in_as_admin().await;
+
+    let refused = app.save_provisioning("", true).await;
+    assert!(refused.text().await.unwrap().contains("CsrfRejected"));
+    assert_eq!(
+        app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
+
+    let csrf = app.session_csrf().await;
+    let saved = app.save_provisioning(&csrf, true).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let view: Value = saved.json().await.unwrap();
+    assert_eq!(view["jit_enabled"], true);
+    assert_eq!(view["updated_by"], ADMIN_EMAIL);
+    assert_eq!(
+        app.identity_document().await["provisioning"]["method"],
+        "sso_jit"
+    );
+    // The SSO settings are untouched by the toggle.
+    assert_eq!(app.identity_document().await["sso"]["protocol"], "saml");
+}
+
+#[tokio::test]
+async fn the_toggle_refuses_jit_until_sso_is_set_up() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let csrf = app.session_csrf().await;
+    let response = app.save_provisioning(&csrf, true).await;
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Set up single sign-on first"), "{body}");
+    assert_eq!(
+        app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
+}
+
+#[tokio::test]
+async fn jit_turned_on_under_1_53_stays_on_after_the_upgrade_to_1_54() {
+    let app = TestApp::spawn_with(&[("release", "1.53")]).await;
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let app = app.restart_with(&[("release", "1.54")]).await;
+    app.sign_in_as_admin().await;
+    let csrf = app.session_csrf().await;
+    let _ = csrf;
+    let view: Value = app
+        .client
+        .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["jit_label"], "SSO JIT");
+    assert_eq!(view["jit_enabled"], true);
+}
+
+#[tokio::test]
+async fn emails_are_unique_whatever_their_case() {
+    use portal::db::entities::user;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app = TestApp::spawn().await;
+    let duplicate = user::ActiveModel {
+        email: Set("Admin@EXAMPLE.com".into()),
+        email_normalized: Set(portal::domain::Email::parse("Admin@EXAMPLE.com")
+            .unwrap()
+            .normalized()),
+        first_name: Set("Second".into()),
+        last_name: Set("Admin".into()),
+        source: Set("manual".into()),
+        jit_provisioned: Set(false),
+        active: Set(true),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.portal.db)
+    .await;
+    assert!(
+        duplicate.is_err(),
+        "the database accepted a second account for the same email"
+    );
+    assert_eq!(app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn there_is_exactly_one_default_agent_pool() {
+    use portal::db::entities::agent_pool;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter};
+    let app = TestApp::spawn().await;
+    let defaults = agent_pool::Entity::find()
+        .filter(agent_pool::Column::IsDefault.eq(true))
+        .all(&app.portal.db)
+        .await
+        .unwrap();
+    assert_eq!(defaults.len(), 1);
+    assert_eq!(defaults[0].name, "default");
+    let second = agent_pool::ActiveModel {
+        name: Set("another".into()),
+        is_default: Set(true),
+        agent_key_hash: Set("x".into()),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.portal.db)
+    .await;
+    assert!(second.is_err(), "a second default pool was accepted");
+}
+
+#[tokio::test]
+async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
+    let app = TestApp::spawn().await;
+    let run = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+            .args(["token", "create", "--email", email])
+            .env("PORTAL_DATABASE_URL", &app.database_url)
+            .env_remove("PORTAL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let output = run(ADMIN_EMAIL);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("portal_"));
+    let me: Value = app
+        .api_get(&token, "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], ADMIN_EMAIL);
+
+    app.person_with_role("user@example.com", Role::User).await;
+    let output = run("user@example.com");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not an admin"));
+}

@@ -1,0 +1,336 @@
+//! `TestApp`: the real portal on port 0 with a fresh database per test, SQLite by default or
+//! PostgreSQL when `PORTAL_TEST_POSTGRES_URL` is set, and named actions that tests read like a
+//! person's steps.
+#![allow(dead_code)]
+
+use app::api::{GetLoginPage, SaveProvisioning, SignIn, SignOut};
+use leptos::server_fn::ServerFn;
+use portal::{config::Config, state::Portal};
+use reqwest::{header, Client, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "a long admin password";
+
+pub struct TestApp {
+    pub base: String,
+    pub portal: Portal,
+    pub database_url: String,
+    /// A browser: keeps cookies, does not follow redirects.
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh, empty database: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
+    match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            let name = format!("portal_t_{}", hex::encode(rand::random::<[u8; 6]>()));
+            let admin = Database::connect(&server)
+                .await
+                .expect("PORTAL_TEST_POSTGRES_URL must reach PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
+            format!("{base}/{name}")
+        }
+        _ => format!("sqlite://{}/portal.db", dir.path().display()),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts a portal with these configuration overrides on top of the test defaults.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database_url(&dir).await;
+        Self::spawn_on(dir, database_url, overrides).await
+    }
+
+    pub async fn spawn_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        overrides: &[(&str, &str)],
+    ) -> TestApp {
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("addr", "127.0.0.1:0"),
+            ("database_url", &database_url),
+            ("admin_email", ADMIN_EMAIL),
+            ("admin_password", ADMIN_PASSWORD),
+        ];
+        pairs.extend_from_slice(overrides);
+        let config = Config::with_overrides(&pairs).expect("test configuration");
+        let app = portal::startup::Application::build(config)
+            .await
+            .expect("the portal starts");
+        let base = format!("http://{}", app.local_addr());
+        let portal = app.portal().clone();
+        tokio::spawn(app.run());
+        TestApp {
+            base,
+            portal,
+            database_url,
+            client: browser(),
+            _dir: dir,
+        }
+    }
+
+    /// Starts a second portal on the same database, as after an upgrade or on another replica.
+    pub async fn restart_with(self, overrides: &[(&str, &str)]) -> TestApp {
+        let TestApp {
+            database_url, _dir, ..
+        } = self;
+        Self::spawn_on(_dir, database_url, overrides).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Opens `/login`'s data as the page does, which sets the sign-in CSRF cookie, and returns
+    /// the form's token.
+    pub async fn login_csrf(&self) -> String {
+        let response = self
+            .client
+            .post(self.url(GetLoginPage::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["csrf_token"].as_str().unwrap().to_string()
+    }
+
+    /// Submits the sign-in form with a valid form token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        let csrf = self.login_csrf().await;
+        self.submit_sign_in(email, password, &csrf).await
+    }
+
+    pub async fn submit_sign_in(&self, email: &str, password: &str, csrf: &str) -> Response {
+        self.client
+            .post(self.url(SignIn::PATH))
+            .header(header::ACCEPT, "application/json")
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in_as_admin(&self) {
+        let response = self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert!(
+            has_session_cookie(&response),
+            "admin sign-in set no session cookie: {}",
+            response.status()
+        );
+    }
+
+    pub async fn sign_out(&self, csrf: &str) -> Response {
+        self.client
+            .post(self.url(SignOut::PATH))
+            .header(header::ACCEPT, "application/json")
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self) -> Response {
+        self.get("/api/v1/me").await
+    }
+
+    /// The signed-in session's CSRF token, as the page frame receives it.
+    pub async fn session_csrf(&self) -> String {
+        let response = self
+            .client
+            .post(self.url(app::api::GetShell::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["me"]["csrf_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn save_provisioning(&self, csrf: &str, jit: bool) -> Response {
+        let mut form = vec![("csrf", csrf)];
+        if jit {
+            form.push(("jit", "on"));
+        }
+        self.client
+            .post(self.url(SaveProvisioning::PATH))
+            .header(header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn api_get(&self, token: &str, path: &str) -> Response {
+        Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn api_put(&self, token: &str, path: &str, body: &Value) -> Response {
+        Client::new()
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An API token for the first admin.
+    pub async fn admin_token(&self) -> String {
+        let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
+        let admin = portal::people::find_by_email(&self.portal.db, &email)
+            .await
+            .unwrap()
+            .unwrap();
+        portal::auth::token::create(&self.portal.db, admin.id, "test")
+            .await
+            .unwrap()
+            .0
+    }
+
+    /// Creates a local account with one direct role and returns an API token for it.
+    pub async fn person_with_role(&self, email: &str, role: portal::domain::Role) -> String {
+        use portal::db::entities::{user, user_role};
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let account = user::ActiveModel {
+            email: Set(email.into()),
+            email_normalized: Set(email.to_lowercase()),
+            first_name: Set("Test".into()),
+            last_name: Set("Person".into()),
+            source: Set("manual".into()),
+            jit_provisioned: Set(false),
+            active: Set(true),
+            created_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        }
+        .insert(&self.portal.db)
+        .await
+        .unwrap();
+        let role_id = portal::people::role_id(&self.portal.db, role)
+            .await
+            .unwrap();
+        user_role::ActiveModel {
+            user_id: Set(account.id),
+            role_id: Set(role_id),
+        }
+        .insert(&self.portal.db)
+        .await
+        .unwrap();
+        portal::auth::token::create(&self.portal.db, account.id, "test")
+            .await
+            .unwrap()
+            .0
+    }
+
+    pub async fn identity_document(&self) -> Value {
+        let token = self.admin_token().await;
+        let response = self.api_get(&token, "/api/v1/identity").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn user_count(&self) -> u64 {
+        portal::db::entities::user::Entity::find()
+            .count(&self.portal.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn session_count(&self) -> u64 {
+        portal::db::entities::session::Entity::find()
+            .count(&self.portal.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<(String, String)> {
+        portal::db::entities::audit_event::Entity::find()
+            .all(&self.portal.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.outcome))
+            .collect()
+    }
+}
+
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn has_session_cookie(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| {
+            v.to_str().unwrap_or("").starts_with("portal_session=")
+                && !v.to_str().unwrap_or("").starts_with("portal_session=;")
+        })
+}
+
+pub fn session_cookie_value(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .find_map(|v| {
+            let text = v.to_str().ok()?;
+            let rest = text.strip_prefix("portal_session=")?;
+            let value = rest.split(';').next()?;
+            (!value.is_empty()).then(|| value.to_string())
+        })
+}
+
+/// A self-signed RSA certificate (CN=portal-test-idp.example, ten years) in PEM.
+pub const TEST_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----\nMIIDJTCCAg2gAwIBAgIUaKmL9jVwDrHHoJ77EkRLwqCji+QwDQYJKoZIhvcNAQEL\nBQAwIjEgMB4GA1UEAwwXcG9ydGFsLXRlc3QtaWRwLmV4YW1wbGUwHhcNMjYxMTI4\nMTkyMzQzWhcNMzYxMTI1MTkyMzQzWjAiMSAwHgYDVQQDDBdwb3J0YWwtdGVzdC1p\nZHAuZXhhbXBsZTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBAMokdzQF\n0WxGEiivIcAkgYD+OdT704fAYBB2rFcJf96QYKro7PgqcvtGiaPnnkXj97E076KX\nyNnYtF0Xv7eHNnWfs0UExFWg0GZ0XZnT8C7hx+AiDxctIrdhG8EfFpoKltHnMxJU\nVhliVbEeIAtHVXuAAKzOq+nVDw4X56u3WTssv4hovPvcKitHGfzbwHK3TKG1WrvD\nL5k9MW5BCtQwKHnxr0radi3Tbiu0nWg+1xhSy30LrdNg91GL7m6TCCcuobldzdsX\n2IiZE6vSWtieuSS6y+B2PR6+1q6DlSOhV8vAjpxIDA1rbEqa5xE6zEyrNnsLt9c8\nJ19Qyzb0wc2/qPUCAwEAAaNTMFEwHQYDVR0OBBYEFP6NfEKep4+Q8czdbgVg/RqG\nZFUMMB8GA1UdIwQYMBaAFP6NfEKep4+Q8czdbgVg/RqGZFUMMA8GA1UdEwEB/wQF\nMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAEoRLdUxMWROyC+7KOuimW/sZCH3Wspl\nIprThWbmlgTgoBu/sTvn+iw9pP6ngjQdXCByZstbmm+xdwKIPhhVM7bncyqDS/Yg\nOniQ1TSOW3RpcKCynEyclwdIiCWDuYLGaOx/WkZyBFjSB0E53Hg8KN9k+8H1xvn7\n+anymTJNl+w9ybAY9ZueGOYrZiXkEbmwgHuKgSGroB/kmjHcEmYNrYMLiDaPSCkp\nLfQ3Src3FL6BhRVmHc9SBdZG9OmJboKfNh3RaLRnxRBzmJPhLbA9FBoosP9cPTwb\n/IDF3YC7dWN9OW3bl//zincMizvk3/Nm61sZ06hQT2ggnyEA0c8WCWQ=\n-----END CERTIFICATE-----";
+
+/// A SAML identity provider configured by hand, as an admin would paste it.
+pub fn saml_document(provisioning: &str) -> Value {
+    serde_json::json!({
+        "login_method": "sso",
+        "sso": {
+            "protocol": "saml",
+            "saml": {
+                "idp_entity_id": "http://www.okta.com/exk1portal",
+                "idp_sso_url": "https://example.okta.com/app/portal/exk1portal/sso/saml",
+                "idp_certificates": [TEST_CERTIFICATE],
+                "allow_idp_initiated": true
+            }
+        },
+        "provisioning": { "method": provisioning }
+    })
+}
