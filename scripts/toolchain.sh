@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs every tool Portal's build and tests need, skipping what is already present.
 # Nothing here downloads a prebuilt binary: Debian packages, crates.io sources and npm only.
+# Usage: scripts/toolchain.sh [run|test]; `run` skips what only the tests need (Chromium,
+# Playwright). Every step is skipped when its tool already answers with the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+purpose=${1:-test}
 
 CARGO_LEPTOS_VERSION=0.3.11
 # The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock.
@@ -13,14 +16,16 @@ export PATH="$HOME/.cargo/bin:$PATH"
 say() { printf '==> %s\n' "$*"; }
 
 need_apt=()
-for pkg in pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev chromium; do
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
+[ "$purpose" = test ] && packages+=(chromium)
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 rustup target list --installed | grep -q wasm32-unknown-unknown || {
@@ -51,11 +56,12 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   install_pinned wasm-bindgen-cli "$WASM_BINDGEN_VERSION" webpki-roots 1.0.10
 fi
 
+# Debian's wasm-opt (Binaryen 108) produces a .wasm that does not hydrate; the npm one is used.
 if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ]; then
   say "npm: tailwindcss, binaryen"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [ ! -d end2end/node_modules/@playwright/test ]; then
+if [ "$purpose" = test ] && [ ! -d end2end/node_modules/@playwright/test ]; then
   say "npm: end2end"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi

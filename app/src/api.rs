@@ -20,6 +20,23 @@ mod ssr {
         Ok((backend, parts))
     }
 
+    /// Gives a failed call the HTTP status that says what kind of failure it is.
+    pub fn answer<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+        if let Err(error) = &result {
+            let status = match error {
+                AppError::SignInRequired | AppError::SessionExpired | AppError::BadCredentials | AppError::AccountDisabled => 401,
+                AppError::Forbidden | AppError::CsrfRejected => 403,
+                AppError::Invalid { .. } => 422,
+                AppError::Unavailable => 503,
+                AppError::Internal { .. } | AppError::Transport(_) => 500,
+            };
+            if let (Some(response), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status)) {
+                response.set_status(status);
+            }
+        }
+        result
+    }
+
     pub fn set_cookies(cookies: Vec<String>) {
         let response = expect_context::<leptos_axum::ResponseOptions>();
         for cookie in cookies {
@@ -33,13 +50,13 @@ mod ssr {
 #[server]
 pub async fn get_shell() -> Result<ShellInfo, AppError> {
     let (backend, parts) = ssr::backend()?;
-    backend.shell(&parts).await
+    ssr::answer(backend.shell(&parts).await)
 }
 
 #[server]
 pub async fn get_login_page() -> Result<LoginPageInfo, AppError> {
     let (backend, parts) = ssr::backend()?;
-    let (info, cookies) = backend.login_page(&parts).await?;
+    let (info, cookies) = ssr::answer(backend.login_page(&parts).await)?;
     ssr::set_cookies(cookies);
     Ok(info)
 }
@@ -52,7 +69,7 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
-    let cookies = backend.sign_in(&parts, email, password, csrf).await?;
+    let cookies = ssr::answer(backend.sign_in(&parts, email, password, csrf).await)?;
     ssr::set_cookies(cookies);
     leptos_axum::redirect(&safe_return_path(next.as_deref()));
     Ok(())
@@ -61,7 +78,7 @@ pub async fn sign_in(
 #[server]
 pub async fn sign_out(csrf: String) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
-    let cookies = backend.sign_out(&parts, csrf).await?;
+    let cookies = ssr::answer(backend.sign_out(&parts, csrf).await)?;
     ssr::set_cookies(cookies);
     leptos_axum::redirect("/login?signed_out=1");
     Ok(())
@@ -70,7 +87,7 @@ pub async fn sign_out(csrf: String) -> Result<(), AppError> {
 #[server]
 pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
-    backend.identity_settings(&parts).await
+    ssr::answer(backend.identity_settings(&parts).await)
 }
 
 #[server]
@@ -79,7 +96,7 @@ pub async fn save_provisioning(
     jit: Option<String>,
 ) -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
-    backend.save_provisioning(&parts, csrf, jit.is_some()).await
+    ssr::answer(backend.save_provisioning(&parts, csrf, jit.is_some()).await)
 }
 
 /// Where to go after signing in: a same-origin absolute path, or `/`.

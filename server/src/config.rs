@@ -33,6 +33,7 @@ struct Raw {
     addr: String,
     public_url: Option<String>,
     database_url: String,
+    #[serde(deserialize_with = "text_or_number")]
     release: String,
     plan: String,
     admin_email: Option<String>,
@@ -90,6 +91,11 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("PORTAL_").ignore(&["config", "test_postgres_url"]));
+        // The environment parser reads `1.50` as the number 1.5; a release is text, so take it
+        // exactly as written.
+        if let Ok(release) = std::env::var("PORTAL_RELEASE") {
+            figment = figment.merge(Serialized::default("release", release));
+        }
         Self::from_figment(figment)
     }
 
@@ -189,6 +195,20 @@ impl Config {
     }
 }
 
+/// Accepts `release = "1.53"` and, as TOML and the environment parser produce it, `1.53`.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(f64),
+    }
+    Ok(match TextOrNumber::deserialize(deserializer)? {
+        TextOrNumber::Text(text) => text,
+        TextOrNumber::Number(number) => number.to_string(),
+    })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -202,6 +222,8 @@ pub struct Release {
     pub major: u32,
     pub minor: u32,
 }
+
+// Ordering compares (major, minor) numerically: 1.9 < 1.53 < 1.54 < 2.0.
 
 impl Release {
     pub const SSO_JIT: Release = Release {
@@ -310,6 +332,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("PORTAL_DATABASE_URL"), "{error}");
+    }
+
+    #[test]
+    fn a_release_from_the_environment_is_read_as_written() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTAL_RELEASE", "1.50");
+            jail.set_env("PORTAL_ADDR", "127.0.0.1:4000");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.release.to_string(), "1.50");
+            assert_eq!(config.addr.port(), 4000);
+            jail.set_env("PORTAL_RELEASE", "1.53");
+            assert_eq!(Config::load(None).unwrap().release.jit_label(), "SAML JIT");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_toml_file_sits_between_defaults_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("portal.toml", "release = 1.53\nplan = \"team\"\naddr = \"127.0.0.1:4100\"")?;
+            jail.set_env("PORTAL_ADDR", "127.0.0.1:4200");
+            let config = Config::load(Some("portal.toml".into())).unwrap();
+            assert_eq!(config.release.to_string(), "1.53");
+            assert_eq!(config.plan, Plan::Team);
+            assert_eq!(config.addr.port(), 4200, "the environment wins over the file");
+            Ok(())
+        });
     }
 
     #[test]

@@ -86,6 +86,7 @@ async fn https_public_url_marks_the_session_cookie_secure() {
 async fn a_wrong_password_is_refused_and_starts_no_session() {
     let app = TestApp::spawn().await;
     let response = app.sign_in(ADMIN_EMAIL, "not the password at all").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(!has_session_cookie(&response));
     let body = response.text().await.unwrap();
     assert!(body.contains("BadCredentials"), "{body}");
@@ -111,6 +112,7 @@ async fn sign_in_without_its_csrf_token_is_refused() {
     let app = TestApp::spawn().await;
     app.login_csrf().await; // the cookie half is present
     let response = app.submit_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(!has_session_cookie(&response));
     assert!(response.text().await.unwrap().contains("CsrfRejected"));
     let response = app
@@ -589,6 +591,7 @@ async fn the_toggle_refuses_jit_until_sso_is_set_up() {
     app.sign_in_as_admin().await;
     let csrf = app.session_csrf().await;
     let response = app.save_provisioning(&csrf, true).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = response.text().await.unwrap();
     assert!(body.contains("Set up single sign-on first"), "{body}");
     assert_eq!(

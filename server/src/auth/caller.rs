@@ -71,7 +71,7 @@ impl Portal {
                 let roles = people::effective_roles(&self.db, user.id).await?;
                 let secret = secret.unwrap_or_default();
                 Ok(Caller {
-                    user,
+                    user: *user,
                     roles,
                     via: Via::Session {
                         secret,

@@ -27,7 +27,7 @@ pub struct SessionPolicy {
 pub enum Lookup {
     Valid {
         session: session::Model,
-        user: user::Model,
+        user: Box<user::Model>,
     },
     /// The cookie named a session that has ended by time; the row is gone now.
     Expired,
@@ -88,7 +88,7 @@ pub async fn resolve(
     };
     Ok(Lookup::Valid {
         session: found,
-        user: owner,
+        user: Box::new(owner),
     })
 }
 

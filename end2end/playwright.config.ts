@@ -1,0 +1,47 @@
+import { defineConfig, devices } from "@playwright/test";
+import { servers } from "./tests/servers";
+
+// Each server is the release binary on a fresh SQLite file, one per release under test.
+export default defineConfig({
+  testDir: "./tests",
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  timeout: 30_000,
+  use: {
+    baseURL: servers.current.url,
+    trace: "retain-on-failure",
+  },
+  webServer: Object.values(servers).map((server) => ({
+    command: `rm -f ${server.db}* && exec ./target/release/portal`,
+    cwd: "..",
+    url: `${server.url}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore",
+    stderr: "pipe",
+    env: server.env,
+  })),
+  projects: [
+    {
+      name: "chromium",
+      use: {
+        ...devices["Desktop Chrome"],
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+          args: [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+          ],
+        },
+      },
+    },
+  ],
+});

@@ -1,0 +1,62 @@
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { expect, Page } from "@playwright/test";
+import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./servers";
+
+const repo = path.resolve(__dirname, "..", "..");
+
+/** Waits until the WASM bundle has hydrated the page, so that clicks reach Leptos. */
+export async function hydrated(page: Page) {
+  await expect(page.locator("#hydration-state")).toHaveAttribute("data-state", "hydrated");
+}
+
+export async function signIn(page: Page, base: string, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
+  await page.goto(`${base}/login`);
+  await hydrated(page);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** An API token for the admin, made the way an operator does: `portal token create`. */
+export function adminToken(server: { env: Record<string, string> }): string {
+  return execFileSync(path.join(repo, "target", "release", "portal"), ["token", "create", "--email", ADMIN_EMAIL], {
+    cwd: repo,
+    env: { ...process.env, ...server.env },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
+}
+
+/** Configures a SAML identity provider by hand through the API, as automation would. */
+export async function configureSaml(server: { url: string; env: Record<string, string> }, certificate: string) {
+  const token = adminToken(server);
+  const response = await fetch(`${server.url}/api/v1/identity`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      login_method: "password",
+      sso: {
+        protocol: "saml",
+        saml: {
+          idp_entity_id: "http://www.okta.com/exk1portal",
+          idp_sso_url: "https://example.okta.com/app/portal/exk1portal/sso/saml",
+          idp_certificates: [certificate],
+        },
+      },
+      provisioning: { method: "manual" },
+    }),
+  });
+  expect(response.status, await response.text()).toBe(200);
+}
+
+/** A self-signed certificate generated for this run (openssl is part of the base system). */
+export function testCertificate(): string {
+  const dir = path.join(repo, "target", "e2e");
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+    "-subj", "/CN=e2e-idp.example",
+    "-keyout", path.join(dir, "idp-key.pem"), "-out", path.join(dir, "idp-cert.pem"),
+  ], { stdio: "ignore" });
+  return require("node:fs").readFileSync(path.join(dir, "idp-cert.pem"), "utf8");
+}
