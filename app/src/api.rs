@@ -24,13 +24,19 @@ mod ssr {
     pub fn answer<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         if let Err(error) = &result {
             let status = match error {
-                AppError::SignInRequired | AppError::SessionExpired | AppError::BadCredentials | AppError::AccountDisabled => 401,
+                AppError::SignInRequired
+                | AppError::SessionExpired
+                | AppError::BadCredentials
+                | AppError::AccountDisabled => 401,
                 AppError::Forbidden | AppError::CsrfRejected => 403,
                 AppError::Invalid { .. } => 422,
                 AppError::Unavailable => 503,
                 AppError::Internal { .. } | AppError::Transport(_) => 500,
             };
-            if let (Some(response), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status)) {
+            if let (Some(response), Ok(status)) = (
+                use_context::<leptos_axum::ResponseOptions>(),
+                http::StatusCode::from_u16(status),
+            ) {
                 response.set_status(status);
             }
         }

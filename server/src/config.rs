@@ -301,6 +301,7 @@ impl FromStr for Plan {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment's own error type
 mod tests {
     use super::*;
 
@@ -351,12 +352,19 @@ mod tests {
     #[test]
     fn a_toml_file_sits_between_defaults_and_environment() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("portal.toml", "release = 1.53\nplan = \"team\"\naddr = \"127.0.0.1:4100\"")?;
+            jail.create_file(
+                "portal.toml",
+                "release = 1.53\nplan = \"team\"\naddr = \"127.0.0.1:4100\"",
+            )?;
             jail.set_env("PORTAL_ADDR", "127.0.0.1:4200");
             let config = Config::load(Some("portal.toml".into())).unwrap();
             assert_eq!(config.release.to_string(), "1.53");
             assert_eq!(config.plan, Plan::Team);
-            assert_eq!(config.addr.port(), 4200, "the environment wins over the file");
+            assert_eq!(
+                config.addr.port(),
+                4200,
+                "the environment wins over the file"
+            );
             Ok(())
         });
     }

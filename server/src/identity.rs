@@ -392,7 +392,63 @@ fn check_web_url(field: &str, text: &str) -> Result<(), PortalError> {
     }
 }
 
+/// The SAML settings in force, parsed once per change: what a response is checked against.
+pub struct SamlTrust {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub certificates: Vec<samael::crypto::CertificateDer>,
+    pub allow_idp_initiated: bool,
+}
+
+impl SamlTrust {
+    fn parse(saml: &SamlSettings) -> Result<SamlTrust, PortalError> {
+        let certificates = saml
+            .idp_certificates
+            .iter()
+            .map(|pem| {
+                openssl::x509::X509::from_pem(pem.as_bytes())
+                    .and_then(|cert| cert.to_der())
+                    .map(samael::crypto::CertificateDer::from)
+                    .map_err(|e| {
+                        PortalError::Internal(anyhow::anyhow!(
+                            "a stored IdP certificate does not parse: {e}"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SamlTrust {
+            idp_entity_id: saml.idp_entity_id.clone().unwrap_or_default(),
+            idp_sso_url: saml.idp_sso_url.clone().unwrap_or_default(),
+            certificates,
+            allow_idp_initiated: saml.allow_idp_initiated,
+        })
+    }
+}
+
 impl Portal {
+    /// The SAML trust for `config`, or `None` when SAML is not the protocol in force.
+    pub fn saml_trust(
+        &self,
+        config: &IdentityConfig,
+    ) -> Result<Option<std::sync::Arc<SamlTrust>>, PortalError> {
+        let (Some(SsoProtocol::Saml), Some(saml)) = (config.protocol, &config.saml) else {
+            return Ok(None);
+        };
+        let key = serde_json::to_string(saml).expect("settings serialise");
+        let mut cache = self
+            .saml_trust
+            .lock()
+            .expect("the SAML trust cache is never poisoned");
+        if let Some((cached_key, trust)) = cache.as_ref() {
+            if *cached_key == key {
+                return Ok(Some(trust.clone()));
+            }
+        }
+        let trust = std::sync::Arc::new(SamlTrust::parse(saml)?);
+        *cache = Some((key, trust.clone()));
+        Ok(Some(trust))
+    }
+
     pub async fn identity_config(&self) -> Result<IdentityConfig, PortalError> {
         load(&self.db).await
     }

@@ -1,5 +1,6 @@
 //! Portal's server: configuration, persistence, sign-in and the identity configuration.
-//! A first Okta login will be handled by `sso` and `provisioning` (see the issues).
+//! A first Okta login is handled by `sso::saml::acs` (or the OIDC callback), which hands the
+//! verified person to `provisioning::JitProvisioner`.
 
 pub mod api;
 pub mod audit;
@@ -11,6 +12,8 @@ pub mod domain;
 pub mod error;
 pub mod identity;
 pub mod people;
+pub mod provisioning;
+pub mod sso;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

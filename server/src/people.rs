@@ -128,6 +128,8 @@ pub async fn ensure_first_admin(
     let txn = db.begin().await?;
     let existing = find_by_email(&txn, &email).await?;
     let account = match existing {
+        // No admin exists but the configured email has an account: it becomes the admin, with
+        // the configured password. This is how an operator recovers a portal with no admin.
         Some(found) => {
             let mut account: user::ActiveModel = found.into();
             account.password_hash = Set(Some(hash));

@@ -36,7 +36,7 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, makes sure an admin exists, and binds the listener
     /// (`PORTAL_ADDR` with port 0 picks a free port).
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         let db = crate::db::connect_and_migrate(&config.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}"))?;
@@ -44,10 +44,12 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("PORTAL_ADDR: cannot listen on {}: {e}", config.addr))?;
-        let portal = Portal {
-            db,
-            config: Arc::new(config),
-        };
+        if config.public_url.port() == Some(0) {
+            // Derived from an address with port 0: the port is known only now.
+            let bound = listener.local_addr()?;
+            config.public_url = url::Url::parse(&format!("http://{bound}/"))?;
+        }
+        let portal = Portal::new(db, config);
         let router = router(portal.clone(), listener.local_addr()?);
         Ok(Application {
             listener,
@@ -116,7 +118,11 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
             "/settings/iam",
             get(|| async { Redirect::to("/settings/iam/identity") }),
         )
-        .merge(crate::api::router().with_state(portal))
+        .merge(
+            crate::api::router()
+                .merge(crate::sso::saml::router())
+                .with_state(portal),
+        )
         .merge(pages)
         .layer(middleware::from_fn(with_correlation_id))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -7,13 +7,26 @@ use sea_orm::DatabaseConnection;
 use crate::auth::session::SessionPolicy;
 use crate::config::Config;
 
+/// The stored SAML settings (as JSON) and the trust parsed from them.
+pub(crate) type CachedTrust = (String, Arc<crate::identity::SamlTrust>);
+
 #[derive(Clone)]
 pub struct Portal {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
+    /// The SAML trust parsed from the stored settings, kept until the settings change.
+    pub(crate) saml_trust: Arc<std::sync::Mutex<Option<CachedTrust>>>,
 }
 
 impl Portal {
+    pub fn new(db: DatabaseConnection, config: Config) -> Portal {
+        Portal {
+            db,
+            config: Arc::new(config),
+            saml_trust: Arc::default(),
+        }
+    }
+
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy {
             idle: self.config.session_idle,

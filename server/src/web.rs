@@ -70,11 +70,13 @@ impl Portal {
             account.as_ref().and_then(|a| a.password_hash.clone()),
         )
         .await;
+        // What the person typed is recorded, cut to the longest possible email address.
+        let typed: String = email.chars().take(254).collect();
         let refuse = |reason: &str, account: Option<&user::Model>| AuditEvent {
             actor_id: account.map(|a| a.id),
-            actor: email,
+            actor: &typed,
             action: "sign_in.password",
-            target: email,
+            target: &typed,
             outcome: Outcome::Failure,
             details: serde_json::json!({ "reason": reason }),
             correlation_id,

@@ -5,7 +5,7 @@ mod support;
 
 use portal::domain::Role;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 use support::*;
 
@@ -178,20 +178,11 @@ async fn sign_out_without_the_csrf_token_keeps_the_session() {
 async fn an_idle_session_expires_with_a_clear_answer() {
     let app = TestApp::spawn().await;
     app.sign_in_as_admin().await;
-    let three_hours_ago = chrono::Utc::now() - chrono::TimeDelta::hours(3);
-    let backend = app.portal.db.get_database_backend();
-    app.portal
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            match backend {
-                sea_orm::DbBackend::Postgres => "UPDATE sessions SET last_seen_at = $1",
-                _ => "UPDATE sessions SET last_seen_at = ?",
-            },
-            [three_hours_ago.into()],
-        ))
-        .await
-        .unwrap();
+    app.set_all_sessions(
+        "last_seen_at",
+        chrono::Utc::now() - chrono::TimeDelta::hours(3),
+    )
+    .await;
     let response = app.me().await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -206,6 +197,25 @@ async fn an_idle_session_expires_with_a_clear_answer() {
     // The page sends the person to sign in again, saying why.
     let page = app.get("/settings/iam/identity").await;
     assert!(page.status().is_redirection(), "{}", page.status());
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_even_when_in_use() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    assert_eq!(app.me().await.status(), StatusCode::OK);
+    app.set_all_sessions(
+        "expires_at",
+        chrono::Utc::now() - chrono::TimeDelta::minutes(1),
+    )
+    .await;
+    let response = app.me().await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "session_expired"
+    );
+    assert_eq!(app.session_count().await, 0);
 }
 
 #[tokio::test]

@@ -223,3 +223,40 @@ pub mod audit_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod saml_request {
+    use sea_orm::entity::prelude::*;
+
+    /// An SP-initiated AuthnRequest awaiting its answer; consumed by the first response to it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "saml_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub relay_state: String,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod saml_assertion_seen {
+    use sea_orm::entity::prelude::*;
+
+    /// The replay cache: each assertion id is accepted once, remembered until it expires.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "saml_assertions_seen")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub assertion_id: String,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

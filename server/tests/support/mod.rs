@@ -3,6 +3,8 @@
 //! person's steps.
 #![allow(dead_code)]
 
+pub mod saml;
+
 use app::api::{GetLoginPage, SaveProvisioning, SignIn, SignOut};
 use leptos::server_fn::ServerFn;
 use portal::{config::Config, state::Portal};
@@ -219,22 +221,9 @@ impl TestApp {
 
     /// Creates a local account with one direct role and returns an API token for it.
     pub async fn person_with_role(&self, email: &str, role: portal::domain::Role) -> String {
-        use portal::db::entities::{user, user_role};
+        use portal::db::entities::user_role;
         use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-        let account = user::ActiveModel {
-            email: Set(email.into()),
-            email_normalized: Set(email.to_lowercase()),
-            first_name: Set("Test".into()),
-            last_name: Set("Person".into()),
-            source: Set("manual".into()),
-            jit_provisioned: Set(false),
-            active: Set(true),
-            created_at: Set(chrono::Utc::now()),
-            ..Default::default()
-        }
-        .insert(&self.portal.db)
-        .await
-        .unwrap();
+        let account = new_account(email).insert(&self.portal.db).await.unwrap();
         let role_id = portal::people::role_id(&self.portal.db, role)
             .await
             .unwrap();
@@ -256,6 +245,23 @@ impl TestApp {
         let response = self.api_get(&token, "/api/v1/identity").await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
+    }
+
+    /// Moves a time column of every session, as if time had passed.
+    pub async fn set_all_sessions(&self, column: &str, at: chrono::DateTime<chrono::Utc>) {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let backend = self.portal.db.get_database_backend();
+        let placeholder = if backend == DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!("UPDATE sessions SET {column} = {placeholder}");
+        self.portal
+            .db
+            .execute_raw(Statement::from_sql_and_values(backend, sql, [at.into()]))
+            .await
+            .unwrap();
     }
 
     pub async fn user_count(&self) -> u64 {
@@ -280,6 +286,22 @@ impl TestApp {
             .into_iter()
             .map(|e| (e.action, e.outcome))
             .collect()
+    }
+}
+
+/// An unsaved local account with no roles.
+pub fn new_account(email: &str) -> portal::db::entities::user::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    portal::db::entities::user::ActiveModel {
+        email: Set(email.into()),
+        email_normalized: Set(portal::domain::Email::parse(email).unwrap().normalized()),
+        first_name: Set("Test".into()),
+        last_name: Set("Person".into()),
+        source: Set("manual".into()),
+        jit_provisioned: Set(false),
+        active: Set(true),
+        created_at: Set(chrono::Utc::now()),
+        ..Default::default()
     }
 }
 

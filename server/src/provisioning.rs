@@ -1,0 +1,187 @@
+//! What happens when a person arrives from the identity provider: the one place that decides
+//! whether they sign in to an existing account, are linked to one by email, get a new
+//! just-in-time account (SSO JIT), or are refused. SAML and OIDC both call
+//! [`JitProvisioner::admit`]; only their protocol adapters differ.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter,
+};
+
+use crate::db::entities::{agent_pool, pool_member, user, user_role};
+use crate::domain::{AccountSource, Email, Role};
+use crate::people;
+
+/// A person as the identity provider vouches for them.
+#[derive(Clone, Debug)]
+pub struct ExternalIdentity {
+    /// Which identity provider: `saml:<entity id>` or `oidc:<issuer>`.
+    pub provider: String,
+    /// The provider's immutable id for the person (SAML NameID, OIDC `sub`).
+    pub subject: String,
+    pub email: Option<Email>,
+    /// Whether the provider vouches that the email belongs to this person; linking an existing
+    /// account by email needs it.
+    pub email_verified: bool,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Admission {
+    /// A known person signed in.
+    SignedIn(user::Model),
+    /// An existing account was bound to this identity by its email.
+    Linked(user::Model),
+    /// A new account was created just in time.
+    Created(user::Model),
+}
+
+impl Admission {
+    pub fn account(&self) -> &user::Model {
+        match self {
+            Admission::SignedIn(a) | Admission::Linked(a) | Admission::Created(a) => a,
+        }
+    }
+
+    pub fn action(&self) -> &'static str {
+        match self {
+            Admission::SignedIn(_) => "sign_in.sso",
+            Admission::Linked(_) => "account.linked",
+            Admission::Created(_) => "account.jit_created",
+        }
+    }
+}
+
+/// Why a person was not let in, in words the error page and the audit log use.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the identity provider sent no email address (attribute '{0}' or an email NameID)")]
+    NoEmail(&'static str),
+    #[error("the account for {0} is deactivated")]
+    Inactive(String),
+    #[error("the account for {0} is already bound to another identity at the identity provider")]
+    IdentityConflict(String),
+    #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
+    EmailNotVerified(String),
+    #[error("{0} has no Portal account and just-in-time provisioning is off")]
+    NoAccount(String),
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoEmail(_) => "no_email",
+            Refusal::Inactive(_) => "inactive",
+            Refusal::IdentityConflict(_) => "identity_conflict",
+            Refusal::EmailNotVerified(_) => "email_not_verified",
+            Refusal::NoAccount(_) => "no_account",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+pub struct JitProvisioner {
+    /// Whether SSO JIT is the provisioning method in force.
+    pub jit_enabled: bool,
+}
+
+impl JitProvisioner {
+    /// Admits `who`, inside the caller's transaction; nothing is written when it refuses.
+    pub async fn admit(
+        &self,
+        db: &impl ConnectionTrait,
+        who: &ExternalIdentity,
+    ) -> Result<Admission, AdmitError> {
+        let now = Utc::now();
+        let bound = user::Entity::find()
+            .filter(user::Column::IdpProvider.eq(&who.provider))
+            .filter(user::Column::IdpSubject.eq(&who.subject))
+            .one(db)
+            .await?;
+        if let Some(account) = bound {
+            if !account.active {
+                return Err(Refusal::Inactive(account.email).into());
+            }
+            let mut update: user::ActiveModel = account.clone().into();
+            if !who.first_name.is_empty() && who.first_name != account.first_name {
+                update.first_name = Set(who.first_name.clone());
+            }
+            if !who.last_name.is_empty() && who.last_name != account.last_name {
+                update.last_name = Set(who.last_name.clone());
+            }
+            if let Some(email) = who.email.as_ref().filter(|e| e.as_str() != account.email) {
+                update.email = Set(email.as_str().to_string());
+                update.email_normalized = Set(email.normalized());
+            }
+            update.last_login_at = Set(Some(now));
+            return Ok(Admission::SignedIn(update.update(db).await?));
+        }
+
+        let email = who.email.as_ref().ok_or(Refusal::NoEmail("email"))?;
+        if let Some(account) = people::find_by_email(db, email).await? {
+            if account.idp_subject.is_some() {
+                return Err(Refusal::IdentityConflict(account.email).into());
+            }
+            if !who.email_verified {
+                return Err(Refusal::EmailNotVerified(account.email).into());
+            }
+            if !account.active {
+                return Err(Refusal::Inactive(account.email).into());
+            }
+            let mut link: user::ActiveModel = account.into();
+            link.idp_provider = Set(Some(who.provider.clone()));
+            link.idp_subject = Set(Some(who.subject.clone()));
+            link.last_login_at = Set(Some(now));
+            return Ok(Admission::Linked(link.update(db).await?));
+        }
+
+        if !self.jit_enabled {
+            return Err(Refusal::NoAccount(email.as_str().to_string()).into());
+        }
+        let account = user::ActiveModel {
+            email: Set(email.as_str().to_string()),
+            email_normalized: Set(email.normalized()),
+            first_name: Set(who.first_name.clone()),
+            last_name: Set(who.last_name.clone()),
+            source: Set(AccountSource::SsoJit.as_str().to_string()),
+            jit_provisioned: Set(true),
+            idp_provider: Set(Some(who.provider.clone())),
+            idp_subject: Set(Some(who.subject.clone())),
+            password_hash: Set(None),
+            active: Set(true),
+            created_at: Set(now),
+            last_login_at: Set(Some(now)),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        let pool = agent_pool::Entity::find()
+            .filter(agent_pool::Column::IsDefault.eq(true))
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the default agent pool".into()))?;
+        pool_member::ActiveModel {
+            pool_id: Set(pool.id),
+            user_id: Set(account.id),
+        }
+        .insert(db)
+        .await?;
+        let role = people::role_id(db, Role::User).await?;
+        user_role::ActiveModel {
+            user_id: Set(account.id),
+            role_id: Set(role),
+        }
+        .insert(db)
+        .await?;
+        Ok(Admission::Created(account))
+    }
+}

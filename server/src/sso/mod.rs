@@ -1,0 +1,109 @@
+//! Single sign-on with the one identity provider: the SAML and OIDC adapters, and what they
+//! share once a person's identity is established (admission, session, audit, error page).
+
+pub mod saml;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Response},
+};
+use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::auth::session;
+use crate::provisioning::{Admission, AdmitError, ExternalIdentity, JitProvisioner, Refusal};
+use crate::state::Portal;
+
+/// A failed SSO sign-in as the person sees it: one sentence they can act on, a longer one
+/// for the administrator, and the correlation id that matches the audit event.
+pub struct SsoFailure {
+    pub status: StatusCode,
+    pub headline: String,
+    pub detail: String,
+    pub correlation_id: String,
+}
+
+impl IntoResponse for SsoFailure {
+    fn into_response(self) -> Response {
+        let page = format!(
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in failed · Portal</title><link rel="stylesheet" href="/pkg/portal.css"></head>
+<body class="min-h-screen bg-slate-50 text-slate-900 antialiased"><main class="mx-auto max-w-xl px-6 py-16">
+<h1 class="text-2xl font-semibold">Sign-in failed</h1>
+<p class="mt-4 text-lg" data-testid="sso-error">{headline}</p>
+<p class="mt-2 text-sm text-slate-600" data-testid="sso-error-detail">{detail}</p>
+<p class="mt-6"><a class="text-indigo-700 underline" href="/login">Back to sign-in</a></p>
+<p class="mt-8 text-xs text-slate-500">Reference for your administrator: <code data-testid="correlation-id">{id}</code></p>
+</main></body></html>"#,
+            headline = escape(&self.headline),
+            detail = escape(&self.detail),
+            id = escape(&self.correlation_id),
+        );
+        let mut response = (self.status, Html(page)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Refusal {
+    /// The sentence for the person at the identity provider's door.
+    pub fn headline(&self) -> String {
+        match self {
+            Refusal::NoAccount(_) => "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.".into(),
+            Refusal::Inactive(_) => "Your Portal account is deactivated. Ask an administrator to reactivate it.".into(),
+            Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to check your account.".into(),
+            Refusal::EmailNotVerified(_) => "Okta did not confirm your email address, so Portal cannot link it to your existing account. Ask an administrator.".into(),
+            Refusal::NoEmail(_) => "Okta did not send your email address. Ask an administrator to check the Portal app's attribute statements in Okta.".into(),
+        }
+    }
+}
+
+/// Whether a failed write was another request winning a race (same person, same moment) or
+/// a busy SQLite file: both succeed when tried again.
+pub fn is_retryable(error: &DbErr) -> bool {
+    if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let text = error.to_string();
+    text.contains("database is locked")
+        || text.contains("(code: 5)")
+        || text.contains("could not serialize")
+}
+
+impl Portal {
+    /// Admits `who` and starts their session inside `txn`; the caller commits.
+    pub async fn admit_and_start_session(
+        &self,
+        txn: &DatabaseTransaction,
+        who: &ExternalIdentity,
+        jit_enabled: bool,
+        protocol: &str,
+        correlation_id: &str,
+    ) -> Result<(Admission, String), AdmitError> {
+        let admission = JitProvisioner { jit_enabled }.admit(txn, who).await?;
+        let account = admission.account();
+        let (cookie, _) = session::start(txn, self.session_policy(), account.id).await?;
+        audit::record(
+            txn,
+            AuditEvent {
+                actor_id: Some(account.id),
+                actor: &account.email,
+                action: admission.action(),
+                target: &account.email,
+                outcome: Outcome::Success,
+                details: serde_json::json!({ "protocol": protocol, "provider": who.provider }),
+                correlation_id,
+            },
+        )
+        .await?;
+        Ok((admission, cookie))
+    }
+}

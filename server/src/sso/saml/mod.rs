@@ -1,0 +1,445 @@
+//! SAML 2.0 service provider: SP metadata, SP-initiated sign-in (HTTP-Redirect) and the
+//! assertion consumer service (HTTP-POST). A first Okta login arrives at [`acs`], which
+//! verifies the response ([`verify`]) and hands the person to the JIT provisioner.
+
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{DefaultBodyLimit, Query, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Extension, Form, Router,
+};
+use chrono::{TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use serde::Deserialize;
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::db::entities::{saml_assertion_seen, saml_request};
+use crate::domain::{Email, ProvisioningMethod, SsoProtocol};
+use crate::identity::SamlTrust;
+use crate::provisioning::{AdmitError, ExternalIdentity, Refusal};
+use crate::sso::{is_retryable, SsoFailure};
+use crate::state::{CorrelationId, Portal};
+
+use verify::{Expectations, Rejection, VerifiedAssertion, EMAIL_NAME_ID};
+
+/// Clock skew allowed on every SAML time check.
+pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(3);
+/// How long an SP-initiated request may wait for its answer.
+const REQUEST_LIFETIME: TimeDelta = TimeDelta::minutes(10);
+
+pub fn router() -> Router<Portal> {
+    Router::new()
+        .route("/sso/saml/metadata", get(metadata))
+        .route("/sso/saml/login", get(login))
+        .route(
+            "/sso/saml/acs",
+            post(acs).layer(DefaultBodyLimit::max(verify::MAX_ENCODED_LEN + 16 * 1024)),
+        )
+}
+
+/// The values an admin types into Okta, all derived from `PORTAL_PUBLIC_URL`.
+pub struct SpValues {
+    pub entity_id: String,
+    pub acs_url: String,
+}
+
+impl Portal {
+    pub fn saml_sp(&self) -> SpValues {
+        let base = self.config.public_url.as_str().trim_end_matches('/');
+        SpValues {
+            entity_id: format!("{base}/sso/saml/metadata"),
+            acs_url: format!("{base}/sso/saml/acs"),
+        }
+    }
+}
+
+async fn metadata(State(portal): State<Portal>) -> Response {
+    let sp = portal.saml_sp();
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:NameIDFormat>{EMAIL_NAME_ID}</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        entity = xml_escape(&sp.entity_id),
+        acs = xml_escape(&sp.acs_url),
+    );
+    (
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        xml,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// Starts an SP-initiated sign-in: stores the request id, single-use, and sends the browser to
+/// the identity provider with an AuthnRequest.
+async fn login(
+    State(portal): State<Portal>,
+    Extension(correlation): Extension<CorrelationId>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, SsoFailure> {
+    let fail = |status, headline: &str, detail: String| SsoFailure {
+        status,
+        headline: headline.into(),
+        detail,
+        correlation_id: correlation.0.clone(),
+    };
+    let unavailable = |e: crate::error::PortalError| {
+        fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Portal cannot start the sign-in right now. Try again in a moment.",
+            e.to_string(),
+        )
+    };
+    let config = portal.identity_config().await.map_err(unavailable)?;
+    let trust = portal
+        .saml_trust(&config)
+        .map_err(unavailable)?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "Single sign-on with SAML is not configured.", "Ask an administrator to configure it under Settings > Identity and Access Management.".into()))?;
+    let sp = portal.saml_sp();
+    let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
+    let return_to = app::api::safe_return_path(query.return_to.as_deref());
+    saml_request::ActiveModel {
+        id: Set(request_id.clone()),
+        relay_state: Set(return_to.clone()),
+        expires_at: Set(Utc::now() + REQUEST_LIFETIME),
+    }
+    .insert(&portal.db)
+    .await
+    .map_err(|e| {
+        fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Portal cannot start the sign-in right now. Try again in a moment.",
+            e.to_string(),
+        )
+    })?;
+    let provider = samael::service_provider::ServiceProvider {
+        entity_id: Some(sp.entity_id.clone()),
+        acs_url: Some(sp.acs_url.clone()),
+        ..Default::default()
+    };
+    let mut request = provider
+        .make_authentication_request(&trust.idp_sso_url)
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Portal could not prepare the sign-in request.",
+                e.to_string(),
+            )
+        })?;
+    request.id = request_id;
+    request.force_authn = None;
+    let url = request
+        .redirect(&return_to)
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Portal could not prepare the sign-in request.",
+                e.to_string(),
+            )
+        })?
+        .ok_or_else(|| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Portal could not prepare the sign-in request.",
+                "no destination".into(),
+            )
+        })?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// Why an ACS request failed, before it becomes a page and an audit event.
+enum AcsError {
+    Rejected(Rejection),
+    UnknownRequest,
+    Unsolicited,
+    Replayed,
+    Refused(Refusal),
+    NotConfigured,
+    Unavailable(String),
+}
+
+impl AcsError {
+    fn code(&self) -> &'static str {
+        match self {
+            AcsError::Rejected(r) => r.code(),
+            AcsError::UnknownRequest => "unknown_request",
+            AcsError::Unsolicited => "unsolicited",
+            AcsError::Replayed => "replayed",
+            AcsError::Refused(r) => r.code(),
+            AcsError::NotConfigured => "not_configured",
+            AcsError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn page(&self, correlation_id: &str) -> SsoFailure {
+        let (status, headline, detail) = match self {
+            AcsError::Rejected(rejection) => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".to_string(),
+                rejection.to_string(),
+            ),
+            AcsError::UnknownRequest => (
+                StatusCode::BAD_REQUEST,
+                "This sign-in link has expired or was already used. Start the sign-in again.".into(),
+                "InResponseTo names no outstanding request of this portal (expired, used, or never made).".into(),
+            ),
+            AcsError::Unsolicited => (
+                StatusCode::FORBIDDEN,
+                "Sign-in from the Okta dashboard is turned off for Portal. Use \"Sign in with Okta\" on Portal's sign-in page.".into(),
+                "An unsolicited (IdP-initiated) response arrived while IdP-initiated sign-in is not allowed.".into(),
+            ),
+            AcsError::Replayed => (
+                StatusCode::BAD_REQUEST,
+                "This sign-in was already used. Start the sign-in again.".into(),
+                "The assertion id was seen before: a replayed response is never accepted twice.".into(),
+            ),
+            AcsError::Refused(refusal) => (StatusCode::FORBIDDEN, refusal.headline(), refusal.to_string()),
+            AcsError::NotConfigured => (
+                StatusCode::NOT_FOUND,
+                "Single sign-on with SAML is not configured.".into(),
+                "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
+            ),
+            AcsError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
+                "The database did not answer.".into(),
+            ),
+        };
+        SsoFailure {
+            status,
+            headline,
+            detail,
+            correlation_id: correlation_id.to_string(),
+        }
+    }
+}
+
+/// The assertion consumer service: where a first Okta login is handled.
+async fn acs(
+    State(portal): State<Portal>,
+    Extension(correlation): Extension<CorrelationId>,
+    Form(form): Form<AcsForm>,
+) -> Response {
+    match consume(&portal, &form, &correlation.0).await {
+        Ok((cookie, return_to)) => {
+            let mut response = Redirect::to(&return_to).into_response();
+            *response.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err((error, subject)) => {
+            if let AcsError::Unavailable(detail) = &error {
+                tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
+            }
+            let subject = subject.unwrap_or_else(|| "(unknown)".into());
+            let recorded = audit::record(&portal.db, AuditEvent {
+                actor_id: None,
+                actor: &subject,
+                action: "sign_in.saml",
+                target: &subject,
+                outcome: Outcome::Failure,
+                details: serde_json::json!({ "reason": error.code(), "detail": error.page("").detail }),
+                correlation_id: &correlation.0,
+            })
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(correlation_id = %correlation.0, error = %e, "could not record a refused SAML sign-in");
+            }
+            error.page(&correlation.0).into_response()
+        }
+    }
+}
+
+/// Verifies the response and admits the person; on failure also says who it was about, if known.
+async fn consume(
+    portal: &Portal,
+    form: &AcsForm,
+    correlation_id: &str,
+) -> Result<(String, String), (AcsError, Option<String>)> {
+    let config = portal
+        .identity_config()
+        .await
+        .map_err(|e| (AcsError::Unavailable(e.to_string()), None))?;
+    let trust = match (config.protocol, portal.saml_trust(&config)) {
+        (Some(SsoProtocol::Saml), Ok(Some(trust))) => trust,
+        (_, Err(e)) => return Err((AcsError::Unavailable(e.to_string()), None)),
+        _ => return Err((AcsError::NotConfigured, None)),
+    };
+    let xml = verify::decode(&form.saml_response).map_err(|r| (AcsError::Rejected(r), None))?;
+    let sp = portal.saml_sp();
+    let verified = verify_off_thread(xml, trust.clone(), sp)
+        .await
+        .map_err(|r| (AcsError::Rejected(r), None))?;
+    let who = identity_of(&verified, &trust);
+    let subject = Some(
+        who.email
+            .as_ref()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| who.subject.clone()),
+    );
+    let jit = config.provisioning == ProvisioningMethod::SsoJit;
+
+    // Two first logins of one person at once: the loser of the race sees the winner's account.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match admit_once(portal, &verified, &trust, &who, jit, form, correlation_id).await {
+            Err(AcsError::Unavailable(detail)) if attempt < 4 && detail.starts_with("retry:") => {
+                continue
+            }
+            Err(error) => return Err((error, subject)),
+            Ok(done) => return Ok(done),
+        }
+    }
+}
+
+async fn admit_once(
+    portal: &Portal,
+    verified: &VerifiedAssertion,
+    trust: &SamlTrust,
+    who: &ExternalIdentity,
+    jit: bool,
+    form: &AcsForm,
+    correlation_id: &str,
+) -> Result<(String, String), AcsError> {
+    let db_error = |e: sea_orm::DbErr| {
+        if is_retryable(&e) {
+            AcsError::Unavailable(format!("retry: {e}"))
+        } else {
+            AcsError::Unavailable(e.to_string())
+        }
+    };
+    let txn = portal.db.begin().await.map_err(db_error)?;
+    let now = Utc::now();
+    let return_to = match &verified.in_response_to {
+        Some(request_id) => {
+            let outstanding = saml_request::Entity::find_by_id(request_id.clone())
+                .filter(saml_request::Column::ExpiresAt.gt(now))
+                .one(&txn)
+                .await
+                .map_err(db_error)?
+                .ok_or(AcsError::UnknownRequest)?;
+            let consumed = saml_request::Entity::delete_by_id(request_id.clone())
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+            if consumed.rows_affected != 1 {
+                return Err(AcsError::UnknownRequest);
+            }
+            outstanding.relay_state
+        }
+        None if trust.allow_idp_initiated => {
+            app::api::safe_return_path(form.relay_state.as_deref())
+        }
+        None => return Err(AcsError::Unsolicited),
+    };
+    let seen = saml_assertion_seen::ActiveModel {
+        assertion_id: Set(verified.assertion_id.clone()),
+        expires_at: Set(verified.replayable_until),
+    }
+    .insert(&txn)
+    .await;
+    if let Err(error) = seen {
+        let replay = matches!(
+            error.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+        );
+        return Err(if replay {
+            AcsError::Replayed
+        } else {
+            db_error(error)
+        });
+    }
+    let (_, cookie) = match portal
+        .admit_and_start_session(&txn, who, jit, "saml", correlation_id)
+        .await
+    {
+        Ok(done) => done,
+        Err(AdmitError::Refused(refusal)) => return Err(AcsError::Refused(refusal)),
+        Err(AdmitError::Database(e)) => return Err(db_error(e)),
+    };
+    txn.commit().await.map_err(db_error)?;
+    Ok((cookie, return_to))
+}
+
+async fn verify_off_thread(
+    xml: String,
+    trust: Arc<SamlTrust>,
+    sp: SpValues,
+) -> Result<VerifiedAssertion, Rejection> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        verify::verify(
+            &xml,
+            &Expectations {
+                idp_entity_id: &trust.idp_entity_id,
+                certificates: &trust.certificates,
+                sp_entity_id: &sp.entity_id,
+                acs_url: &sp.acs_url,
+                now: Utc::now(),
+                max_skew: MAX_SKEW,
+            },
+        )
+    })
+    .await
+    .unwrap_or(Err(Rejection::BadSignature))
+}
+
+/// Maps the assertion to the person: NameID is the immutable subject; the email is the NameID
+/// when its format is emailAddress, else the `email` attribute (Okta's attribute statements).
+fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdentity {
+    let from_name_id = (verified.name_id_format.as_deref() == Some(EMAIL_NAME_ID))
+        .then_some(verified.name_id.as_str());
+    let email = from_name_id
+        .or_else(|| verified.attribute("email"))
+        .and_then(|text| Email::parse(text).ok());
+    ExternalIdentity {
+        provider: format!("saml:{}", trust.idp_entity_id),
+        subject: verified.name_id.clone(),
+        email,
+        // The identity provider is the authority for the addresses it asserts over SAML.
+        email_verified: true,
+        first_name: verified
+            .attribute("firstName")
+            .unwrap_or_default()
+            .to_string(),
+        last_name: verified
+            .attribute("lastName")
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

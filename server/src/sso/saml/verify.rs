@@ -1,0 +1,495 @@
+//! Checks a SAML Response before anything in it is believed. The order matters: size and
+//! shape first, then the signature against the configured certificates only, then every
+//! condition read from the signed XML alone. samael does the XML signature cryptography;
+//! every rule it leaves open (no certificate, weak digests, missing audience, wrapping) is
+//! closed here.
+
+use std::collections::HashMap;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, TimeDelta, Utc};
+use roxmltree::{Document, Node};
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, ReduceMode, XmlSec,
+};
+
+const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+pub const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+/// The largest `SAMLResponse` form value read; Okta's responses are a few kilobytes.
+pub const MAX_ENCODED_LEN: usize = 256 * 1024;
+
+const SIGNATURE_ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
+    AllowedSignatureAlgorithm::RsaSha256,
+    AllowedSignatureAlgorithm::RsaSha384,
+    AllowedSignatureAlgorithm::RsaSha512,
+    AllowedSignatureAlgorithm::EcdsaSha256,
+    AllowedSignatureAlgorithm::EcdsaSha384,
+    AllowedSignatureAlgorithm::EcdsaSha512,
+];
+const DIGEST_ALGORITHMS: [&str; 3] = [
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
+
+/// What a Response must match: the configured identity provider and this portal.
+pub struct Expectations<'a> {
+    pub idp_entity_id: &'a str,
+    pub certificates: &'a [CertificateDer],
+    pub sp_entity_id: &'a str,
+    pub acs_url: &'a str,
+    pub now: DateTime<Utc>,
+    pub max_skew: TimeDelta,
+}
+
+/// The facts of a verified assertion, every one read from signed XML.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedAssertion {
+    pub assertion_id: String,
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    /// Attribute name → values, as the identity provider sent them.
+    pub attributes: HashMap<String, Vec<String>>,
+    /// The request this answers, when it was solicited.
+    pub in_response_to: Option<String>,
+    /// Until when the assertion could be replayed: the replay cache keeps its id that long.
+    pub replayable_until: DateTime<Utc>,
+}
+
+impl VerifiedAssertion {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .get(name)
+            .and_then(|v| v.first())
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Why a Response was refused. `code` goes to the audit log, `Display` to the admin.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the SAML response is larger than {MAX_ENCODED_LEN} bytes")]
+    TooLarge,
+    #[error("the SAMLResponse field is not base64")]
+    NotBase64,
+    #[error("the SAML response is not well-formed XML: {0}")]
+    Malformed(String),
+    #[error("the SAML response carries a DOCTYPE or entity declaration, which is never accepted")]
+    Doctype,
+    #[error("the document is not a SAML 2.0 Response")]
+    NotAResponse,
+    #[error("the identity provider answered with status {0} instead of Success")]
+    Status(String),
+    #[error("the response must carry exactly one assertion, directly inside the Response; it carries {0}")]
+    AssertionCount(usize),
+    #[error("encrypted assertions are not supported; turn assertion encryption off in Okta")]
+    Encrypted,
+    #[error("the response is not signed; Okta signs assertions by default, check the app's SAML settings")]
+    Unsigned,
+    #[error("a signature is placed where it covers neither the Response nor its Assertion")]
+    SignaturePlacement,
+    #[error("a signature's reference does not point at the element that holds it")]
+    ReferenceMismatch,
+    #[error("the signature uses {0}, which is too weak; SHA-256 or stronger is required")]
+    WeakAlgorithm(String),
+    #[error("the signature does not verify with the configured IdP certificate(s)")]
+    BadSignature,
+    #[error("the assertion was issued by '{found}', not by the configured identity provider '{expected}'")]
+    Issuer { found: String, expected: String },
+    #[error("the assertion names no audience; it must be restricted to this portal")]
+    AudienceMissing,
+    #[error("the assertion is meant for another service ({0}), not this portal")]
+    Audience(String),
+    #[error("the response was sent to {found}, not to this portal's ACS URL {expected}")]
+    Destination { found: String, expected: String },
+    #[error("the assertion's recipient is {found}, not this portal's ACS URL {expected}")]
+    Recipient { found: String, expected: String },
+    #[error("the assertion has no bearer subject confirmation")]
+    NotBearer,
+    #[error("the assertion is not valid yet (NotBefore {0}); check the clocks")]
+    NotYetValid(String),
+    #[error("the assertion has expired (NotOnOrAfter {0}); sign in again")]
+    Expired(String),
+    #[error("the assertion carries no conditions with a validity period")]
+    NoValidity,
+    #[error("the assertion names no subject (NameID)")]
+    NoSubject,
+}
+
+impl Rejection {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge => "too_large",
+            Rejection::NotBase64 => "not_base64",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Doctype => "doctype",
+            Rejection::NotAResponse => "not_a_response",
+            Rejection::Status(_) => "status",
+            Rejection::AssertionCount(_) => "assertion_count",
+            Rejection::Encrypted => "encrypted",
+            Rejection::Unsigned => "unsigned",
+            Rejection::SignaturePlacement => "signature_placement",
+            Rejection::ReferenceMismatch => "reference_mismatch",
+            Rejection::WeakAlgorithm(_) => "weak_algorithm",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Issuer { .. } => "issuer",
+            Rejection::AudienceMissing => "audience_missing",
+            Rejection::Audience(_) => "audience",
+            Rejection::Destination { .. } => "destination",
+            Rejection::Recipient { .. } => "recipient",
+            Rejection::NotBearer => "not_bearer",
+            Rejection::NotYetValid(_) => "not_yet_valid",
+            Rejection::Expired(_) => "expired",
+            Rejection::NoValidity => "no_validity",
+            Rejection::NoSubject => "no_subject",
+        }
+    }
+}
+
+/// Decodes the `SAMLResponse` form value, refusing oversized input before any work.
+pub fn decode(encoded: &str) -> Result<String, Rejection> {
+    if encoded.len() > MAX_ENCODED_LEN {
+        return Err(Rejection::TooLarge);
+    }
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = STANDARD.decode(compact).map_err(|_| Rejection::NotBase64)?;
+    String::from_utf8(bytes).map_err(|_| Rejection::Malformed("not UTF-8".into()))
+}
+
+/// Runs every check on a decoded Response. CPU-bound (xmlsec): call it off the async workers.
+pub fn verify(xml: &str, expect: &Expectations) -> Result<VerifiedAssertion, Rejection> {
+    if expect.certificates.is_empty() {
+        // Never reached with a checked configuration; refusing is the only safe answer.
+        return Err(Rejection::BadSignature);
+    }
+    let upper = xml.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err(Rejection::Doctype);
+    }
+    let shape = check_shape(xml)?;
+    let signed = XmlSec::reduce_xml_to_signed_with_allowed_algorithms(
+        xml,
+        expect.certificates,
+        ReduceMode::ValidateAndMarkNoAncestors,
+        Some(&SIGNATURE_ALGORITHMS),
+    )
+    .map_err(|_| Rejection::BadSignature)?;
+    let signed_doc = Document::parse(&signed).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let root = signed_doc.root_element();
+    // The signed XML is either the Response with its one Assertion, or the Assertion alone.
+    let assertion = if is(root, ASSERTION, "Assertion") {
+        root
+    } else if is(root, PROTOCOL, "Response") {
+        let mut found = children(root, ASSERTION, "Assertion");
+        match (found.next(), found.next()) {
+            (Some(a), None) => a,
+            _ => return Err(Rejection::SignaturePlacement),
+        }
+    } else {
+        return Err(Rejection::SignaturePlacement);
+    };
+    if attr(assertion, "ID") != Some(shape.assertion_id.as_str()) {
+        return Err(Rejection::SignaturePlacement);
+    }
+    check_assertion(assertion, &shape, expect)
+}
+
+/// What the unsigned outer document says, checked before the signature.
+struct Shape {
+    assertion_id: String,
+    destination: Option<String>,
+    in_response_to: Option<String>,
+}
+
+fn check_shape(xml: &str) -> Result<Shape, Rejection> {
+    let doc = Document::parse(xml).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => Rejection::Doctype,
+        other => Rejection::Malformed(other.to_string()),
+    })?;
+    let response = doc.root_element();
+    if !is(response, PROTOCOL, "Response") {
+        return Err(Rejection::NotAResponse);
+    }
+    let status = children(response, PROTOCOL, "Status")
+        .flat_map(|s| children(s, PROTOCOL, "StatusCode"))
+        .next()
+        .and_then(|c| attr(c, "Value"))
+        .unwrap_or("(none)");
+    if status != SUCCESS {
+        return Err(Rejection::Status(
+            status.rsplit(':').next().unwrap_or(status).to_string(),
+        ));
+    }
+    if doc
+        .descendants()
+        .any(|n| is(n, ASSERTION, "EncryptedAssertion"))
+    {
+        return Err(Rejection::Encrypted);
+    }
+    let all: Vec<Node> = doc
+        .descendants()
+        .filter(|n| is(*n, ASSERTION, "Assertion"))
+        .collect();
+    if all.len() != 1 || all[0].parent() != Some(response) {
+        return Err(Rejection::AssertionCount(all.len()));
+    }
+    let assertion = all[0];
+    let mut signed_something = false;
+    for signature in doc.descendants().filter(|n| is(*n, DSIG, "Signature")) {
+        let holder = signature
+            .parent()
+            .filter(|p| *p == response || *p == assertion)
+            .ok_or(Rejection::SignaturePlacement)?;
+        let holder_id = attr(holder, "ID").ok_or(Rejection::ReferenceMismatch)?;
+        let signed_info = children(signature, DSIG, "SignedInfo")
+            .next()
+            .ok_or(Rejection::BadSignature)?;
+        let references: Vec<Node> = children(signed_info, DSIG, "Reference").collect();
+        if references.len() != 1
+            || attr(references[0], "URI") != Some(format!("#{holder_id}").as_str())
+        {
+            return Err(Rejection::ReferenceMismatch);
+        }
+        let method = children(signed_info, DSIG, "SignatureMethod")
+            .next()
+            .and_then(|m| attr(m, "Algorithm"))
+            .unwrap_or("");
+        if !SIGNATURE_ALGORITHMS
+            .iter()
+            .any(|a| a.signature_uri() == method)
+        {
+            return Err(Rejection::WeakAlgorithm(algorithm_name(method)));
+        }
+        let digest = children(references[0], DSIG, "DigestMethod")
+            .next()
+            .and_then(|m| attr(m, "Algorithm"))
+            .unwrap_or("");
+        if !DIGEST_ALGORITHMS.contains(&digest) {
+            return Err(Rejection::WeakAlgorithm(algorithm_name(digest)));
+        }
+        signed_something = true;
+    }
+    if !signed_something {
+        return Err(Rejection::Unsigned);
+    }
+    Ok(Shape {
+        assertion_id: attr(assertion, "ID")
+            .ok_or(Rejection::ReferenceMismatch)?
+            .to_string(),
+        destination: attr(response, "Destination").map(str::to_string),
+        in_response_to: attr(response, "InResponseTo").map(str::to_string),
+    })
+}
+
+fn check_assertion(
+    assertion: Node,
+    shape: &Shape,
+    expect: &Expectations,
+) -> Result<VerifiedAssertion, Rejection> {
+    let issuer = children(assertion, ASSERTION, "Issuer")
+        .next()
+        .map(full_text)
+        .unwrap_or_default();
+    if issuer != expect.idp_entity_id {
+        return Err(Rejection::Issuer {
+            found: issuer,
+            expected: expect.idp_entity_id.to_string(),
+        });
+    }
+    match &shape.destination {
+        Some(destination) if destination == expect.acs_url => {}
+        other => {
+            return Err(Rejection::Destination {
+                found: other.clone().unwrap_or_else(|| "(none)".into()),
+                expected: expect.acs_url.to_string(),
+            })
+        }
+    }
+
+    let conditions = children(assertion, ASSERTION, "Conditions")
+        .next()
+        .ok_or(Rejection::NoValidity)?;
+    let not_before = time_attr(conditions, "NotBefore")?;
+    let not_on_or_after = time_attr(conditions, "NotOnOrAfter")?.ok_or(Rejection::NoValidity)?;
+    if let Some(not_before) = not_before {
+        if expect.now + expect.max_skew < not_before {
+            return Err(Rejection::NotYetValid(not_before.to_rfc3339()));
+        }
+    }
+    if expect.now - expect.max_skew >= not_on_or_after {
+        return Err(Rejection::Expired(not_on_or_after.to_rfc3339()));
+    }
+    let restrictions: Vec<Node> = children(conditions, ASSERTION, "AudienceRestriction").collect();
+    if restrictions.is_empty() {
+        return Err(Rejection::AudienceMissing);
+    }
+    // Every restriction must admit this portal (SAML core 2.5.1.4).
+    for restriction in &restrictions {
+        let audiences: Vec<String> = children(*restriction, ASSERTION, "Audience")
+            .map(full_text)
+            .collect();
+        if !audiences.iter().any(|a| a == expect.sp_entity_id) {
+            return Err(Rejection::Audience(audiences.join(", ")));
+        }
+    }
+
+    let subject = children(assertion, ASSERTION, "Subject")
+        .next()
+        .ok_or(Rejection::NoSubject)?;
+    let name_id_node = children(subject, ASSERTION, "NameID")
+        .next()
+        .ok_or(Rejection::NoSubject)?;
+    let name_id = full_text(name_id_node).trim().to_string();
+    if name_id.is_empty() {
+        return Err(Rejection::NoSubject);
+    }
+    let bearer = children(subject, ASSERTION, "SubjectConfirmation")
+        .find(|c| attr(*c, "Method") == Some(BEARER))
+        .ok_or(Rejection::NotBearer)?;
+    let data = children(bearer, ASSERTION, "SubjectConfirmationData")
+        .next()
+        .ok_or(Rejection::NotBearer)?;
+    let recipient = attr(data, "Recipient").unwrap_or("(none)");
+    if recipient != expect.acs_url {
+        return Err(Rejection::Recipient {
+            found: recipient.to_string(),
+            expected: expect.acs_url.to_string(),
+        });
+    }
+    let confirm_until = time_attr(data, "NotOnOrAfter")?.ok_or(Rejection::NoValidity)?;
+    if expect.now - expect.max_skew >= confirm_until {
+        return Err(Rejection::Expired(confirm_until.to_rfc3339()));
+    }
+    // The signed InResponseTo wins; the Response's own is a fallback only when it agrees.
+    let in_response_to = attr(data, "InResponseTo").map(str::to_string);
+    if let (Some(outer), Some(inner)) = (&shape.in_response_to, &in_response_to) {
+        if outer != inner {
+            return Err(Rejection::SignaturePlacement);
+        }
+    }
+
+    let mut attributes: HashMap<String, Vec<String>> = HashMap::new();
+    for statement in children(assertion, ASSERTION, "AttributeStatement") {
+        for attribute in children(statement, ASSERTION, "Attribute") {
+            let Some(name) = attr(attribute, "Name") else {
+                continue;
+            };
+            let values = children(attribute, ASSERTION, "AttributeValue").map(full_text);
+            attributes
+                .entry(name.to_string())
+                .or_default()
+                .extend(values);
+        }
+    }
+    Ok(VerifiedAssertion {
+        assertion_id: shape.assertion_id.clone(),
+        name_id,
+        name_id_format: attr(name_id_node, "Format").map(str::to_string),
+        attributes,
+        in_response_to,
+        replayable_until: not_on_or_after.max(confirm_until) + expect.max_skew,
+    })
+}
+
+fn is(node: Node, namespace: &str, name: &str) -> bool {
+    node.is_element()
+        && node.tag_name().name() == name
+        && node.tag_name().namespace() == Some(namespace)
+}
+
+fn children<'a, 'i>(
+    node: Node<'a, 'i>,
+    namespace: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children().filter(move |c| is(*c, namespace, name))
+}
+
+fn attr<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
+    node.attribute(name)
+}
+
+/// All text inside an element, comments skipped: `a<!-- -->b` reads as `ab`, never as `a`
+/// (the CVE-2017-11427 family truncates at the comment).
+fn full_text(node: Node) -> String {
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
+fn time_attr(node: Node, name: &str) -> Result<Option<DateTime<Utc>>, Rejection> {
+    match attr(node, name) {
+        None => Ok(None),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| Rejection::Malformed(format!("{name} is not a time: {text}"))),
+    }
+}
+
+fn algorithm_name(uri: &str) -> String {
+    if uri.is_empty() {
+        "no algorithm".into()
+    } else {
+        uri.rsplit(['#', '/']).next().unwrap_or(uri).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_read_in_full_across_comments() {
+        let doc = Document::parse(
+            r#"<n:NameID xmlns:n="urn:oasis:names:tc:SAML:2.0:assertion">victim@example.com<!---->.evil.example</n:NameID>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            full_text(doc.root_element()),
+            "victim@example.com.evil.example"
+        );
+    }
+
+    #[test]
+    fn doctype_is_refused_before_any_parsing() {
+        let expect = Expectations {
+            idp_entity_id: "idp",
+            certificates: &[CertificateDer::from(vec![1, 2, 3])],
+            sp_entity_id: "sp",
+            acs_url: "acs",
+            now: Utc::now(),
+            max_skew: TimeDelta::minutes(3),
+        };
+        let xml = r#"<!DOCTYPE r [<!ENTITY x "y">]><samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"/>"#;
+        assert_eq!(verify(xml, &expect), Err(Rejection::Doctype));
+        assert_eq!(
+            verify(
+                "<r/>",
+                &Expectations {
+                    certificates: &[],
+                    ..expect
+                }
+            ),
+            Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_decoding() {
+        assert_eq!(
+            decode(&"A".repeat(MAX_ENCODED_LEN + 1)),
+            Err(Rejection::TooLarge)
+        );
+        assert_eq!(decode("***"), Err(Rejection::NotBase64));
+    }
+}

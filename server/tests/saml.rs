@@ -1,0 +1,691 @@
+//! SAML sign-in through `POST /sso/saml/acs`: every accepted path, and every check with a
+//! crafted response that must be refused without a session and without an account.
+
+mod support;
+
+use std::io::Read;
+
+use reqwest::{header, Response, StatusCode};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+use support::saml::*;
+use support::*;
+
+const IDP: &str = "http://www.okta.com/exk1test";
+
+struct Saml {
+    app: TestApp,
+    idp: TestIdp,
+    sp_entity_id: String,
+    acs_url: String,
+}
+
+impl Saml {
+    /// A portal with a SAML identity provider configured and SSO JIT `jit`.
+    async fn start(jit: bool, allow_idp_initiated: bool) -> Saml {
+        let app = TestApp::spawn().await;
+        let idp = TestIdp::new(IDP);
+        let token = app.admin_token().await;
+        let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
+        doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
+        doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
+        doc["sso"]["saml"]["allow_idp_initiated"] = json!(allow_idp_initiated);
+        let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let sp_entity_id = format!("{}/sso/saml/metadata", app.base);
+        let acs_url = format!("{}/sso/saml/acs", app.base);
+        Saml {
+            app,
+            idp,
+            sp_entity_id,
+            acs_url,
+        }
+    }
+
+    fn spec(&self, email: &str) -> ResponseSpec {
+        ResponseSpec::new(&self.idp, &self.sp_entity_id, &self.acs_url, email)
+    }
+
+    async fn post(&self, encoded: &str, relay_state: Option<&str>) -> Response {
+        let mut form = vec![("SAMLResponse", encoded.to_string())];
+        if let Some(relay) = relay_state {
+            form.push(("RelayState", relay.to_string()));
+        }
+        browser()
+            .post(&self.acs_url)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_spec(&self, spec: &ResponseSpec) -> Response {
+        self.post(&spec.encoded(&self.idp), None).await
+    }
+
+    async fn post_xml(&self, xml: &str) -> Response {
+        use base64::Engine;
+        self.post(&base64::engine::general_purpose::STANDARD.encode(xml), None)
+            .await
+    }
+
+    async fn account(&self, email: &str) -> Option<portal::db::entities::user::Model> {
+        let email = portal::domain::Email::parse(email).unwrap();
+        portal::people::find_by_email(&self.app.portal.db, &email)
+            .await
+            .unwrap()
+    }
+
+    /// Starts an SP-initiated sign-in and returns the AuthnRequest's id.
+    async fn start_login(&self, return_to: &str) -> (String, Response) {
+        let response = browser()
+            .get(
+                self.app
+                    .url(&format!("/sso/saml/login?return_to={return_to}")),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        let location =
+            url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+        let encoded = location
+            .query_pairs()
+            .find(|(k, _)| k == "SAMLRequest")
+            .unwrap()
+            .1
+            .to_string();
+        use base64::Engine;
+        let deflated = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(&deflated[..])
+            .read_to_string(&mut xml)
+            .unwrap();
+        let id = xml
+            .split("ID=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        (id, response)
+    }
+
+    /// A refused response: a 4xx page with a correlation id, no session, nobody created.
+    async fn assert_refused(&self, response: Response, users_before: u64) -> String {
+        let status = response.status();
+        assert!(status.is_client_error(), "expected a refusal, got {status}");
+        assert!(
+            !has_session_cookie(&response),
+            "a refused sign-in set a session cookie"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains("data-testid=\"correlation-id\""), "{page}");
+        assert_eq!(
+            self.app.user_count().await,
+            users_before,
+            "a refused sign-in created an account"
+        );
+        assert_eq!(
+            self.app.session_count().await,
+            0,
+            "a refused sign-in started a session"
+        );
+        page
+    }
+}
+
+fn location(response: &Response) -> &str {
+    response.headers()[header::LOCATION].to_str().unwrap()
+}
+
+// ---- accepted -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_user_role() {
+    let saml = Saml::start(true, true).await;
+    let response = saml.post_spec(&saml.spec("Ada.Lovelace@Example.com")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert!(has_session_cookie(&response));
+
+    let account = saml
+        .account("ada.lovelace@example.com")
+        .await
+        .expect("the account exists");
+    assert_eq!(account.email, "Ada.Lovelace@Example.com");
+    assert_eq!(
+        (account.first_name.as_str(), account.last_name.as_str()),
+        ("Ada", "Lovelace")
+    );
+    assert!(account.jit_provisioned);
+    assert_eq!(account.source, "sso_jit");
+    assert_eq!(
+        account.idp_provider.as_deref(),
+        Some("saml:http://www.okta.com/exk1test")
+    );
+    assert_eq!(
+        account.idp_subject.as_deref(),
+        Some("Ada.Lovelace@Example.com")
+    );
+    assert!(account.password_hash.is_none());
+    assert_eq!(
+        portal::people::effective_roles(&saml.app.portal.db, account.id)
+            .await
+            .unwrap(),
+        vec!["user"]
+    );
+    assert_eq!(
+        portal::people::pool_names(&saml.app.portal.db, account.id)
+            .await
+            .unwrap(),
+        vec!["default"]
+    );
+    assert!(saml
+        .app
+        .audit_actions()
+        .await
+        .contains(&("account.jit_created".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn the_session_from_saml_answers_me_as_the_new_person() {
+    let saml = Saml::start(true, true).await;
+    let response = saml.post_spec(&saml.spec("grace@example.com")).await;
+    let cookie = session_cookie_value(&response).unwrap();
+    let me: Value = reqwest::Client::new()
+        .get(saml.app.url("/api/v1/me"))
+        .header("cookie", format!("portal_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "grace@example.com");
+    assert_eq!(me["jit_provisioned"], true);
+    assert_eq!(me["roles"], json!(["user"]));
+    assert_eq!(me["pools"], json!(["default"]));
+}
+
+#[tokio::test]
+async fn sp_initiated_sign_in_returns_to_the_page_it_started_from() {
+    let saml = Saml::start(true, false).await;
+    let (request_id, redirect) = saml.start_login("/settings/iam/identity").await;
+    assert!(location(&redirect)
+        .starts_with("https://example.okta.com/app/portal/exk1portal/sso/saml?SAMLRequest="));
+    let mut spec = saml.spec("lin@example.com");
+    spec.in_response_to = Some(request_id);
+    let response = saml.post_spec(&spec).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/settings/iam/identity");
+    assert!(has_session_cookie(&response));
+}
+
+#[tokio::test]
+async fn a_returning_person_signs_in_and_their_changed_names_are_updated() {
+    let saml = Saml::start(true, true).await;
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("ada@example.com")).await
+    ));
+    let mut again = saml.spec("ada@example.com");
+    again.attributes = vec![
+        ("firstName".into(), "Augusta".into()),
+        ("lastName".into(), "King".into()),
+    ];
+    let response = saml.post_spec(&again).await;
+    assert!(has_session_cookie(&response));
+    assert_eq!(saml.app.user_count().await, 2);
+    let account = saml.account("ada@example.com").await.unwrap();
+    assert_eq!(
+        (account.first_name.as_str(), account.last_name.as_str()),
+        ("Augusta", "King")
+    );
+    assert!(saml
+        .app
+        .audit_actions()
+        .await
+        .contains(&("sign_in.sso".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
+    let saml = Saml::start(false, true).await;
+    new_account("Existing@Example.com")
+        .insert(&saml.app.portal.db)
+        .await
+        .unwrap();
+    let response = saml.post_spec(&saml.spec("existing@example.com")).await;
+    assert!(has_session_cookie(&response));
+    let account = saml.account("existing@example.com").await.unwrap();
+    assert_eq!(account.idp_subject.as_deref(), Some("existing@example.com"));
+    assert!(!account.jit_provisioned, "linking is not JIT provisioning");
+    assert!(saml
+        .app
+        .audit_actions()
+        .await
+        .contains(&("account.linked".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn a_signed_response_or_both_signed_are_accepted() {
+    let saml = Saml::start(true, true).await;
+    for (email, signed) in [
+        ("r@example.com", Signed::Response),
+        ("b@example.com", Signed::Both),
+    ] {
+        let mut spec = saml.spec(email);
+        spec.signed = signed;
+        let response = saml.post_spec(&spec).await;
+        assert!(
+            has_session_cookie(&response),
+            "{signed:?}: {}",
+            response.text().await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_email_comes_from_the_email_attribute_when_name_id_is_not_an_email() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("00u1abcd");
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    spec.attributes
+        .push(("email".into(), "kay@example.com".into()));
+    let response = saml.post_spec(&spec).await;
+    assert!(has_session_cookie(&response));
+    let account = saml.account("kay@example.com").await.unwrap();
+    assert_eq!(account.idp_subject.as_deref(), Some("00u1abcd"));
+}
+
+#[tokio::test]
+async fn clock_skew_of_two_minutes_is_tolerated() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("skew@example.com");
+    let now = chrono::Utc::now();
+    spec.not_before = now + chrono::TimeDelta::minutes(2);
+    spec.not_on_or_after = now - chrono::TimeDelta::minutes(2);
+    spec.confirmation_not_on_or_after = now - chrono::TimeDelta::minutes(2);
+    assert!(has_session_cookie(&saml.post_spec(&spec).await));
+}
+
+#[tokio::test]
+async fn two_first_logins_of_one_person_at_once_create_one_account_and_both_succeed() {
+    let saml = Saml::start(true, true).await;
+    let first = saml.spec("twin@example.com");
+    let second = saml.spec("twin@example.com");
+    let (a, b) = tokio::join!(saml.post_spec(&first), saml.post_spec(&second));
+    assert!(has_session_cookie(&a), "first: {}", a.status());
+    assert!(has_session_cookie(&b), "second: {}", b.status());
+    assert_eq!(
+        saml.app.user_count().await,
+        2,
+        "the admin and exactly one new account"
+    );
+}
+
+// ---- refused: the person ------------------------------------------------------------------
+
+#[tokio::test]
+async fn with_jit_off_a_new_person_is_refused_with_a_page_saying_to_ask_an_admin() {
+    let saml = Saml::start(false, true).await;
+    let page = saml
+        .assert_refused(saml.post_spec(&saml.spec("new@example.com")).await, 1)
+        .await;
+    assert!(
+        page.contains("Your Okta account is not set up in Portal"),
+        "{page}"
+    );
+    assert!(saml
+        .app
+        .audit_actions()
+        .await
+        .contains(&("sign_in.saml".into(), "failure".into())));
+}
+
+#[tokio::test]
+async fn no_email_in_the_assertion_is_refused_naming_the_missing_attribute() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("00u1noemail");
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    assert!(page.contains("email"), "{page}");
+}
+
+#[tokio::test]
+async fn a_deactivated_account_is_refused() {
+    let saml = Saml::start(true, true).await;
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("gone@example.com")).await
+    ));
+    let account = saml.account("gone@example.com").await.unwrap();
+    let mut off: portal::db::entities::user::ActiveModel = account.into();
+    off.active = Set(false);
+    off.update(&saml.app.portal.db).await.unwrap();
+    portal::auth::session::end_all_for(
+        &saml.app.portal.db,
+        saml.account("gone@example.com").await.unwrap().id,
+    )
+    .await
+    .unwrap();
+    let page = saml
+        .assert_refused(saml.post_spec(&saml.spec("gone@example.com")).await, 2)
+        .await;
+    assert!(page.contains("deactivated"));
+}
+
+#[tokio::test]
+async fn an_email_bound_to_another_identity_is_an_identity_conflict() {
+    let saml = Saml::start(true, true).await;
+    let mut bound = new_account("taken@example.com");
+    bound.idp_provider = Set(Some("saml:http://www.okta.com/exk1test".into()));
+    bound.idp_subject = Set(Some("00u-someone-else".into()));
+    bound.insert(&saml.app.portal.db).await.unwrap();
+    let page = saml
+        .assert_refused(saml.post_spec(&saml.spec("taken@example.com")).await, 2)
+        .await;
+    assert!(page.contains("linked to another Okta identity"), "{page}");
+}
+
+// ---- refused: the message -----------------------------------------------------------------
+
+#[tokio::test]
+async fn an_unsigned_response_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("u@example.com");
+    spec.signed = Signed::Neither;
+    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    assert!(page.contains("not signed"));
+}
+
+#[tokio::test]
+async fn a_response_signed_by_another_key_with_its_own_certificate_inside_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let attacker = TestIdp::new(IDP);
+    let spec = saml.spec("victim@example.com");
+    let page = saml
+        .assert_refused(saml.post(&spec.encoded(&attacker), None).await, 1)
+        .await;
+    assert!(page.contains("does not verify"), "{page}");
+}
+
+#[tokio::test]
+async fn weak_signature_and_digest_algorithms_are_refused() {
+    let saml = Saml::start(true, true).await;
+    for (signature, digest) in [(RSA_SHA1, SHA256), (RSA_SHA256, SHA1), (HMAC_SHA1, SHA256)] {
+        let mut spec = saml.spec("weak@example.com");
+        spec.signature_algorithm = signature.into();
+        spec.digest_algorithm = digest.into();
+        let xml = if signature == HMAC_SHA1 {
+            // xmlsec cannot sign HMAC with an RSA key: send the template itself, as an attacker would.
+            spec.signed = Signed::Neither;
+            let assertion = spec.assertion_xml(&saml.idp, true);
+            spec.wrap(&saml.idp, &assertion, false)
+        } else {
+            spec.xml(&saml.idp)
+        };
+        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        assert!(page.contains("too weak"), "{signature} / {digest}: {page}");
+    }
+}
+
+#[tokio::test]
+async fn doctype_entities_and_billion_laughs_are_refused_before_parsing() {
+    let saml = Saml::start(true, true).await;
+    let signed = saml.spec("xxe@example.com").xml(&saml.idp);
+    let xxe = format!("<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{signed}");
+    let laughs = format!(
+        "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>{signed}"
+    );
+    for xml in [xxe, laughs] {
+        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        assert!(page.contains("DOCTYPE"));
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_response_is_refused_before_decoding() {
+    let saml = Saml::start(true, true).await;
+    let huge = "A".repeat(300 * 1024);
+    let response = saml.post(&huge, None).await;
+    assert!(response.status().is_client_error());
+    assert!(!has_session_cookie(&response));
+    assert_eq!(saml.app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_status_other_than_success_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("s@example.com");
+    spec.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into();
+    saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+}
+
+#[tokio::test]
+async fn an_assertion_from_another_issuer_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("i@example.com");
+    spec.issuer = "http://www.okta.com/exk1other".into();
+    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    assert!(page.contains("not by the configured identity provider"));
+}
+
+#[tokio::test]
+async fn a_missing_or_foreign_audience_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut missing = saml.spec("a@example.com");
+    missing.audience = None;
+    saml.assert_refused(saml.post_spec(&missing).await, 1).await;
+    let mut foreign = saml.spec("a@example.com");
+    foreign.audience = Some("https://other-app.example.com/saml".into());
+    let page = saml.assert_refused(saml.post_spec(&foreign).await, 1).await;
+    assert!(page.contains("meant for another service"));
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_destination_and_a_wrong_recipient_are_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut wrong = saml.spec("d@example.com");
+    wrong.destination = Some("https://evil.example.com/acs".into());
+    saml.assert_refused(saml.post_spec(&wrong).await, 1).await;
+    let mut missing = saml.spec("d@example.com");
+    missing.destination = None;
+    saml.assert_refused(saml.post_spec(&missing).await, 1).await;
+    let mut recipient = saml.spec("d@example.com");
+    recipient.recipient = "https://evil.example.com/acs".into();
+    let page = saml
+        .assert_refused(saml.post_spec(&recipient).await, 1)
+        .await;
+    assert!(page.contains("recipient"));
+}
+
+#[tokio::test]
+async fn a_subject_confirmation_that_is_not_bearer_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("hok@example.com");
+    spec.bearer = false;
+    saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+}
+
+#[tokio::test]
+async fn assertions_outside_their_validity_beyond_three_minutes_are_refused() {
+    let saml = Saml::start(true, true).await;
+    let now = chrono::Utc::now();
+    let mut early = saml.spec("t@example.com");
+    early.not_before = now + chrono::TimeDelta::minutes(4);
+    saml.assert_refused(saml.post_spec(&early).await, 1).await;
+    let mut late = saml.spec("t@example.com");
+    late.not_on_or_after = now - chrono::TimeDelta::minutes(4);
+    saml.assert_refused(saml.post_spec(&late).await, 1).await;
+    let mut confirmation = saml.spec("t@example.com");
+    confirmation.confirmation_not_on_or_after = now - chrono::TimeDelta::minutes(4);
+    saml.assert_refused(saml.post_spec(&confirmation).await, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_unknown_or_reused_in_response_to_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut unknown = saml.spec("r@example.com");
+    unknown.in_response_to = Some("_never-sent".into());
+    saml.assert_refused(saml.post_spec(&unknown).await, 1).await;
+
+    let (request_id, _) = saml.start_login("/").await;
+    let mut first = saml.spec("r@example.com");
+    first.in_response_to = Some(request_id.clone());
+    assert!(has_session_cookie(&saml.post_spec(&first).await));
+    let sessions = saml.app.session_count().await;
+    let mut second = saml.spec("r@example.com");
+    second.in_response_to = Some(request_id);
+    let response = saml.post_spec(&second).await;
+    assert!(response.status().is_client_error());
+    assert!(!has_session_cookie(&response));
+    assert_eq!(saml.app.session_count().await, sessions);
+}
+
+#[tokio::test]
+async fn an_unsolicited_response_is_refused_while_idp_initiated_sign_in_is_off() {
+    let saml = Saml::start(true, false).await;
+    let page = saml
+        .assert_refused(saml.post_spec(&saml.spec("tile@example.com")).await, 1)
+        .await;
+    assert!(page.contains("Okta dashboard"));
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let encoded = saml.spec("replay@example.com").encoded(&saml.idp);
+    assert!(has_session_cookie(&saml.post(&encoded, None).await));
+    let sessions = saml.app.session_count().await;
+    let response = saml.post(&encoded, None).await;
+    assert!(response.status().is_client_error());
+    assert!(!has_session_cookie(&response));
+    assert!(response.text().await.unwrap().contains("already used"));
+    assert_eq!(saml.app.session_count().await, sessions);
+}
+
+// ---- refused: signature wrapping and comment injection --------------------------------------
+
+#[tokio::test]
+async fn a_second_unsigned_assertion_beside_the_signed_one_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let good = saml.spec("victim@example.com").xml(&saml.idp);
+    let mut evil = saml.spec("attacker@example.com");
+    evil.assertion_id = "_evil".into();
+    let evil_assertion = evil.assertion_xml(&saml.idp, false);
+    // XSW: the forged assertion first, the genuinely signed one after it.
+    for xml in [
+        good.replacen(
+            "<saml:Assertion",
+            &format!("{evil_assertion}<saml:Assertion"),
+            1,
+        ),
+        good.replacen(
+            "</samlp:Response>",
+            &format!("{evil_assertion}</samlp:Response>"),
+            1,
+        ),
+    ] {
+        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        assert!(page.contains("exactly one assertion"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn a_signed_assertion_moved_out_of_place_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let good = saml.spec("victim@example.com").xml(&saml.idp);
+    let start = good.find("<saml:Assertion").unwrap();
+    let end = good.rfind("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let signed_assertion = &good[start..end];
+    let mut evil = saml.spec("attacker@example.com");
+    evil.assertion_id = "_evil".into();
+    let evil_assertion = evil.assertion_xml(&saml.idp, false);
+    // XSW: the signed assertion hidden in an Extensions element, the forged one in its place.
+    let wrapped = good.replacen(
+        signed_assertion,
+        &format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{evil_assertion}"),
+        1,
+    );
+    saml.assert_refused(saml.post_xml(&wrapped).await, 1).await;
+}
+
+#[tokio::test]
+async fn a_signature_whose_reference_points_elsewhere_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let spec = saml.spec("victim@example.com");
+    let good = spec.xml(&saml.idp);
+    let moved = good.replacen(
+        &format!("URI=\"#{}\"", spec.assertion_id),
+        "URI=\"#_elsewhere\"",
+        1,
+    );
+    saml.assert_refused(saml.post_xml(&moved).await, 1).await;
+}
+
+#[tokio::test]
+async fn a_tampered_signed_assertion_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let good = saml.spec("victim@example.com").xml(&saml.idp);
+    let tampered = good.replacen("victim@example.com", "attacker@example.com", 1);
+    saml.assert_refused(saml.post_xml(&tampered).await, 1).await;
+}
+
+#[tokio::test]
+async fn a_comment_inside_the_name_id_cannot_shorten_it_to_someone_elses_email() {
+    let saml = Saml::start(true, true).await;
+    let victim = new_account("victim@example.com")
+        .insert(&saml.app.portal.db)
+        .await
+        .unwrap();
+    // The IdP signs the attacker's own address; a comment added afterwards leaves the
+    // signature valid (exclusive canonicalisation drops comments).
+    let signed = saml.spec("victim@example.com.evil.example").xml(&saml.idp);
+    let injected = signed.replacen(
+        "victim@example.com.evil.example<",
+        "victim@example.com<!---->.evil.example<",
+        1,
+    );
+    assert_ne!(signed, injected);
+    let response = saml.post_xml(&injected).await;
+    let victim_now = portal::db::entities::user::Entity::find_by_id(victim.id)
+        .one(&saml.app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        victim_now.idp_subject.is_none(),
+        "the victim's account was linked to the attacker"
+    );
+    // xmlsec refuses the altered document here; were it accepted, it could only be as the
+    // attacker's full address (`full_text` reads past comments, unit-tested in `verify`).
+    if has_session_cookie(&response) {
+        let attacker = saml
+            .account("victim@example.com.evil.example")
+            .await
+            .expect("the full NameID was used");
+        assert_ne!(attacker.id, victim.id);
+    } else {
+        assert!(response.status().is_client_error());
+        assert_eq!(
+            saml.app.user_count().await,
+            2,
+            "the admin and the victim only"
+        );
+    }
+    let sessions_of_victim = portal::db::entities::session::Entity::find()
+        .filter(portal::db::entities::session::Column::UserId.eq(victim.id))
+        .all(&saml.app.portal.db)
+        .await
+        .unwrap();
+    assert!(sessions_of_victim.is_empty());
+}
