@@ -236,7 +236,7 @@ fn check(
             let saml = doc.sso.saml.ok_or_else(|| {
                 PortalError::invalid("sso.saml", "required when sso.protocol is saml")
             })?;
-            (Some(check_saml(saml)?), None)
+            (Some(check_saml(saml, Utc::now())?), None)
         }
         Some(SsoProtocol::Oidc) => {
             if !release.offers_oidc() {
@@ -294,13 +294,18 @@ fn check(
     })
 }
 
-fn check_saml(saml: SamlSettings) -> Result<SamlSettings, PortalError> {
-    if saml.metadata_xml.is_some() || saml.metadata_url.is_some() {
-        return Err(PortalError::invalid(
-            "sso.saml.metadata_xml",
-            "Importing IdP metadata is not available in this release; give idp_entity_id, idp_sso_url and idp_certificates.",
-        ));
-    }
+/// Checks SAML settings given by hand, or read from IdP metadata (pasted, or fetched from
+/// `metadata_url` before this runs), and returns them in their stored form.
+fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSettings, PortalError> {
+    let saml = match saml
+        .metadata_xml
+        .as_deref()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        Some(xml) => from_metadata(xml, &saml)?,
+        None => saml,
+    };
     let entity_id = saml
         .idp_entity_id
         .as_deref()
@@ -326,20 +331,17 @@ fn check_saml(saml: SamlSettings) -> Result<SamlSettings, PortalError> {
     }
     for (index, text) in saml.idp_certificates.iter().enumerate() {
         let field = format!("sso.saml.idp_certificates[{index}]");
-        match pem::parse(text.trim()) {
-            Ok(block) if block.tag() == "CERTIFICATE" => {}
-            Ok(block) => {
-                return Err(PortalError::invalid(
-                    &field,
-                    format!("is a PEM {} block, not a CERTIFICATE", block.tag()),
-                ))
-            }
-            Err(_) => {
-                return Err(PortalError::invalid(
-                    &field,
-                    "is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
-                ))
-            }
+        let info =
+            certificate_info(text).map_err(|message| PortalError::invalid(&field, message))?;
+        if info.expires_at <= now {
+            return Err(PortalError::invalid(
+                &field,
+                format!(
+                    "the certificate {} expired on {}; download the current one from Okta",
+                    info.subject,
+                    info.expires_at.format("%Y-%m-%d")
+                ),
+            ));
         }
     }
     Ok(SamlSettings {
@@ -350,10 +352,156 @@ fn check_saml(saml: SamlSettings) -> Result<SamlSettings, PortalError> {
             .iter()
             .map(|c| c.trim().to_string())
             .collect(),
+        // Metadata is read once, on save; what is stored (and served by GET) is what it said.
         metadata_xml: None,
         metadata_url: None,
         allow_idp_initiated: saml.allow_idp_initiated,
     })
+}
+
+/// Reads the entity id, the HTTP-Redirect SSO URL and the signing certificates from IdP
+/// metadata, as Okta's "Identity Provider metadata" link serves it.
+fn from_metadata(xml: &str, given: &SamlSettings) -> Result<SamlSettings, PortalError> {
+    let field = if given.metadata_url.is_some() {
+        "sso.saml.metadata_url"
+    } else {
+        "sso.saml.metadata_xml"
+    };
+    let upper = xml.to_ascii_uppercase();
+    if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
+        return Err(PortalError::invalid(
+            field,
+            "metadata with a DOCTYPE or entity declaration is not accepted",
+        ));
+    }
+    let descriptor: samael::metadata::EntityDescriptor = xml.parse().map_err(|e| {
+        PortalError::invalid(
+            field,
+            format!("the IdP metadata does not parse as SAML metadata: {e}"),
+        )
+    })?;
+    let idp = descriptor
+        .idp_sso_descriptors
+        .as_ref()
+        .and_then(|d| d.first())
+        .ok_or_else(|| {
+            PortalError::invalid(
+                field,
+                "the metadata describes no identity provider (IDPSSODescriptor)",
+            )
+        })?;
+    let sso_url = idp
+        .single_sign_on_services
+        .iter()
+        .find(|s| s.binding == samael::metadata::HTTP_REDIRECT_BINDING)
+        .or_else(|| idp.single_sign_on_services.first())
+        .map(|s| s.location.clone())
+        .ok_or_else(|| PortalError::invalid(field, "the metadata names no single sign-on URL"))?;
+    let signing = idp
+        .key_descriptors
+        .iter()
+        .filter(|k| k.key_use.as_deref() != Some("encryption"));
+    let certificates: Vec<String> = signing
+        .filter_map(|k| k.key_info.x509_data.as_ref())
+        .flat_map(|d| d.certificates.iter())
+        .map(|b64| {
+            let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+            let lines: Vec<String> = compact
+                .as_bytes()
+                .chunks(64)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----",
+                lines.join("\n")
+            )
+        })
+        .collect();
+    if certificates.is_empty() {
+        return Err(PortalError::invalid(
+            field,
+            "the metadata carries no signing certificate",
+        ));
+    }
+    Ok(SamlSettings {
+        idp_entity_id: descriptor.entity_id.clone(),
+        idp_sso_url: Some(sso_url),
+        idp_certificates: certificates.into_iter().take(2).collect(),
+        metadata_xml: None,
+        metadata_url: given.metadata_url.clone(),
+        allow_idp_initiated: given.allow_idp_initiated,
+    })
+}
+
+/// What the page shows of an IdP certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertificateInfo {
+    pub subject: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+pub fn certificate_info(pem_text: &str) -> Result<CertificateInfo, String> {
+    let cert = openssl::x509::X509::from_pem(pem_text.trim().as_bytes())
+        .map_err(|_| "is not a PEM certificate (-----BEGIN CERTIFICATE-----)".to_string())?;
+    let subject = cert
+        .subject_name()
+        .entries()
+        .map(|entry| {
+            let key = entry.object().nid().short_name().unwrap_or("?");
+            let value = String::from_utf8_lossy(entry.data().as_slice()).into_owned();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| e.to_string())?;
+    let diff = epoch.diff(cert.not_after()).map_err(|e| e.to_string())?;
+    let seconds = i64::from(diff.days) * 86_400 + i64::from(diff.secs);
+    let expires_at = chrono::DateTime::from_timestamp(seconds, 0)
+        .ok_or("the certificate's expiry is out of range")?;
+    Ok(CertificateInfo {
+        subject,
+        expires_at,
+    })
+}
+
+/// Fetches IdP metadata once, on save, with a timeout and a size cap.
+async fn fetch_metadata(url: &str) -> Result<String, PortalError> {
+    let field = "sso.saml.metadata_url";
+    check_web_url(field, url)?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(|e| PortalError::Internal(e.into()))?;
+    let response = client.get(url).send().await.map_err(|e| {
+        PortalError::invalid(field, format!("the metadata could not be fetched: {e}"))
+    })?;
+    if !response.status().is_success() {
+        return Err(PortalError::invalid(
+            field,
+            format!("fetching the metadata answered {}", response.status()),
+        ));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > 1024 * 1024)
+    {
+        return Err(PortalError::invalid(
+            field,
+            "the metadata is larger than 1 MiB",
+        ));
+    }
+    let text = response
+        .text()
+        .await
+        .map_err(|e| PortalError::invalid(field, format!("the metadata could not be read: {e}")))?;
+    if text.len() > 1024 * 1024 {
+        return Err(PortalError::invalid(
+            field,
+            "the metadata is larger than 1 MiB",
+        ));
+    }
+    Ok(text)
 }
 
 fn check_oidc(oidc: OidcDocument, stored: Option<&OidcStored>) -> Result<OidcStored, PortalError> {
@@ -461,6 +609,23 @@ impl Portal {
         doc: IdentityDocument,
         correlation_id: &str,
     ) -> Result<IdentityConfig, PortalError> {
+        let mut doc = doc;
+        if let Some(saml) = doc
+            .sso
+            .saml
+            .as_mut()
+            .filter(|_| doc.sso.protocol == Some(SsoProtocol::Saml))
+        {
+            let pasted = saml
+                .metadata_xml
+                .as_deref()
+                .is_some_and(|x| !x.trim().is_empty());
+            match saml.metadata_url.clone().filter(|u| !u.trim().is_empty()) {
+                Some(url) if !pasted => saml.metadata_xml = Some(fetch_metadata(url.trim()).await?),
+                Some(_) => {}
+                None => saml.metadata_url = None,
+            }
+        }
         let txn = self.db.begin().await?;
         let current = load(&txn).await?;
         let accepted = match check(doc, &current, self.config.release, self.config.plan) {

@@ -67,6 +67,51 @@ pub async fn pool_names(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<S
         .await
 }
 
+/// Everyone, oldest account first.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
+    user::Entity::find()
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await
+}
+
+impl crate::state::Portal {
+    /// Deletes an account with its sessions, memberships and tokens, in one transaction.
+    pub async fn remove_person(
+        &self,
+        caller: &crate::auth::caller::Caller,
+        id: i32,
+        correlation_id: &str,
+    ) -> Result<(), crate::error::PortalError> {
+        use crate::error::PortalError;
+        if caller.user.id == id {
+            return Err(PortalError::invalid(
+                "id",
+                "You cannot remove your own account; ask another admin.",
+            ));
+        }
+        let txn = self.db.begin().await?;
+        let account = user::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| PortalError::NotFound(format!("user {id}")))?;
+        crate::auth::session::end_all_for(&txn, id).await?;
+        user::Entity::delete_by_id(id).exec(&txn).await?;
+        crate::audit::record(&txn, crate::audit::AuditEvent {
+            actor_id: Some(caller.user.id),
+            actor: &caller.user.email,
+            action: "account.removed",
+            target: &account.email,
+            outcome: crate::audit::Outcome::Success,
+            details: serde_json::json!({ "source": account.source, "jit_provisioned": account.jit_provisioned }),
+            correlation_id,
+        })
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
 pub async fn role_id(db: &impl ConnectionTrait, role: Role) -> Result<i32, DbErr> {
     role::Entity::find()
         .filter(role::Column::Key.eq(role.key()))

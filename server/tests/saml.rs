@@ -689,3 +689,290 @@ async fn a_comment_inside_the_name_id_cannot_shorten_it_to_someone_elses_email()
         .unwrap();
     assert!(sessions_of_victim.is_empty());
 }
+
+// ---- configuration --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn pasted_idp_metadata_configures_saml() {
+    let app = TestApp::spawn().await;
+    let idp = TestIdp::new("http://www.okta.com/exk1meta");
+    let token = app.admin_token().await;
+    let doc = json!({
+        "login_method": "sso",
+        "sso": { "protocol": "saml", "saml": { "metadata_xml": idp.metadata_xml("https://example.okta.com/app/exk1meta/sso/saml") } },
+        "provisioning": { "method": "sso_jit" }
+    });
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let stored = app.identity_document().await;
+    assert_eq!(
+        stored["sso"]["saml"]["idp_entity_id"],
+        "http://www.okta.com/exk1meta"
+    );
+    assert_eq!(
+        stored["sso"]["saml"]["idp_sso_url"],
+        "https://example.okta.com/app/exk1meta/sso/saml"
+    );
+    assert_eq!(
+        stored["sso"]["saml"]["allow_idp_initiated"], true,
+        "on by default"
+    );
+    let pem = stored["sso"]["saml"]["idp_certificates"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        openssl::x509::X509::from_pem(pem.as_bytes())
+            .unwrap()
+            .to_der()
+            .unwrap(),
+        idp.cert.to_der().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn idp_metadata_is_fetched_once_from_its_url_on_save() {
+    let app = TestApp::spawn().await;
+    let idp = TestIdp::new("http://www.okta.com/exk1url");
+    let xml = idp.metadata_xml("https://example.okta.com/app/exk1url/sso/saml");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/app/exk1url/sso/saml/metadata",
+        listener.local_addr().unwrap()
+    );
+    let served = axum::Router::new().route(
+        "/app/exk1url/sso/saml/metadata",
+        axum::routing::get(move || async move { xml }),
+    );
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+    let token = app.admin_token().await;
+    let doc = json!({
+        "login_method": "password",
+        "sso": { "protocol": "saml", "saml": { "metadata_url": url } },
+        "provisioning": { "method": "manual" }
+    });
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        app.identity_document().await["sso"]["saml"]["idp_entity_id"],
+        "http://www.okta.com/exk1url"
+    );
+}
+
+#[tokio::test]
+async fn metadata_that_does_not_parse_or_cannot_be_fetched_is_refused_and_the_previous_configuration_stays(
+) {
+    let saml = Saml::start(true, true).await;
+    let before = saml.app.identity_document().await;
+    let token = saml.app.admin_token().await;
+    let cases = [
+        (
+            json!({ "metadata_xml": "<not-metadata/>" }),
+            "sso.saml.metadata_xml",
+        ),
+        (
+            json!({ "metadata_xml": "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>" }),
+            "sso.saml.metadata_xml",
+        ),
+        (
+            json!({ "metadata_url": "http://127.0.0.1:9/metadata" }),
+            "sso.saml.metadata_url",
+        ),
+    ];
+    for (saml_doc, field) in cases {
+        let doc = json!({ "login_method": "sso", "sso": { "protocol": "saml", "saml": saml_doc }, "provisioning": { "method": "sso_jit" } });
+        let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
+    }
+    assert_eq!(saml.app.identity_document().await, before);
+    // And sign-in still works with the configuration in force.
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("still@example.com")).await
+    ));
+}
+
+#[tokio::test]
+async fn metadata_without_a_signing_certificate_or_with_an_expired_one_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let idp = TestIdp::new("http://www.okta.com/exk1nocert");
+    let no_cert = idp
+        .metadata_xml("https://example.okta.com/sso")
+        .replace(
+            &idp.metadata_xml("x")
+                .split("<md:KeyDescriptor")
+                .nth(1)
+                .map(|rest| {
+                    format!(
+                        "<md:KeyDescriptor{}",
+                        rest.split("</md:KeyDescriptor>").next().unwrap()
+                    )
+                })
+                .unwrap(),
+            "",
+        )
+        .replace("</md:KeyDescriptor>", "");
+    let doc = json!({ "login_method": "password", "sso": { "protocol": "saml", "saml": { "metadata_xml": no_cert } }, "provisioning": { "method": "manual" } });
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("no signing certificate"));
+
+    let mut expired = saml_document("manual");
+    expired["sso"]["saml"]["idp_certificates"] = json!([expired_certificate_pem()]);
+    let response = app.api_put(&token, "/api/v1/identity", &expired).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["field"], "sso.saml.idp_certificates[0]");
+    assert!(
+        error["message"].as_str().unwrap().contains("expired"),
+        "{error}"
+    );
+    assert_eq!(
+        app.identity_document().await["sso"]["protocol"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn two_certificates_allow_a_rollover() {
+    let saml = Saml::start(true, true).await;
+    let next = TestIdp::new(IDP);
+    let token = saml.app.admin_token().await;
+    let mut doc = saml.app.identity_document().await;
+    doc["sso"]["saml"]["idp_certificates"] = json!([saml.idp.cert_pem(), next.cert_pem()]);
+    assert_eq!(
+        saml.app
+            .api_put(&token, "/api/v1/identity", &doc)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("old@example.com")).await
+    ));
+    let spec = saml.spec("new@example.com");
+    assert!(has_session_cookie(
+        &saml.post(&spec.encoded(&next), None).await
+    ));
+}
+
+#[tokio::test]
+async fn sp_metadata_names_the_entity_id_and_acs_url_to_give_okta() {
+    let saml = Saml::start(true, true).await;
+    let response = browser().get(&saml.sp_entity_id).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let xml = response.text().await.unwrap();
+    let descriptor: samael::metadata::EntityDescriptor = xml.parse().unwrap();
+    assert_eq!(
+        descriptor.entity_id.as_deref(),
+        Some(saml.sp_entity_id.as_str())
+    );
+    assert!(xml.contains(&format!("Location=\"{}\"", saml.acs_url)));
+    assert!(xml.contains("nameid-format:emailAddress"));
+}
+
+// ---- people ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_users_api_lists_jit_people_and_removing_one_ends_their_sessions() {
+    let saml = Saml::start(true, true).await;
+    let response = saml.post_spec(&saml.spec("leaver@example.com")).await;
+    let cookie = session_cookie_value(&response).unwrap();
+    let token = saml.app.admin_token().await;
+    let users: Value = saml
+        .app
+        .api_get(&token, "/api/v1/users")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let leaver = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "leaver@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(leaver["source"], "sso_jit");
+    assert_eq!(leaver["jit_provisioned"], true);
+    assert_eq!(leaver["roles"], json!(["user"]));
+    assert_eq!(leaver["pools"], json!(["default"]));
+
+    let viewer = saml
+        .app
+        .person_with_role("viewer@example.com", portal::domain::Role::Viewer)
+        .await;
+    assert_eq!(
+        saml.app.api_get(&viewer, "/api/v1/users").await.status(),
+        StatusCode::OK
+    );
+    let forbidden = reqwest::Client::new()
+        .delete(saml.app.url(&format!("/api/v1/users/{}", leaver["id"])))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let removed = reqwest::Client::new()
+        .delete(saml.app.url(&format!("/api/v1/users/{}", leaver["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    assert!(saml.account("leaver@example.com").await.is_none());
+    let old_session = reqwest::Client::new()
+        .get(saml.app.url("/api/v1/me"))
+        .header("cookie", format!("portal_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_session.status(), StatusCode::UNAUTHORIZED);
+    assert!(saml
+        .app
+        .audit_actions()
+        .await
+        .contains(&("account.removed".into(), "success".into())));
+}
+
+#[tokio::test]
+async fn an_admin_cannot_remove_themselves_and_unknown_ids_are_not_found() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let me: Value = app
+        .api_get(&token, "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let own = client
+        .delete(app.url(&format!("/api/v1/users/{}", me["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = client
+        .delete(app.url("/api/v1/users/99999"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.user_count().await, 1);
+}

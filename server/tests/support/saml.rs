@@ -41,13 +41,36 @@ impl TestIdp {
         String::from_utf8(self.cert.to_pem().unwrap()).unwrap()
     }
 
+    /// The IdP metadata XML, as Okta's "Identity Provider metadata" link serves it.
+    pub fn metadata_xml(&self, sso_url: &str) -> String {
+        let cert = STANDARD.encode(self.cert.to_der().unwrap());
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}"><md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{sso}"/><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso}"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+            entity = self.entity_id,
+            sso = sso_url,
+        )
+    }
+
     /// Signs the first unsigned `<ds:Signature>` template in `xml` with this IdP's key.
     pub fn sign(&self, xml: &str) -> String {
         XmlSec::sign_xml(xml, &self.key.rsa().unwrap().private_key_to_der().unwrap()).unwrap()
     }
 }
 
+/// A certificate that expired yesterday.
+pub fn expired_certificate_pem() -> String {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let now = Utc::now().timestamp();
+    let cert = certificate(&key, "expired-idp.example", now - 30 * 86_400, now - 86_400);
+    String::from_utf8(cert.to_pem().unwrap()).unwrap()
+}
+
 pub fn self_signed(key: &PKey<Private>, common_name: &str, days: u32) -> X509 {
+    let now = Utc::now().timestamp();
+    certificate(key, common_name, now - 60, now + i64::from(days) * 86_400)
+}
+
+fn certificate(key: &PKey<Private>, common_name: &str, not_before: i64, not_after: i64) -> X509 {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", common_name).unwrap();
     let name = name.build();
@@ -65,10 +88,10 @@ pub fn self_signed(key: &PKey<Private>, common_name: &str, days: u32) -> X509 {
     builder.set_issuer_name(&name).unwrap();
     builder.set_pubkey(key).unwrap();
     builder
-        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .set_not_before(&Asn1Time::from_unix(not_before).unwrap())
         .unwrap();
     builder
-        .set_not_after(&Asn1Time::days_from_now(days).unwrap())
+        .set_not_after(&Asn1Time::from_unix(not_after).unwrap())
         .unwrap();
     builder.sign(key, MessageDigest::sha256()).unwrap();
     builder.build()
