@@ -1,5 +1,5 @@
 import { defineConfig, devices } from "@playwright/test";
-import { servers } from "./tests/servers";
+import { samlIdp, servers } from "./tests/servers";
 
 // Each server is the release binary on a fresh SQLite file, one per release under test.
 export default defineConfig({
@@ -13,16 +13,27 @@ export default defineConfig({
     baseURL: servers.current.url,
     trace: "retain-on-failure",
   },
-  webServer: Object.values(servers).map((server) => ({
-    command: `rm -f ${server.db}* && exec ./target/release/portal`,
-    cwd: "..",
-    url: `${server.url}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "ignore",
-    stderr: "pipe",
-    env: server.env,
-  })),
+  webServer: [
+    ...Object.values(servers).map((server) => ({
+      command: `rm -f ${server.db}* && exec ./target/release/portal`,
+      cwd: "..",
+      url: `${server.url}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore" as const,
+      stderr: "pipe" as const,
+      env: server.env,
+    })),
+    {
+      command: samlIdp.command,
+      cwd: "..",
+      url: `${samlIdp.url}/metadata`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore" as const,
+      stderr: "ignore" as const,
+    },
+  ],
   projects: [
     {
       name: "chromium",

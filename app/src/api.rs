@@ -105,6 +105,29 @@ pub async fn save_provisioning(
     ssr::answer(backend.save_provisioning(&parts, csrf, jit.is_some()).await)
 }
 
+#[server]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_saml(
+    csrf: String,
+    metadata_xml: Option<String>,
+    metadata_url: Option<String>,
+    idp_entity_id: Option<String>,
+    idp_sso_url: Option<String>,
+    certificate: Option<String>,
+    allow_idp_initiated: Option<String>,
+) -> Result<IdentitySettings, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let form = crate::model::SamlForm {
+        metadata_xml: metadata_xml.unwrap_or_default(),
+        metadata_url: metadata_url.unwrap_or_default(),
+        idp_entity_id: idp_entity_id.unwrap_or_default(),
+        idp_sso_url: idp_sso_url.unwrap_or_default(),
+        certificate: certificate.unwrap_or_default(),
+        allow_idp_initiated: allow_idp_initiated.is_some(),
+    };
+    ssr::answer(backend.save_saml(&parts, csrf, form).await)
+}
+
 /// Where to go after signing in: a same-origin absolute path, or `/`.
 pub fn safe_return_path(next: Option<&str>) -> String {
     match next {

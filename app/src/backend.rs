@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
-use crate::model::{AppError, IdentitySettings, LoginPageInfo, ShellInfo};
+use crate::model::{AppError, IdentitySettings, LoginPageInfo, SamlForm, ShellInfo};
 
 /// Cookies a call wants set on the response, as `Set-Cookie` header values.
 pub type SetCookies = Vec<String>;
@@ -23,6 +23,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<SetCookies, AppError>;
     async fn sign_out(&self, request: &Parts, csrf: String) -> Result<SetCookies, AppError>;
     async fn identity_settings(&self, request: &Parts) -> Result<IdentitySettings, AppError>;
+    async fn save_saml(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: SamlForm,
+    ) -> Result<IdentitySettings, AppError>;
     async fn save_provisioning(
         &self,
         request: &Parts,

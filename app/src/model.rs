@@ -44,6 +44,44 @@ pub struct LoginPageInfo {
     /// Double-submit token for the sign-in form (there is no session yet).
     pub csrf_token: String,
     pub release: String,
+    /// Where "Sign in with Okta" starts, when single sign-on is configured.
+    pub sso_start: Option<String>,
+    /// Single sign-on is the login method: the password form folds away (break-glass).
+    pub sso_is_login_method: bool,
+}
+
+/// The SAML settings in force, as the page shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamlView {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub certificates: Vec<CertificateView>,
+    pub allow_idp_initiated: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub subject: String,
+    pub expires: String,
+}
+
+/// What the admin types into Okta for this portal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpView {
+    pub entity_id: String,
+    pub acs_url: String,
+    pub name_id_format: String,
+}
+
+/// The SAML form of the Single sign-on card: metadata (pasted or by URL) or the fields by hand.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SamlForm {
+    pub metadata_xml: String,
+    pub metadata_url: String,
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub certificate: String,
+    pub allow_idp_initiated: bool,
 }
 
 /// The Identity Configuration page's view of the stored configuration.
@@ -57,6 +95,8 @@ pub struct IdentitySettings {
     pub login_method: String,
     /// A one-line description of the identity provider in force, if any.
     pub sso_summary: Option<String>,
+    pub saml: Option<SamlView>,
+    pub sp: SpView,
     pub provisioning_method: String,
     pub jit_enabled: bool,
     /// Why the toggle cannot be turned on now, in words for the admin.

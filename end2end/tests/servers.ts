@@ -27,3 +27,30 @@ export const servers = {
   current: server(3154, "1.54"),
   legacy: server(3153, "1.53"),
 };
+
+/**
+ * An independent SAML identity provider (npm saml-idp), playing Okta for the current portal,
+ * with a key pair generated when it starts.
+ */
+export const samlIdp = (() => {
+  const port = 7154;
+  const dir = path.join(repo, "target", "e2e");
+  const key = path.join(dir, "saml-idp-key.pem");
+  const cert = path.join(dir, "saml-idp-cert.pem");
+  const portal = servers.current.url;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    issuer: "urn:portal-e2e:saml-idp",
+    command: [
+      `mkdir -p ${dir}`,
+      `openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=saml-idp.e2e -keyout ${key} -out ${cert} 2>/dev/null`,
+      [
+        "exec node end2end/node_modules/saml-idp/bin/run.js",
+        `--host 127.0.0.1 --port ${port} --cert ${cert} --key ${key}`,
+        "--issuer urn:portal-e2e:saml-idp",
+        `--acsUrl ${portal}/sso/saml/acs --audience ${portal}/sso/saml/metadata`,
+        `--configFile ${path.join(repo, "end2end", "idp", "saml-idp.config.js")}`,
+      ].join(" "),
+    ].join(" && "),
+  };
+})();

@@ -1,7 +1,10 @@
 //! The pages' backend: what each server function of `app` asks of the portal.
 
 use app::backend::{Backend, SetCookies};
-use app::model::{AppError, IdentitySettings, LoginPageInfo, Me, ShellInfo};
+use app::model::{
+    AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, SamlForm, SamlView, ShellInfo,
+    SpView,
+};
 use axum::http::request::Parts;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
@@ -44,6 +47,32 @@ impl Portal {
             plan: self.config.plan.as_str().to_string(),
             login_method: config.login_method.as_str().to_string(),
             sso_summary: config.summary(),
+            saml: config
+                .saml
+                .as_ref()
+                .filter(|_| config.protocol == Some(crate::domain::SsoProtocol::Saml))
+                .map(|saml| SamlView {
+                    idp_entity_id: saml.idp_entity_id.clone().unwrap_or_default(),
+                    idp_sso_url: saml.idp_sso_url.clone().unwrap_or_default(),
+                    certificates: saml
+                        .idp_certificates
+                        .iter()
+                        .filter_map(|pem| crate::identity::certificate_info(pem).ok())
+                        .map(|info| CertificateView {
+                            subject: info.subject,
+                            expires: info.expires_at.format("%Y-%m-%d").to_string(),
+                        })
+                        .collect(),
+                    allow_idp_initiated: saml.allow_idp_initiated,
+                }),
+            sp: {
+                let sp = self.saml_sp();
+                SpView {
+                    entity_id: sp.entity_id,
+                    acs_url: sp.acs_url,
+                    name_id_format: crate::sso::saml::verify::EMAIL_NAME_ID.to_string(),
+                }
+            },
             provisioning_method: config.provisioning.as_str().to_string(),
             jit_enabled: config.provisioning == crate::domain::ProvisioningMethod::SsoJit,
             jit_unavailable_reason: jit_obstacle(config, self.config.plan, release),
@@ -167,13 +196,24 @@ impl Backend for Portal {
                 (token, vec![cookie])
             }
         };
-        Ok((
-            LoginPageInfo {
-                csrf_token: token,
-                release: self.config.release.to_string(),
-            },
-            cookies,
-        ))
+        let config = self
+            .identity_config()
+            .await
+            .map_err(|e| e.for_page(&correlation(request)))?;
+        let sso_start = match config.protocol {
+            Some(crate::domain::SsoProtocol::Saml) if config.sso_configured() => {
+                Some("/sso/saml/login".to_string())
+            }
+            _ => None,
+        };
+        let info = LoginPageInfo {
+            csrf_token: token,
+            release: self.config.release.to_string(),
+            sso_is_login_method: sso_start.is_some()
+                && config.login_method == crate::domain::LoginMethod::Sso,
+            sso_start,
+        };
+        Ok((info, cookies))
     }
 
     async fn sign_in(
@@ -232,6 +272,49 @@ impl Backend for Portal {
         let result = async {
             let caller = self.page_admin(request).await?;
             let config = self.identity_config().await?;
+            Ok(self.identity_settings_view(&config, &caller))
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+
+    async fn save_saml(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: SamlForm,
+    ) -> Result<IdentitySettings, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.page_admin(request).await?;
+            caller.check_csrf(&csrf)?;
+            let current = self.identity_config().await?;
+            let mut doc = current.document();
+            let text = |value: String| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            // An empty certificate box keeps the certificates in force (the page never echoes them).
+            let kept = current
+                .saml
+                .as_ref()
+                .map(|s| s.idp_certificates.clone())
+                .unwrap_or_default();
+            let certificates = match (
+                text(form.certificate.clone()),
+                text(form.metadata_xml.clone()).or(text(form.metadata_url.clone())),
+            ) {
+                (Some(pem), _) => vec![pem],
+                (None, None) => kept,
+                (None, Some(_)) => vec![],
+            };
+            doc.sso.protocol = Some(crate::domain::SsoProtocol::Saml);
+            doc.sso.oidc = None;
+            doc.sso.saml = Some(crate::identity::SamlSettings {
+                idp_entity_id: text(form.idp_entity_id),
+                idp_sso_url: text(form.idp_sso_url),
+                idp_certificates: certificates,
+                metadata_xml: text(form.metadata_xml),
+                metadata_url: text(form.metadata_url),
+                allow_idp_initiated: form.allow_idp_initiated,
+            });
+            let config = self.replace_identity(&caller, doc, &id).await?;
             Ok(self.identity_settings_view(&config, &caller))
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))

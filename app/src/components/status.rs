@@ -66,7 +66,8 @@ pub fn set_status(code: u16) {
     let _ = code;
 }
 
-fn urlencode(text: &str) -> String {
+/// Percent-encodes a path for a query parameter, keeping `/` readable.
+pub fn urlencode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {

@@ -4,15 +4,19 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_identity_settings, SaveProvisioning};
+use crate::api::{get_identity_settings, SaveProvisioning, SaveSaml};
 use crate::components::status::PageError;
-use crate::model::IdentitySettings;
+use crate::model::{IdentitySettings, SamlView};
 use crate::pages::settings::SettingsFrame;
 
 #[component]
 pub fn IdentityConfigurationPage() -> impl IntoView {
     let save = ServerAction::<SaveProvisioning>::new();
-    let settings = Resource::new(move || save.version().get(), |_| get_identity_settings());
+    let save_saml = ServerAction::<SaveSaml>::new();
+    let settings = Resource::new(
+        move || (save.version().get(), save_saml.version().get()),
+        |_| get_identity_settings(),
+    );
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -21,7 +25,7 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
                         <SettingsFrame>
                             <div class="space-y-6">
                                 <LoginMethodCard settings=current.clone() />
-                                <SingleSignOnCard settings=current.clone() />
+                                <SingleSignOnCard settings=current.clone() save=save_saml />
                                 <ProvisioningCard settings=current save />
                             </div>
                         </SettingsFrame>
@@ -64,27 +68,157 @@ fn LoginMethodCard(settings: IdentitySettings) -> impl IntoView {
 }
 
 #[component]
-fn SingleSignOnCard(settings: IdentitySettings) -> impl IntoView {
+fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl IntoView {
     let protocols = if settings.oidc_available {
         "SAML 2.0 or OpenID Connect"
     } else {
         "SAML 2.0"
     };
+    let saml = settings.saml.clone();
+    let result = move || {
+        save.value().get().map(|outcome| match outcome {
+            Ok(_) => (
+                true,
+                "Saved. SAML sign-in uses these settings now.".to_string(),
+            ),
+            Err(error) => (false, error.to_string()),
+        })
+    };
+    let current = saml.clone().unwrap_or(SamlView {
+        idp_entity_id: String::new(),
+        idp_sso_url: String::new(),
+        certificates: vec![],
+        allow_idp_initiated: true,
+    });
     view! {
         <Card title="Single sign-on" id="sso-title">
-            {match settings.sso_summary {
-                Some(summary) => view! {
-                    <p class="mt-2 text-sm text-slate-700" data-testid="sso-summary">{summary}</p>
-                }.into_any(),
-                None => view! {
-                    <p class="mt-2 text-sm text-slate-700" data-testid="sso-summary">
-                        "No identity provider is configured. Portal supports Okta over " {protocols}
-                        "; an administrator configures it through "
-                        <code class="rounded bg-slate-100 px-1">"PUT /api/v1/identity"</code> "."
+            <div class="mt-2 grid gap-6 lg:grid-cols-5">
+                <div class="lg:col-span-3">
+                    <p class="text-sm text-slate-700" data-testid="sso-summary">
+                        {settings.sso_summary.clone().unwrap_or_else(|| format!("No identity provider is configured. Portal supports Okta over {protocols}."))}
                     </p>
-                }.into_any(),
-            }}
+                    {(!current.certificates.is_empty()).then(|| view! {
+                        <ul class="mt-3 space-y-1 text-sm" aria-label="Certificates in force">
+                            {current.certificates.iter().map(|c| view! {
+                                <li data-testid="idp-certificate" class="rounded bg-slate-50 px-3 py-2">
+                                    <span class="font-medium">{c.subject.clone()}</span>
+                                    <span class="text-slate-600">" · expires " {c.expires.clone()}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    })}
+                    <ActionForm action=save attr:class="mt-4 space-y-4">
+                        <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                        <fieldset class="space-y-2">
+                            <legend class="text-sm font-semibold">"SAML 2.0: import the IdP metadata from Okta"</legend>
+                            <Field label="IdP metadata URL" name="metadata_url" id="saml-metadata-url" value=String::new() placeholder="https://example.okta.com/app/…/sso/saml/metadata" />
+                            <div>
+                                <label for="saml-metadata-xml" class="block text-sm font-medium text-slate-700">"…or paste the IdP metadata XML"</label>
+                                <textarea id="saml-metadata-xml" name="metadata_xml" rows="3" class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 font-mono text-xs focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"></textarea>
+                            </div>
+                        </fieldset>
+                        <details class="rounded border border-slate-200 p-3" open=saml.is_some()>
+                            <summary class="cursor-pointer text-sm font-semibold">"…or enter the three values by hand"</summary>
+                            <div class="mt-3 space-y-2">
+                                <Field label="IdP entity id (Issuer)" name="idp_entity_id" id="saml-entity-id" value=current.idp_entity_id.clone() placeholder="http://www.okta.com/exk…" />
+                                <Field label="IdP single sign-on URL" name="idp_sso_url" id="saml-sso-url" value=current.idp_sso_url.clone() placeholder="https://example.okta.com/app/…/sso/saml" />
+                                <div>
+                                    <label for="saml-certificate" class="block text-sm font-medium text-slate-700">"IdP signing certificate (PEM); leave empty to keep the one in force"</label>
+                                    <textarea id="saml-certificate" name="certificate" rows="3" class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 font-mono text-xs focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"></textarea>
+                                </div>
+                            </div>
+                        </details>
+                        <label class="flex items-center gap-3 text-sm">
+                            <input type="checkbox" name="allow_idp_initiated" value="on" checked=current.allow_idp_initiated class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
+                            "Allow IdP-initiated sign-in (Okta dashboard tile)"
+                        </label>
+                        <div class="flex items-center gap-4">
+                            <button
+                                type="submit"
+                                class="rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
+                                disabled=move || save.pending().get()
+                            >
+                                {move || if save.pending().get() { "Saving…" } else { "Save SAML settings" }}
+                            </button>
+                            <p role="status" data-testid="saml-result" class="text-sm">
+                                {move || result().map(|(ok, text)| {
+                                    let class = if ok { "text-emerald-700" } else { "text-red-700" };
+                                    view! { <span class=class>{text}</span> }
+                                })}
+                            </p>
+                        </div>
+                    </ActionForm>
+                </div>
+                <aside class="rounded-lg bg-slate-50 p-4 lg:col-span-2" aria-labelledby="okta-values-title">
+                    <h3 id="okta-values-title" class="text-sm font-semibold">"Values for Okta"</h3>
+                    <p class="mt-1 text-xs text-slate-600">"In Okta's SAML settings for the Portal app, enter:"</p>
+                    <dl class="mt-3 space-y-3 text-sm">
+                        <CopyValue label="Single sign-on URL (ACS)" value=settings.sp.acs_url.clone() testid="sp-acs-url" />
+                        <CopyValue label="Audience URI (SP entity id)" value=settings.sp.entity_id.clone() testid="sp-entity-id" />
+                        <CopyValue label="Name ID format" value="EmailAddress".to_string() testid="sp-name-id-format" />
+                        <CopyValue label="Attribute statement" value="firstName = user.firstName".to_string() testid="sp-attribute-first" />
+                        <CopyValue label="Attribute statement" value="lastName = user.lastName".to_string() testid="sp-attribute-last" />
+                    </dl>
+                    <a href="/sso/saml/metadata" download="portal-sp-metadata.xml" class="mt-4 inline-block text-sm text-indigo-700 underline">"Download SP metadata"</a>
+                </aside>
+            </div>
         </Card>
+    }
+}
+
+#[component]
+fn Field(
+    label: &'static str,
+    name: &'static str,
+    id: &'static str,
+    value: String,
+    placeholder: &'static str,
+) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id class="block text-sm font-medium text-slate-700">{label}</label>
+            <input
+                id=id
+                name=name
+                type="text"
+                value=value
+                placeholder=placeholder
+                class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+            />
+        </div>
+    }
+}
+
+/// A value the admin copies into Okta, with a button that puts it on the clipboard.
+#[component]
+fn CopyValue(label: &'static str, value: String, testid: &'static str) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let text = value.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&text);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+        set_copied.set(true);
+    };
+    view! {
+        <div>
+            <dt class="text-xs text-slate-600">{label}</dt>
+            <dd class="mt-0.5 flex items-center gap-2">
+                <code data-testid=testid class="min-w-0 flex-1 break-all rounded bg-white px-2 py-1 text-xs">{value}</code>
+                <button
+                    type="button"
+                    on:click=copy
+                    aria-label=format!("Copy {label}")
+                    class="rounded border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+                >
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+            </dd>
+        </div>
     }
 }
 

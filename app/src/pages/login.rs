@@ -43,11 +43,25 @@ pub fn LoginPage() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let info = page.await;
-                        let (csrf, release) = match info {
-                            Ok(info) => (info.csrf_token, info.release),
-                            Err(_) => (String::new(), String::new()),
+                        let (csrf, release, sso_start, sso_first) = match info {
+                            Ok(info) => (info.csrf_token, info.release, info.sso_start, info.sso_is_login_method),
+                            Err(_) => (String::new(), String::new(), None, false),
                         };
-                        view! {
+                        let okta = sso_start.map(|start| {
+                            let href = format!("{start}?return_to={}", crate::components::status::urlencode(&next()));
+                            view! {
+                                <a
+                                    href=href
+                                    rel="external"
+                                    data-testid="sign-in-with-okta"
+                                    class="mt-6 block w-full rounded bg-indigo-600 px-4 py-2 text-center font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+                                >
+                                    "Sign in with Okta"
+                                </a>
+                            }
+                        });
+                        let has_okta = okta.is_some();
+                        let form = view! {
                             <ActionForm action=sign_in attr:class="mt-6 space-y-4">
                                 <input type="hidden" name="csrf" value=csrf />
                                 <input type="hidden" name="next" value=next />
@@ -80,12 +94,30 @@ pub fn LoginPage() -> impl IntoView {
                                 })}
                                 <button
                                     type="submit"
-                                    class="w-full rounded bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
+                                    class=if has_okta {
+                                        "w-full rounded border border-slate-300 bg-white px-4 py-2 font-medium text-slate-800 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
+                                    } else {
+                                        "w-full rounded bg-indigo-600 px-4 py-2 font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
+                                    }
                                     disabled=move || sign_in.pending().get()
                                 >
                                     {move || if sign_in.pending().get() { "Signing in…" } else { "Sign in" }}
                                 </button>
                             </ActionForm>
+                        };
+                        view! {
+                            {okta}
+                            {if sso_first {
+                                view! {
+                                    <details class="mt-6">
+                                        <summary class="cursor-pointer text-sm text-slate-600">"Sign in with a local account"</summary>
+                                        {form}
+                                    </details>
+                                }
+                                .into_any()
+                            } else {
+                                form.into_any()
+                            }}
                             <p class="mt-6 text-center text-xs text-slate-500">"Portal release " {release}</p>
                         }
                     })}

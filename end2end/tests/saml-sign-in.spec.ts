@@ -1,0 +1,82 @@
+// A person signs in through an identity provider we did not write (npm saml-idp, playing Okta)
+// and lands in Portal with an account created just in time.
+import { expect, Page, test } from "@playwright/test";
+import { samlIdp, servers } from "./servers";
+import { adminToken, hydrated, signIn } from "./helpers";
+
+const portal = servers.current;
+
+async function openIdentityConfiguration(page: Page) {
+  await signIn(page, portal.url);
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await page.goto(`${portal.url}/settings/iam/identity`);
+  await hydrated(page);
+}
+
+async function setJit(page: Page, on: boolean) {
+  const toggle = page.getByRole("switch", { name: "SSO JIT" });
+  if (on) await toggle.check();
+  else await toggle.uncheck();
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
+}
+
+/** At the IdP's own sign-in page, as the person types it. */
+async function signInAtIdp(page: Page, person: { email: string; first: string; last: string }) {
+  await expect(page).toHaveURL(new RegExp(`^${samlIdp.url}/`));
+  await page.locator("#userName").fill(person.email);
+  await page.locator("#firstName").fill(person.first);
+  await page.locator("#lastName").fill(person.last);
+  await page.locator("#email").fill(person.email);
+  await page.locator("#btn-sign-in").click();
+}
+
+test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs in with Okta and is provisioned", async ({ page, request }) => {
+  await openIdentityConfiguration(page);
+  await expect(page.getByTestId("sp-acs-url")).toHaveText(`${portal.url}/sso/saml/acs`);
+  await expect(page.getByTestId("sp-entity-id")).toHaveText(`${portal.url}/sso/saml/metadata`);
+
+  const metadata = await (await request.get(`${samlIdp.url}/metadata`)).text();
+  await page.getByLabel("…or paste the IdP metadata XML").fill(metadata);
+  await page.getByRole("button", { name: "Save SAML settings" }).click();
+  await expect(page.getByTestId("saml-result")).toHaveText("Saved. SAML sign-in uses these settings now.");
+  await expect(page.getByTestId("sso-summary")).toContainText(samlIdp.issuer);
+  await expect(page.getByTestId("idp-certificate")).toContainText("CN=saml-idp.e2e");
+
+  await setJit(page, true);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login\?signed_out=1$/);
+
+  // A person Portal has never seen.
+  await hydrated(page);
+  await page.getByTestId("sign-in-with-okta").click();
+  await signInAtIdp(page, { email: "grace.hopper@example.test", first: "Grace", last: "Hopper" });
+  await expect(page).toHaveURL(`${portal.url}/`);
+  await expect(page.getByTestId("signed-in-as")).toHaveText("Grace Hopper");
+  await expect(page.getByTestId("my-roles")).toHaveText("user");
+
+  // What the admin sees of them.
+  const token = adminToken(portal);
+  const users = await (await request.get(`${portal.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const grace = users.find((u: { email: string }) => u.email === "grace.hopper@example.test");
+  expect(grace).toMatchObject({ source: "sso_jit", jit_provisioned: true, roles: ["user"], pools: ["default"], first_name: "Grace", last_name: "Hopper" });
+});
+
+test("with SSO JIT off, the next new person sees the refusal page and no account is made", async ({ page, request }) => {
+  await openIdentityConfiguration(page);
+  await setJit(page, false);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login\?signed_out=1$/);
+
+  await hydrated(page);
+  await page.getByTestId("sign-in-with-okta").click();
+  await signInAtIdp(page, { email: "alan.turing@example.test", first: "Alan", last: "Turing" });
+  await expect(page.getByTestId("sso-error")).toHaveText(
+    "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.",
+  );
+  await expect(page.getByTestId("correlation-id")).not.toBeEmpty();
+
+  const token = adminToken(portal);
+  const users = await (await request.get(`${portal.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).json();
+  expect(users.find((u: { email: string }) => u.email === "alan.turing@example.test")).toBeUndefined();
+});
