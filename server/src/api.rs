@@ -103,12 +103,7 @@ async fn put_identity(
     body: Bytes,
 ) -> Result<Json<IdentityDocument>, ApiError> {
     let fail = |e: PortalError| ApiError(e, correlation.clone());
-    let caller = portal
-        .api_caller(&method, &headers)
-        .await
-        .map_err(fail)?
-        .require(Role::Admin)
-        .map_err(fail)?;
+    let caller = portal.api_admin(&method, &headers).await.map_err(fail)?;
     let doc = parse_json::<IdentityDocument>(&body).map_err(fail)?;
     let stored = portal
         .replace_identity(&caller, doc, &correlation.0)
@@ -177,12 +172,7 @@ async fn remove_user(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let fail = |e: PortalError| ApiError(e, correlation.clone());
-    let caller = portal
-        .api_caller(&method, &headers)
-        .await
-        .map_err(fail)?
-        .require(Role::Admin)
-        .map_err(fail)?;
+    let caller = portal.api_admin(&method, &headers).await.map_err(fail)?;
     portal
         .remove_person(&caller, id, &correlation.0)
         .await

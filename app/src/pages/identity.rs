@@ -132,21 +132,12 @@ fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) ->
                             <input type="checkbox" name="allow_idp_initiated" value="on" checked=current.allow_idp_initiated class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
                             "Allow IdP-initiated sign-in (Okta dashboard tile)"
                         </label>
-                        <div class="flex items-center gap-4">
-                            <button
-                                type="submit"
-                                class="rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
-                                disabled=move || save.pending().get()
-                            >
-                                {move || if save.pending().get() { "Saving…" } else { "Save SAML settings" }}
-                            </button>
-                            <p role="status" data-testid="saml-result" class="text-sm">
-                                {move || result().map(|(ok, text)| {
-                                    let class = if ok { "text-emerald-700" } else { "text-red-700" };
-                                    view! { <span class=class>{text}</span> }
-                                })}
-                            </p>
-                        </div>
+                        <SaveRow
+                            label="Save SAML settings"
+                            pending=save.pending().into()
+                            result=Signal::derive(result)
+                            testid="saml-result"
+                        />
                     </ActionForm>
                 </div>
                 <aside class="rounded-lg bg-slate-50 p-4 lg:col-span-2" aria-labelledby="okta-values-title">
@@ -163,6 +154,33 @@ fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) ->
                 </aside>
             </div>
         </Card>
+    }
+}
+
+/// A card's Save button, which says when it is saving, and the line that says what happened.
+#[component]
+fn SaveRow(
+    label: &'static str,
+    pending: Signal<bool>,
+    result: Signal<Option<(bool, String)>>,
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="flex items-center gap-4">
+            <button
+                type="submit"
+                class="rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
+                disabled=move || pending.get()
+            >
+                {move || if pending.get() { "Saving…" } else { label }}
+            </button>
+            <p role="status" data-testid=testid class="text-sm">
+                {move || result.get().map(|(ok, text)| {
+                    let class = if ok { "text-emerald-700" } else { "text-red-700" };
+                    view! { <span class=class>{text}</span> }
+                })}
+            </p>
+        </div>
     }
 }
 
@@ -267,21 +285,12 @@ fn ProvisioningCard(
                 {reason.map(|text| view! {
                     <p class="text-sm text-amber-800" data-testid="jit-unavailable">{text}</p>
                 })}
-                <div class="flex items-center gap-4">
-                    <button
-                        type="submit"
-                        class="rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
-                        disabled=move || save.pending().get()
-                    >
-                        {move || if save.pending().get() { "Saving…" } else { "Save" }}
-                    </button>
-                    <p role="status" data-testid="provisioning-result" class="text-sm">
-                        {move || result().map(|(ok, text)| {
-                            let class = if ok { "text-emerald-700" } else { "text-red-700" };
-                            view! { <span class=class>{text}</span> }
-                        })}
-                    </p>
-                </div>
+                <SaveRow
+                    label="Save"
+                    pending=save.pending().into()
+                    result=Signal::derive(result)
+                    testid="provisioning-result"
+                />
                 {changed.map(|text| view! {
                     <p class="text-xs text-slate-500" data-testid="provisioning-changed">{text}</p>
                 })}

@@ -103,6 +103,17 @@ impl Portal {
     }
 }
 
+impl Portal {
+    /// An API caller who must hold the Admin role.
+    pub async fn api_admin(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Caller, PortalError> {
+        self.api_caller(method, headers).await?.require(Role::Admin)
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
