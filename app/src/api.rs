@@ -106,6 +106,22 @@ pub async fn save_provisioning(
 }
 
 #[server]
+pub async fn save_login_method(csrf: String, method: String) -> Result<IdentitySettings, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let sso = match method.as_str() {
+        "sso" => true,
+        "password" => false,
+        _ => {
+            return ssr::answer(Err(AppError::Invalid {
+                field: "method".into(),
+                message: "Choose Password or Single sign-on (SSO).".into(),
+            }))
+        }
+    };
+    ssr::answer(backend.save_login_method(&parts, csrf, sso).await)
+}
+
+#[server]
 #[allow(clippy::too_many_arguments)]
 pub async fn save_saml(
     csrf: String,

@@ -23,6 +23,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<SetCookies, AppError>;
     async fn sign_out(&self, request: &Parts, csrf: String) -> Result<SetCookies, AppError>;
     async fn identity_settings(&self, request: &Parts) -> Result<IdentitySettings, AppError>;
+    async fn save_login_method(
+        &self,
+        request: &Parts,
+        csrf: String,
+        sso: bool,
+    ) -> Result<IdentitySettings, AppError>;
     async fn save_saml(
         &self,
         request: &Parts,

@@ -13,6 +13,9 @@ export async function hydrated(page: Page) {
 export async function signIn(page: Page, base: string, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
   await page.goto(`${base}/login`);
   await hydrated(page);
+  // With SSO as the login method, the local form sits behind a disclosure (break-glass).
+  const local = page.getByText("Sign in with a local account");
+  if (await local.isVisible()) await local.click();
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();

@@ -31,7 +31,7 @@ for (const server of [servers.current, servers.legacy]) {
     const toggle = page.getByRole("switch", { name: label });
     await expect(toggle).not.toBeChecked();
     await toggle.check();
-    await page.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
     await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. ${label} is on.`);
 
     await page.reload();

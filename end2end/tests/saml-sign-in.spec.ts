@@ -17,7 +17,7 @@ async function setJit(page: Page, on: boolean) {
   const toggle = page.getByRole("switch", { name: "SSO JIT" });
   if (on) await toggle.check();
   else await toggle.uncheck();
-  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
   await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
 }
 
@@ -44,11 +44,18 @@ test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs
   await expect(page.getByTestId("idp-certificate")).toContainText("CN=saml-idp.e2e");
 
   await setJit(page, true);
+  await page.getByRole("radio", { name: "Single sign-on (SSO)" }).check();
+  await page.getByTestId("login-method-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
+  await expect(page.getByTestId("login-method-result")).toHaveText("Saved. People sign in with single sign-on.");
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login\?signed_out=1$/);
 
-  // A person Portal has never seen.
+  // SSO leads; the local form waits behind a disclosure.
   await hydrated(page);
+  await expect(page.getByLabel("Email")).toBeHidden();
+  await expect(page.getByText("Sign in with a local account")).toBeVisible();
+
+  // A person Portal has never seen.
   await page.getByTestId("sign-in-with-okta").click();
   await signInAtIdp(page, { email: "grace.hopper@example.test", first: "Grace", last: "Hopper" });
   await expect(page).toHaveURL(`${portal.url}/`);

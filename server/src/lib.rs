@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod identity;
+pub mod janitor;
 pub mod people;
 pub mod provisioning;
 pub mod sso;

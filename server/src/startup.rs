@@ -50,6 +50,7 @@ impl Application {
             config.public_url = url::Url::parse(&format!("http://{bound}/"))?;
         }
         let portal = Portal::new(db, config);
+        crate::janitor::spawn(portal.db.clone());
         let router = router(portal.clone(), listener.local_addr()?);
         Ok(Application {
             listener,

@@ -277,6 +277,28 @@ impl Backend for Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
+    async fn save_login_method(
+        &self,
+        request: &Parts,
+        csrf: String,
+        sso: bool,
+    ) -> Result<IdentitySettings, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.page_admin(request).await?;
+            caller.check_csrf(&csrf)?;
+            let mut doc = self.identity_config().await?.document();
+            doc.login_method = if sso {
+                crate::domain::LoginMethod::Sso
+            } else {
+                crate::domain::LoginMethod::Password
+            };
+            let config = self.replace_identity(&caller, doc, &id).await?;
+            Ok(self.identity_settings_view(&config, &caller))
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+
     async fn save_saml(
         &self,
         request: &Parts,

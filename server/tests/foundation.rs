@@ -721,3 +721,106 @@ async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not an admin"));
 }
+
+#[tokio::test]
+async fn the_janitor_removes_expired_sessions_and_keeps_live_ones() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let second = browser();
+    let csrf = {
+        let r = second
+            .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let response = second
+        .post(app.url(<app::api::SignIn as leptos::server_fn::ServerFn>::PATH))
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", csrf.as_str()),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(has_session_cookie(&response));
+    assert_eq!(app.session_count().await, 2);
+    // Nothing has expired yet.
+    assert_eq!(
+        portal::janitor::sweep(&app.portal.db, chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(app.session_count().await, 2);
+    // Both sessions are past their absolute lifetime a day from now.
+    let removed = portal::janitor::sweep(
+        &app.portal.db,
+        chrono::Utc::now() + chrono::TimeDelta::days(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, 2);
+    assert_eq!(app.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configured() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let csrf = app.session_csrf().await;
+    let path = <app::api::SaveLoginMethod as leptos::server_fn::ServerFn>::PATH;
+    let save = |method: &'static str| {
+        app.client
+            .post(app.url(path))
+            .form(&[("csrf", csrf.as_str()), ("method", method)])
+            .send()
+    };
+    let refused = save("sso").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("until an identity provider is configured"));
+    assert_eq!(app.identity_document().await["login_method"], "password");
+
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.api_put(&token, "/api/v1/identity", &saml_document("manual"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(save("password").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.identity_document().await["login_method"], "password");
+    assert_eq!(save("sso").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.identity_document().await["login_method"], "sso");
+
+    // The sign-in page now leads with Okta, and the local form stays reachable (break-glass).
+    let page: Value = browser()
+        .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["sso_start"], "/sso/saml/login");
+    assert_eq!(page["sso_is_login_method"], true);
+    let mut app = app;
+    app.client = browser();
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(
+        has_session_cookie(&response),
+        "local admin sign-in must keep working under SSO"
+    );
+}

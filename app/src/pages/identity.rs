@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_identity_settings, SaveProvisioning, SaveSaml};
+use crate::api::{get_identity_settings, SaveLoginMethod, SaveProvisioning, SaveSaml};
 use crate::components::status::PageError;
 use crate::model::{IdentitySettings, SamlView};
 use crate::pages::settings::SettingsFrame;
@@ -13,8 +13,15 @@ use crate::pages::settings::SettingsFrame;
 pub fn IdentityConfigurationPage() -> impl IntoView {
     let save = ServerAction::<SaveProvisioning>::new();
     let save_saml = ServerAction::<SaveSaml>::new();
+    let save_login = ServerAction::<SaveLoginMethod>::new();
     let settings = Resource::new(
-        move || (save.version().get(), save_saml.version().get()),
+        move || {
+            (
+                save.version().get(),
+                save_saml.version().get(),
+                save_login.version().get(),
+            )
+        },
         |_| get_identity_settings(),
     );
     view! {
@@ -24,7 +31,7 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
                     Ok(current) => view! {
                         <SettingsFrame>
                             <div class="space-y-6">
-                                <LoginMethodCard settings=current.clone() />
+                                <LoginMethodCard settings=current.clone() save=save_login />
                                 <SingleSignOnCard settings=current.clone() save=save_saml />
                                 <ProvisioningCard settings=current save />
                             </div>
@@ -49,20 +56,41 @@ fn Card(title: &'static str, id: &'static str, children: Children) -> impl IntoV
 }
 
 #[component]
-fn LoginMethodCard(settings: IdentitySettings) -> impl IntoView {
-    let method = if settings.login_method == "sso" {
-        "Single sign-on (SSO)"
-    } else {
-        "Password"
+fn LoginMethodCard(
+    settings: IdentitySettings,
+    save: ServerAction<SaveLoginMethod>,
+) -> impl IntoView {
+    let sso = settings.login_method == "sso";
+    let result = move || {
+        save.value().get().map(|outcome| match outcome {
+            Ok(saved) if saved.login_method == "sso" => (
+                true,
+                "Saved. People sign in with single sign-on.".to_string(),
+            ),
+            Ok(_) => (true, "Saved. People sign in with a password.".to_string()),
+            Err(error) => (false, error.to_string()),
+        })
     };
     view! {
         <Card title="Login method" id="login-method-title">
-            <p class="mt-2 text-sm text-slate-700">
-                "People sign in with: " <strong data-testid="login-method">{method}</strong>
-            </p>
-            <p class="mt-1 text-sm text-slate-500">
-                "Local admin sign-in with email and password stays available whatever is chosen here, so that an administrator is never locked out."
-            </p>
+            <ActionForm action=save attr:class="mt-3 space-y-3">
+                <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                <fieldset class="flex flex-wrap gap-6 text-sm">
+                    <legend class="sr-only">"How people sign in"</legend>
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="method" value="password" checked=!sso class="h-4 w-4 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
+                        "Password"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="method" value="sso" checked=sso class="h-4 w-4 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
+                        "Single sign-on (SSO)"
+                    </label>
+                </fieldset>
+                <p class="text-sm text-slate-500">
+                    "Local admin sign-in with email and password stays available whatever is chosen here, so that an administrator is never locked out."
+                </p>
+                <SaveRow label="Save" pending=save.pending().into() result=Signal::derive(result) testid="login-method-result" />
+            </ActionForm>
         </Card>
     }
 }

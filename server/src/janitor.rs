@@ -1,0 +1,62 @@
+//! Deletes what has expired: sessions, outstanding SAML requests, the SAML replay cache and
+//! OIDC login state. Every check already ignores expired rows; this keeps the tables small.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::db::entities::{saml_assertion_seen, saml_request, session};
+
+pub const EVERY: Duration = Duration::from_secs(600);
+
+/// Removes every row whose expiry is before `now`; returns how many went.
+pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let mut removed = 0;
+    removed += session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += saml_request::Entity::delete_many()
+        .filter(saml_request::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += saml_assertion_seen::Entity::delete_many()
+        .filter(saml_assertion_seen::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            db.get_database_backend(),
+            match db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => "DELETE FROM oidc_logins WHERE expires_at < $1",
+                _ => "DELETE FROM oidc_logins WHERE expires_at < ?",
+            },
+            [now.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(removed)
+}
+
+/// Sweeps every [`EVERY`] for as long as the portal runs.
+pub fn spawn(db: sea_orm::DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tick.tick().await;
+            match sweep(&db, Utc::now()).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::debug!(removed, "removed expired sessions and sign-in state")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not remove expired sessions and sign-in state")
+                }
+            }
+        }
+    });
+}
