@@ -119,8 +119,13 @@ impl JitProvisioner {
                 update.last_name = Set(who.last_name.clone());
             }
             if let Some(email) = who.email.as_ref().filter(|e| e.as_str() != account.email) {
-                update.email = Set(email.as_str().to_string());
-                update.email_normalized = Set(email.normalized());
+                // Another account already holds the new address: keep the old one rather than
+                // take it over; an admin sorts out the two accounts.
+                let holder = people::find_by_email(db, email).await?;
+                if holder.is_none_or(|other| other.id == account.id) {
+                    update.email = Set(email.as_str().to_string());
+                    update.email_normalized = Set(email.normalized());
+                }
             }
             update.last_login_at = Set(Some(now));
             return Ok(Admission::SignedIn(update.update(db).await?));

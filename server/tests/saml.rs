@@ -257,6 +257,39 @@ async fn a_returning_person_signs_in_and_their_changed_names_are_updated() {
 }
 
 #[tokio::test]
+async fn a_new_email_that_another_account_holds_is_not_taken_over() {
+    let saml = Saml::start(true, true).await;
+    let mut first = saml.spec("00u1mover");
+    first.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    first
+        .attributes
+        .push(("email".into(), "mover@example.com".into()));
+    assert!(has_session_cookie(&saml.post_spec(&first).await));
+    new_account("taken@example.com")
+        .insert(&saml.app.portal.db)
+        .await
+        .unwrap();
+    let mut moved = saml.spec("00u1mover");
+    moved.name_id_format = first.name_id_format.clone();
+    moved
+        .attributes
+        .push(("email".into(), "taken@example.com".into()));
+    let response = saml.post_spec(&moved).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    let mover = saml
+        .account("mover@example.com")
+        .await
+        .expect("the old address is kept");
+    assert_eq!(mover.idp_subject.as_deref(), Some("00u1mover"));
+    assert!(saml
+        .account("taken@example.com")
+        .await
+        .unwrap()
+        .idp_subject
+        .is_none());
+}
+
+#[tokio::test]
 async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
     let saml = Saml::start(false, true).await;
     new_account("Existing@Example.com")
