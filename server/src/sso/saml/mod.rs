@@ -180,6 +180,8 @@ enum AcsError {
     Refused(Refusal),
     NotConfigured,
     Unavailable(String),
+    /// Another sign-in won a race for the same rows (or SQLite was busy): worth another try.
+    Contended(String),
 }
 
 impl AcsError {
@@ -191,7 +193,7 @@ impl AcsError {
             AcsError::Replayed => "replayed",
             AcsError::Refused(r) => r.code(),
             AcsError::NotConfigured => "not_configured",
-            AcsError::Unavailable(_) => "unavailable",
+            AcsError::Unavailable(_) | AcsError::Contended(_) => "unavailable",
         }
     }
 
@@ -223,7 +225,7 @@ impl AcsError {
                 "Single sign-on with SAML is not configured.".into(),
                 "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
             ),
-            AcsError::Unavailable(_) => (
+            AcsError::Unavailable(_) | AcsError::Contended(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
                 "The database did not answer.".into(),
@@ -254,7 +256,7 @@ async fn acs(
             response
         }
         Err((error, subject)) => {
-            if let AcsError::Unavailable(detail) = &error {
+            if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {
                 tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
             }
             let subject = subject.unwrap_or_else(|| "(unknown)".into());
@@ -310,9 +312,7 @@ async fn consume(
     loop {
         attempt += 1;
         match admit_once(portal, &verified, &trust, &who, jit, form, correlation_id).await {
-            Err(AcsError::Unavailable(detail)) if attempt < 4 && detail.starts_with("retry:") => {
-                continue
-            }
+            Err(AcsError::Contended(_)) if attempt < 4 => continue,
             Err(error) => return Err((error, subject)),
             Ok(done) => return Ok(done),
         }
@@ -330,7 +330,7 @@ async fn admit_once(
 ) -> Result<(String, String), AcsError> {
     let db_error = |e: sea_orm::DbErr| {
         if is_retryable(&e) {
-            AcsError::Unavailable(format!("retry: {e}"))
+            AcsError::Contended(e.to_string())
         } else {
             AcsError::Unavailable(e.to_string())
         }
