@@ -38,6 +38,13 @@ impl Portal {
         self.caller(&request.headers).await?.require(Role::Admin)
     }
 
+    /// An admin submitting a form: the session's CSRF token must come with it.
+    async fn page_admin_form(&self, request: &Parts, csrf: &str) -> Result<Caller, PortalError> {
+        let caller = self.page_admin(request).await?;
+        caller.check_csrf(csrf)?;
+        Ok(caller)
+    }
+
     fn identity_settings_view(&self, config: &IdentityConfig, caller: &Caller) -> IdentitySettings {
         let release = self.config.release;
         IdentitySettings {
@@ -285,8 +292,7 @@ impl Backend for Portal {
     ) -> Result<IdentitySettings, AppError> {
         let id = correlation(request);
         let result = async {
-            let caller = self.page_admin(request).await?;
-            caller.check_csrf(&csrf)?;
+            let caller = self.page_admin_form(request, &csrf).await?;
             let mut doc = self.identity_config().await?.document();
             doc.login_method = if sso {
                 crate::domain::LoginMethod::Sso
@@ -307,8 +313,7 @@ impl Backend for Portal {
     ) -> Result<IdentitySettings, AppError> {
         let id = correlation(request);
         let result = async {
-            let caller = self.page_admin(request).await?;
-            caller.check_csrf(&csrf)?;
+            let caller = self.page_admin_form(request, &csrf).await?;
             let current = self.identity_config().await?;
             let mut doc = current.document();
             let text = |value: String| Some(value.trim().to_string()).filter(|v| !v.is_empty());
@@ -350,8 +355,7 @@ impl Backend for Portal {
     ) -> Result<IdentitySettings, AppError> {
         let id = correlation(request);
         let result = async {
-            let caller = self.page_admin(request).await?;
-            caller.check_csrf(&csrf)?;
+            let caller = self.page_admin_form(request, &csrf).await?;
             let config = self.set_sso_jit(&caller, jit_enabled, &id).await?;
             Ok(self.identity_settings_view(&config, &caller))
         };
