@@ -55,10 +55,7 @@ async fn admin_signs_in_and_me_answers_who_they_are() {
     assert_eq!(me["roles"], json!(["admin"]));
     assert_eq!(me["pools"], json!([]));
     assert_eq!(me["jit_provisioned"], false);
-    assert!(app
-        .audit_actions()
-        .await
-        .contains(&("sign_in.password".into(), "success".into())));
+    assert!(app.audited("sign_in.password", "success").await);
 }
 
 #[tokio::test]
@@ -92,10 +89,7 @@ async fn a_wrong_password_is_refused_and_starts_no_session() {
     assert!(body.contains("BadCredentials"), "{body}");
     assert_eq!(app.session_count().await, 0);
     assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
-    assert!(app
-        .audit_actions()
-        .await
-        .contains(&("sign_in.password".into(), "failure".into())));
+    assert!(app.audited("sign_in.password", "failure").await);
 }
 
 #[tokio::test]
@@ -364,10 +358,7 @@ async fn sso_jit_without_an_identity_provider_is_refused_with_set_up_sso_first()
         app.identity_document().await["provisioning"]["method"],
         "manual"
     );
-    assert!(app
-        .audit_actions()
-        .await
-        .contains(&("identity_config.update".into(), "failure".into())));
+    assert!(app.audited("identity_config.update", "failure").await);
 }
 
 #[tokio::test]

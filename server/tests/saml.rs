@@ -189,11 +189,7 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
             .unwrap(),
         vec!["default"]
     );
-    assert!(saml
-        .app
-        .audit_actions()
-        .await
-        .contains(&("account.jit_created".into(), "success".into())));
+    assert!(saml.app.audited("account.jit_created", "success").await);
 }
 
 #[tokio::test]
@@ -249,11 +245,7 @@ async fn a_returning_person_signs_in_and_their_changed_names_are_updated() {
         (account.first_name.as_str(), account.last_name.as_str()),
         ("Augusta", "King")
     );
-    assert!(saml
-        .app
-        .audit_actions()
-        .await
-        .contains(&("sign_in.sso".into(), "success".into())));
+    assert!(saml.app.audited("sign_in.sso", "success").await);
 }
 
 #[tokio::test]
@@ -301,11 +293,7 @@ async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
     let account = saml.account("existing@example.com").await.unwrap();
     assert_eq!(account.idp_subject.as_deref(), Some("existing@example.com"));
     assert!(!account.jit_provisioned, "linking is not JIT provisioning");
-    assert!(saml
-        .app
-        .audit_actions()
-        .await
-        .contains(&("account.linked".into(), "success".into())));
+    assert!(saml.app.audited("account.linked", "success").await);
 }
 
 #[tokio::test]
@@ -377,11 +365,7 @@ async fn with_jit_off_a_new_person_is_refused_with_a_page_saying_to_ask_an_admin
         page.contains("Your Okta account is not set up in Portal"),
         "{page}"
     );
-    assert!(saml
-        .app
-        .audit_actions()
-        .await
-        .contains(&("sign_in.saml".into(), "failure".into())));
+    assert!(saml.app.audited("sign_in.saml", "failure").await);
 }
 
 #[tokio::test]
@@ -975,11 +959,7 @@ async fn the_users_api_lists_jit_people_and_removing_one_ends_their_sessions() {
         .await
         .unwrap();
     assert_eq!(old_session.status(), StatusCode::UNAUTHORIZED);
-    assert!(saml
-        .app
-        .audit_actions()
-        .await
-        .contains(&("account.removed".into(), "success".into())));
+    assert!(saml.app.audited("account.removed", "success").await);
 }
 
 #[tokio::test]

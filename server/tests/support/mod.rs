@@ -278,6 +278,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Whether the audit log holds an event with this action and outcome.
+    pub async fn audited(&self, action: &str, outcome: &str) -> bool {
+        self.audit_actions()
+            .await
+            .iter()
+            .any(|(a, o)| a == action && o == outcome)
+    }
+
     pub async fn audit_actions(&self) -> Vec<(String, String)> {
         portal::db::entities::audit_event::Entity::find()
             .all(&self.portal.db)
