@@ -1,7 +1,8 @@
 import { defineConfig, devices } from "@playwright/test";
-import { samlIdp, servers } from "./tests/servers";
+import { oidcIdp, samlIdp, servers } from "./tests/servers";
 
-// Each server is the release binary on a fresh SQLite file, one per release under test.
+// Each portal is the release binary on a fresh SQLite file of its own; the identity providers
+// beside them are independent implementations playing Okta.
 export default defineConfig({
   testDir: "./tests",
   fullyParallel: false,
@@ -32,6 +33,16 @@ export default defineConfig({
       timeout: 60_000,
       stdout: "ignore" as const,
       stderr: "ignore" as const,
+    },
+    {
+      command: oidcIdp.command,
+      cwd: "..",
+      url: oidcIdp.discoveryUrl,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore" as const,
+      stderr: "pipe" as const,
+      env: oidcIdp.env,
     },
   ],
   projects: [

@@ -61,7 +61,7 @@ if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ]
   say "npm: tailwindcss, binaryen"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [ "$purpose" = test ] && { [ ! -d end2end/node_modules/@playwright/test ] || [ ! -d end2end/node_modules/saml-idp ]; }; then
+if [ "$purpose" = test ] && { [ ! -d end2end/node_modules/@playwright/test ] || [ ! -d end2end/node_modules/saml-idp ] || [ ! -d end2end/node_modules/oidc-provider ]; }; then
   say "npm: end2end"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -97,6 +97,12 @@ pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
 }
 
 #[server]
+pub async fn get_users() -> Result<Vec<crate::model::UserRow>, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.users(&parts).await)
+}
+
+#[server]
 pub async fn save_provisioning(
     csrf: String,
     jit: Option<String>,
@@ -144,14 +150,35 @@ pub async fn save_saml(
     ssr::answer(backend.save_saml(&parts, csrf, form).await)
 }
 
+#[server]
+pub async fn save_oidc(
+    csrf: String,
+    discovery_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    token_auth_method: Option<String>,
+) -> Result<IdentitySettings, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let form = crate::model::OidcForm {
+        discovery_url: discovery_url.unwrap_or_default(),
+        client_id: client_id.unwrap_or_default(),
+        client_secret: client_secret.unwrap_or_default(),
+        token_auth_method: token_auth_method.unwrap_or_default(),
+    };
+    ssr::answer(backend.save_oidc(&parts, csrf, form).await)
+}
+
 /// Where to go after signing in: a same-origin absolute path, or `/`.
 pub fn safe_return_path(next: Option<&str>) -> String {
     match next {
+        // A browser drops tabs and newlines from a URL and reads `\` as `/`, so any of them
+        // could turn a path into `//elsewhere`: a path with one is not taken.
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && !path.contains(['\r', '\n']) =>
+                && !path
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
         {
             path.to_string()
         }
@@ -173,6 +200,11 @@ mod tests {
         assert_eq!(safe_return_path(Some("/\\evil.example")), "/");
         assert_eq!(safe_return_path(Some("https://evil.example/")), "/");
         assert_eq!(safe_return_path(Some("/a\r\nSet-Cookie: x")), "/");
+        assert_eq!(safe_return_path(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_return_path(Some("/ /evil.example")), "/");
+        assert_eq!(safe_return_path(Some("/a\\b")), "/");
+        assert_eq!(safe_return_path(Some("/\u{7f}/evil.example")), "/");
+        assert_eq!(safe_return_path(Some("/users?page=2")), "/users?page=2");
         assert_eq!(safe_return_path(None), "/");
     }
 }

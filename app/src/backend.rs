@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
-use crate::model::{AppError, IdentitySettings, LoginPageInfo, SamlForm, ShellInfo};
+use crate::model::{
+    AppError, IdentitySettings, LoginPageInfo, OidcForm, SamlForm, ShellInfo, UserRow,
+};
 
 /// Cookies a call wants set on the response, as `Set-Cookie` header values.
 pub type SetCookies = Vec<String>;
@@ -34,6 +36,13 @@ pub trait Backend: Send + Sync + 'static {
         request: &Parts,
         csrf: String,
         form: SamlForm,
+    ) -> Result<IdentitySettings, AppError>;
+    async fn users(&self, request: &Parts) -> Result<Vec<UserRow>, AppError>;
+    async fn save_oidc(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: OidcForm,
     ) -> Result<IdentitySettings, AppError>;
     async fn save_provisioning(
         &self,

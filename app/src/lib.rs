@@ -18,6 +18,7 @@ use leptos_router::{
 use crate::components::shell::Shell;
 use crate::pages::{
     home::HomePage, identity::IdentityConfigurationPage, login::LoginPage, not_found::NotFound,
+    users::UsersPage,
 };
 
 /// The HTML document around every page, rendered on the server only.
@@ -64,6 +65,7 @@ pub fn App() -> impl IntoView {
                         view=IdentityConfigurationPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=path!("settings/iam/users") view=UsersPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

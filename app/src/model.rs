@@ -73,6 +73,32 @@ pub struct SpView {
     pub name_id_format: String,
 }
 
+/// The OIDC settings in force, as the page shows them; the secret only as "set".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OidcView {
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret_set: bool,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub token_auth_method: String,
+}
+
+/// The OIDC form of the Single sign-on card; an empty secret keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OidcForm {
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_auth_method: String,
+}
+
+/// What the admin enters in Okta's OIDC app integration for this portal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RpView {
+    pub redirect_uri: String,
+    pub scopes: String,
+}
+
 /// The SAML form of the Single sign-on card: metadata (pasted or by URL) or the fields by hand.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SamlForm {
@@ -95,8 +121,12 @@ pub struct IdentitySettings {
     pub login_method: String,
     /// A one-line description of the identity provider in force, if any.
     pub sso_summary: Option<String>,
+    /// `saml` or `oidc`, when an identity provider is configured.
+    pub protocol: Option<String>,
     pub saml: Option<SamlView>,
     pub sp: SpView,
+    pub oidc: Option<OidcView>,
+    pub rp: RpView,
     pub provisioning_method: String,
     pub jit_enabled: bool,
     /// Why the toggle cannot be turned on now, in words for the admin.
@@ -104,6 +134,21 @@ pub struct IdentitySettings {
     pub updated_by: Option<String>,
     pub updated_at: Option<String>,
     pub csrf_token: String,
+}
+
+/// One row of the Users page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i32,
+    pub name: String,
+    pub email: String,
+    /// `manual` or `sso_jit`.
+    pub source: String,
+    pub jit_provisioned: bool,
+    pub active: bool,
+    pub roles: Vec<String>,
+    pub pools: Vec<String>,
+    pub last_sign_in: Option<String>,
 }
 
 /// Every way a page's request can fail, each with a sentence a person can act on.

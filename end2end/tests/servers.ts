@@ -1,4 +1,5 @@
-// The portals the browser tests run against: the current release and the legacy 1.53.
+// The portals the browser tests run against: the current release, the legacy 1.53, and the current
+// release signing people in with OpenID Connect. Each has its own SQLite file.
 import * as path from "node:path";
 
 export const ADMIN_EMAIL = "admin@example.com";
@@ -6,8 +7,8 @@ export const ADMIN_PASSWORD = "a long admin password for e2e";
 
 const repo = path.resolve(__dirname, "..", "..");
 
-function server(port: number, release: string) {
-  const db = path.join(repo, "target", "e2e", `portal-${release}.db`);
+function server(name: string, port: number, release: string) {
+  const db = path.join(repo, "target", "e2e", `portal-${name}.db`);
   return {
     url: `http://127.0.0.1:${port}`,
     release,
@@ -24,8 +25,9 @@ function server(port: number, release: string) {
 }
 
 export const servers = {
-  current: server(3154, "1.54"),
-  legacy: server(3153, "1.53"),
+  current: server("current", 3154, "1.54"),
+  legacy: server("legacy", 3153, "1.53"),
+  oidc: server("oidc", 3155, "1.54"),
 };
 
 /**
@@ -52,5 +54,27 @@ export const samlIdp = (() => {
         `--configFile ${path.join(repo, "end2end", "idp", "saml-idp.config.js")}`,
       ].join(" "),
     ].join(" && "),
+  };
+})();
+
+/**
+ * An independent OpenID Connect provider (npm oidc-provider), playing Okta for the OIDC portal,
+ * with a signing key generated when it starts. Anyone signs in with any password; the login is
+ * their email address (see end2end/idp/oidc-provider.mjs for the people it knows).
+ */
+export const oidcIdp = (() => {
+  const port = 7155;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    issuer: url,
+    discoveryUrl: `${url}/.well-known/openid-configuration`,
+    clientId: "portal-e2e",
+    clientSecret: "portal-e2e-secret-0123456789abcdef",
+    command: "exec node end2end/idp/oidc-provider.mjs",
+    env: {
+      OIDC_PORT: String(port),
+      OIDC_REDIRECT_URI: `${servers.oidc.url}/sso/oidc/callback`,
+    },
   };
 })();

@@ -112,54 +112,21 @@ async fn put_identity(
     Ok(Json(stored.document()))
 }
 
-#[derive(Serialize)]
-struct UserResponse {
-    id: i32,
-    email: String,
-    first_name: String,
-    last_name: String,
-    source: String,
-    jit_provisioned: bool,
-    active: bool,
-    roles: Vec<String>,
-    pools: Vec<String>,
-    created_at: String,
-    last_login_at: Option<String>,
-}
-
 async fn list_users(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
     method: Method,
     headers: HeaderMap,
-) -> Result<Json<Vec<UserResponse>>, ApiError> {
+) -> Result<Json<Vec<people::Listing>>, ApiError> {
     let fail = |e: PortalError| ApiError(e, correlation.clone());
     let caller = portal.api_caller(&method, &headers).await.map_err(fail)?;
-    if !(caller.has(Role::Admin) || caller.has(Role::Viewer)) {
+    if !caller.may_read_people() {
         return Err(fail(PortalError::Forbidden));
     }
-    let accounts = people::all(&portal.db).await.map_err(|e| fail(e.into()))?;
-    let mut users = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        users.push(UserResponse {
-            roles: people::effective_roles(&portal.db, account.id)
-                .await
-                .map_err(|e| fail(e.into()))?,
-            pools: people::pool_names(&portal.db, account.id)
-                .await
-                .map_err(|e| fail(e.into()))?,
-            id: account.id,
-            email: account.email,
-            first_name: account.first_name,
-            last_name: account.last_name,
-            source: account.source,
-            jit_provisioned: account.jit_provisioned,
-            active: account.active,
-            created_at: account.created_at.to_rfc3339(),
-            last_login_at: account.last_login_at.map(|t| t.to_rfc3339()),
-        });
-    }
-    Ok(Json(users))
+    let listings = people::directory(&portal.db)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(Json(listings))
 }
 
 /// Removes a person and ends their sessions at once. Removing them in Okta does nothing here;

@@ -26,6 +26,9 @@ pub struct Config {
     pub session_lifetime: Duration,
     pub site_root: PathBuf,
     pub log_format: LogFormat,
+    /// How long Portal waits for the identity provider (OIDC discovery, token, JWKS, UserInfo;
+    /// SAML metadata) before giving up.
+    pub idp_timeout: Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -42,6 +45,7 @@ struct Raw {
     session_lifetime_hours: u64,
     site_root: String,
     log_format: String,
+    idp_timeout_seconds: u64,
 }
 
 impl Default for Raw {
@@ -58,6 +62,7 @@ impl Default for Raw {
             session_lifetime_hours: 12,
             site_root: "target/site".into(),
             log_format: "text".into(),
+            idp_timeout_seconds: 10,
         }
     }
 }
@@ -149,6 +154,12 @@ impl Config {
                 "session lengths must be above zero",
             ));
         }
+        if raw.idp_timeout_seconds == 0 || raw.idp_timeout_seconds > 120 {
+            return Err(ConfigError::key(
+                "idp_timeout_seconds",
+                "must be between 1 and 120 seconds",
+            ));
+        }
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -178,6 +189,7 @@ impl Config {
             session_lifetime: Duration::from_secs(raw.session_lifetime_hours * 3600),
             site_root: PathBuf::from(raw.site_root),
             log_format,
+            idp_timeout: Duration::from_secs(raw.idp_timeout_seconds),
         })
     }
 
@@ -185,7 +197,11 @@ impl Config {
     pub fn with_overrides(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Raw::default()));
         for (key, value) in pairs {
-            figment = figment.merge(Serialized::default(key, *value));
+            // Whole numbers are given as text here, as the environment gives them.
+            figment = match value.parse::<u64>() {
+                Ok(number) => figment.merge(Serialized::default(key, number)),
+                Err(_) => figment.merge(Serialized::default(key, *value)),
+            };
         }
         Self::from_figment(figment)
     }

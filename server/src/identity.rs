@@ -89,13 +89,23 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
 }
 
-/// OIDC settings as stored, secret included.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct OidcStored {
-    discovery_url: String,
-    client_id: String,
-    client_secret: String,
-    token_auth_method: TokenAuthMethod,
+/// OIDC settings as stored, secret included. Its `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct OidcSettings {
+    pub discovery_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_auth_method: TokenAuthMethod,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("discovery_url", &self.discovery_url)
+            .field("client_id", &self.client_id)
+            .field("token_auth_method", &self.token_auth_method)
+            .finish_non_exhaustive()
+    }
 }
 
 fn yes() -> bool {
@@ -108,7 +118,7 @@ pub struct IdentityConfig {
     pub login_method: LoginMethod,
     pub protocol: Option<SsoProtocol>,
     pub saml: Option<SamlSettings>,
-    oidc: Option<OidcStored>,
+    oidc: Option<OidcSettings>,
     pub provisioning: ProvisioningMethod,
     pub updated_by: Option<String>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
@@ -147,6 +157,13 @@ impl IdentityConfig {
             updated_by: row.updated_by_email,
             updated_at: row.updated_at,
         })
+    }
+
+    /// The OIDC settings, when OpenID Connect is the protocol in force.
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        self.oidc
+            .as_ref()
+            .filter(|_| self.protocol == Some(SsoProtocol::Oidc))
     }
 
     /// Whether an identity provider is configured (and so SSO JIT may be turned on).
@@ -188,8 +205,11 @@ impl IdentityConfig {
                 saml.idp_entity_id.as_deref().unwrap_or("(from metadata)")
             )),
             (Some(SsoProtocol::Oidc), _, Some(oidc)) => Some(format!(
-                "OpenID Connect with {} (client {})",
-                oidc.discovery_url, oidc.client_id
+                "OpenID Connect with the issuer {} (client {})",
+                crate::sso::oidc::provider::issuer_of(&oidc.discovery_url)
+                    .map(|issuer| issuer.as_str().to_string())
+                    .unwrap_or_else(|_| oidc.discovery_url.clone()),
+                oidc.client_id
             )),
             _ => None,
         }
@@ -219,7 +239,7 @@ struct Accepted {
     login_method: LoginMethod,
     protocol: Option<SsoProtocol>,
     saml: Option<SamlSettings>,
-    oidc: Option<OidcStored>,
+    oidc: Option<OidcSettings>,
     provisioning: ProvisioningMethod,
 }
 
@@ -465,14 +485,9 @@ pub fn certificate_info(pem_text: &str) -> Result<CertificateInfo, String> {
 }
 
 /// Fetches IdP metadata once, on save, with a timeout and a size cap.
-async fn fetch_metadata(url: &str) -> Result<String, PortalError> {
+async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, PortalError> {
     let field = "sso.saml.metadata_url";
     check_web_url(field, url)?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(|e| PortalError::Internal(e.into()))?;
     let response = client.get(url).send().await.map_err(|e| {
         PortalError::invalid(field, format!("the metadata could not be fetched: {e}"))
     })?;
@@ -504,8 +519,13 @@ async fn fetch_metadata(url: &str) -> Result<String, PortalError> {
     Ok(text)
 }
 
-fn check_oidc(oidc: OidcDocument, stored: Option<&OidcStored>) -> Result<OidcStored, PortalError> {
+fn check_oidc(
+    oidc: OidcDocument,
+    stored: Option<&OidcSettings>,
+) -> Result<OidcSettings, PortalError> {
     check_web_url("sso.oidc.discovery_url", oidc.discovery_url.trim())?;
+    crate::sso::oidc::provider::issuer_of(&oidc.discovery_url)
+        .map_err(|message| PortalError::invalid("sso.oidc.discovery_url", message))?;
     let client_id = oidc.client_id.trim();
     if client_id.is_empty() {
         return Err(PortalError::invalid(
@@ -513,16 +533,28 @@ fn check_oidc(oidc: OidcDocument, stored: Option<&OidcStored>) -> Result<OidcSto
             "the client id from Okta is required",
         ));
     }
+    // A stored secret is kept only for the same provider: it is never sent to a new one.
     let client_secret = match oidc.client_secret.filter(|s| !s.is_empty()) {
         Some(secret) => secret,
-        None => stored.map(|s| s.client_secret.clone()).ok_or_else(|| {
-            PortalError::invalid(
-                "sso.oidc.client_secret",
-                "the client secret from Okta is required",
-            )
-        })?,
+        None => match stored {
+            Some(stored) if stored.discovery_url == oidc.discovery_url.trim() => {
+                stored.client_secret.clone()
+            }
+            Some(_) => {
+                return Err(PortalError::invalid(
+                    "sso.oidc.client_secret",
+                    "the discovery URL changed: enter the client secret again",
+                ))
+            }
+            None => {
+                return Err(PortalError::invalid(
+                    "sso.oidc.client_secret",
+                    "the client secret from Okta is required",
+                ))
+            }
+        },
     };
-    Ok(OidcStored {
+    Ok(OidcSettings {
         discovery_url: oidc.discovery_url.trim().to_string(),
         client_id: client_id.to_string(),
         client_secret,
@@ -601,9 +633,35 @@ impl Portal {
         load(&self.db).await
     }
 
-    /// Replaces the whole identity configuration, or changes nothing and says why.
+    /// Replaces the whole identity configuration, or changes nothing and says why. A refusal
+    /// is recorded in the audit log with the field it names.
     #[tracing::instrument(skip_all, fields(actor = caller.user.id))]
     pub async fn replace_identity(
+        &self,
+        caller: &Caller,
+        doc: IdentityDocument,
+        correlation_id: &str,
+    ) -> Result<IdentityConfig, PortalError> {
+        let outcome = self.try_replace_identity(caller, doc, correlation_id).await;
+        if let Err(PortalError::Invalid { field, message }) = &outcome {
+            audit::record(
+                &self.db,
+                AuditEvent {
+                    actor_id: Some(caller.user.id),
+                    actor: &caller.label(),
+                    action: "identity_config.update",
+                    target: "identity configuration",
+                    outcome: Outcome::Failure,
+                    details: serde_json::json!({ "field": field, "reason": message }),
+                    correlation_id,
+                },
+            )
+            .await?;
+        }
+        outcome
+    }
+
+    async fn try_replace_identity(
         &self,
         caller: &Caller,
         doc: IdentityDocument,
@@ -621,35 +679,36 @@ impl Portal {
                 .as_deref()
                 .is_some_and(|x| !x.trim().is_empty());
             match saml.metadata_url.clone().filter(|u| !u.trim().is_empty()) {
-                Some(url) if !pasted => saml.metadata_xml = Some(fetch_metadata(url.trim()).await?),
+                Some(url) if !pasted => {
+                    saml.metadata_xml = Some(fetch_metadata(&self.http, url.trim()).await?)
+                }
                 Some(_) => {}
                 None => saml.metadata_url = None,
             }
         }
+        // The provider is asked before anything is written, and outside the transaction.
+        let release = self.config.release;
+        let plan = self.config.plan;
+        let in_force = load(&self.db).await?;
+        let first_look = check(doc.clone(), &in_force, release, plan)?;
+        // Only new OIDC settings are checked with the provider: turning JIT off, say, must not
+        // depend on Okta answering.
+        let changed_oidc = first_look
+            .oidc
+            .as_ref()
+            .filter(|oidc| in_force.oidc() != Some(*oidc));
+        let discovered = match changed_oidc {
+            Some(oidc) => Some(
+                crate::sso::oidc::provider::discover(&oidc.discovery_url, &self.http)
+                    .await
+                    .map_err(|message| PortalError::invalid("sso.oidc.discovery_url", message))?,
+            ),
+            None => None,
+        };
+
         let txn = self.db.begin().await?;
         let current = load(&txn).await?;
-        let accepted = match check(doc, &current, self.config.release, self.config.plan) {
-            Ok(accepted) => accepted,
-            Err(refusal) => {
-                drop(txn);
-                if let PortalError::Invalid { field, message } = &refusal {
-                    audit::record(
-                        &self.db,
-                        AuditEvent {
-                            actor_id: Some(caller.user.id),
-                            actor: &caller.label(),
-                            action: "identity_config.update",
-                            target: "identity configuration",
-                            outcome: Outcome::Failure,
-                            details: serde_json::json!({ "field": field, "reason": message }),
-                            correlation_id,
-                        },
-                    )
-                    .await?;
-                }
-                return Err(refusal);
-            }
-        };
+        let accepted = check(doc, &current, release, plan)?;
         let before = (current.login_method, current.protocol, current.provisioning);
         identity_config::ActiveModel {
             id: Set(ROW),
@@ -686,6 +745,9 @@ impl Portal {
         .await?;
         let stored = load(&txn).await?;
         txn.commit().await?;
+        if let (Some(metadata), Some(settings)) = (discovered, stored.oidc()) {
+            self.install_oidc_provider(settings, metadata);
+        }
         Ok(stored)
     }
 

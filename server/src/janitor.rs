@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use crate::db::entities::{saml_assertion_seen, saml_request, session};
+use crate::db::entities::{oidc_login, saml_assertion_seen, saml_request, session};
 
 pub const EVERY: Duration = Duration::from_secs(600);
 
@@ -28,17 +28,11 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64,
         .exec(db)
         .await?
         .rows_affected;
-    removed += db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            db.get_database_backend(),
-            match db.get_database_backend() {
-                sea_orm::DbBackend::Postgres => "DELETE FROM oidc_logins WHERE expires_at < $1",
-                _ => "DELETE FROM oidc_logins WHERE expires_at < ?",
-            },
-            [now.into()],
-        ))
+    removed += oidc_login::Entity::delete_many()
+        .filter(oidc_login::Column::ExpiresAt.lt(now))
+        .exec(db)
         .await?
-        .rows_affected();
+        .rows_affected;
     Ok(removed)
 }
 

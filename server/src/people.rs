@@ -68,6 +68,44 @@ pub async fn pool_names(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<S
 }
 
 /// Everyone, oldest account first.
+/// A person as the Users list shows them: the account, and where their access comes from.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Listing {
+    pub id: i32,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub source: String,
+    pub jit_provisioned: bool,
+    pub active: bool,
+    pub roles: Vec<String>,
+    pub pools: Vec<String>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub last_login_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Everyone, in the order their accounts were made, with effective roles and pools.
+pub async fn directory(db: &impl ConnectionTrait) -> Result<Vec<Listing>, DbErr> {
+    let accounts = all(db).await?;
+    let mut listings = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        listings.push(Listing {
+            roles: effective_roles(db, account.id).await?,
+            pools: pool_names(db, account.id).await?,
+            id: account.id,
+            email: account.email,
+            first_name: account.first_name,
+            last_name: account.last_name,
+            source: account.source,
+            jit_provisioned: account.jit_provisioned,
+            active: account.active,
+            created_at: account.created_at,
+            last_login_at: account.last_login_at,
+        });
+    }
+    Ok(listings)
+}
+
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
     user::Entity::find()
         .order_by_asc(user::Column::Id)

@@ -118,7 +118,12 @@ impl JitProvisioner {
             if !who.last_name.is_empty() && who.last_name != account.last_name {
                 update.last_name = Set(who.last_name.clone());
             }
-            if let Some(email) = who.email.as_ref().filter(|e| e.as_str() != account.email) {
+            // A new address is taken only on the provider's word that it is this person's.
+            if let Some(email) = who
+                .email
+                .as_ref()
+                .filter(|e| who.email_verified && e.as_str() != account.email)
+            {
                 // Another account already holds the new address: keep the old one rather than
                 // take it over; an admin sorts out the two accounts.
                 let holder = people::find_by_email(db, email).await?;

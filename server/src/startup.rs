@@ -122,11 +122,17 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
         .merge(
             crate::api::router()
                 .merge(crate::sso::saml::router())
+                .merge(crate::sso::oidc::router())
                 .with_state(portal),
         )
         .merge(pages)
         .layer(middleware::from_fn(with_correlation_id))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            // The path only: a query may carry an authorization code or state.
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
 }
 
 /// Gives every request a correlation id, visible to handlers and echoed in `X-Correlation-Id`.

@@ -9,6 +9,12 @@ use crate::config::Config;
 
 /// The stored SAML settings (as JSON) and the trust parsed from them.
 pub(crate) type CachedTrust = (String, Arc<crate::identity::SamlTrust>);
+/// The stored OIDC settings (as JSON), the provider discovered for them, and when.
+pub(crate) type CachedProvider = (
+    String,
+    Arc<crate::sso::oidc::provider::OidcProvider>,
+    std::time::Instant,
+);
 
 #[derive(Clone)]
 pub struct Portal {
@@ -16,14 +22,29 @@ pub struct Portal {
     pub config: Arc<Config>,
     /// The SAML trust parsed from the stored settings, kept until the settings change.
     pub(crate) saml_trust: Arc<std::sync::Mutex<Option<CachedTrust>>>,
+    /// The OIDC provider discovered for the stored settings, kept until the settings change.
+    pub(crate) oidc_provider: Arc<tokio::sync::Mutex<Option<CachedProvider>>>,
+    /// The one HTTP client for the identity provider: pooled, with a timeout, no redirects.
+    pub http: reqwest::Client,
 }
 
 impl Portal {
     pub fn new(db: DatabaseConnection, config: Config) -> Portal {
+        let http = reqwest::Client::builder()
+            .timeout(config.idp_timeout)
+            .connect_timeout(config.idp_timeout)
+            // The token endpoint must answer itself (RFC 6749 section 5); a redirect is refused
+            // rather than followed, so a token request never travels somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Portal/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's settings are valid");
         Portal {
             db,
             config: Arc::new(config),
             saml_trust: Arc::default(),
+            oidc_provider: Arc::default(),
+            http,
         }
     }
 

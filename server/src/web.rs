@@ -2,8 +2,8 @@
 
 use app::backend::{Backend, SetCookies};
 use app::model::{
-    AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, SamlForm, SamlView, ShellInfo,
-    SpView,
+    AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, OidcForm, OidcView, RpView,
+    SamlForm, SamlView, ShellInfo, SpView, UserRow,
 };
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -72,6 +72,28 @@ impl Portal {
                         .collect(),
                     allow_idp_initiated: saml.allow_idp_initiated,
                 }),
+            protocol: config.protocol.map(|p| p.as_str().to_string()),
+            oidc: config
+                .document()
+                .sso
+                .oidc
+                .filter(|_| config.oidc().is_some())
+                .map(|oidc| OidcView {
+                    discovery_url: oidc.discovery_url,
+                    client_id: oidc.client_id,
+                    client_secret_set: oidc.client_secret_set,
+                    token_auth_method: match oidc.token_auth_method {
+                        crate::identity::TokenAuthMethod::ClientSecretBasic => {
+                            "client_secret_basic"
+                        }
+                        crate::identity::TokenAuthMethod::ClientSecretPost => "client_secret_post",
+                    }
+                    .to_string(),
+                }),
+            rp: RpView {
+                redirect_uri: self.oidc_redirect_uri(),
+                scopes: crate::sso::oidc::SCOPES.join(" "),
+            },
             sp: {
                 let sp = self.saml_sp();
                 SpView {
@@ -211,6 +233,11 @@ impl Backend for Portal {
             Some(crate::domain::SsoProtocol::Saml) if config.sso_configured() => {
                 Some("/sso/saml/login".to_string())
             }
+            Some(crate::domain::SsoProtocol::Oidc)
+                if config.sso_configured() && self.config.release.offers_oidc() =>
+            {
+                Some("/sso/oidc/login".to_string())
+            }
             _ => None,
         };
         let info = LoginPageInfo {
@@ -340,6 +367,72 @@ impl Backend for Portal {
                 metadata_xml: text(form.metadata_xml),
                 metadata_url: text(form.metadata_url),
                 allow_idp_initiated: form.allow_idp_initiated,
+            });
+            let config = self.replace_identity(&caller, doc, &id).await?;
+            Ok(self.identity_settings_view(&config, &caller))
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+
+    async fn users(&self, request: &Parts) -> Result<Vec<UserRow>, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.caller(&request.headers).await?;
+            if !caller.may_read_people() {
+                return Err(PortalError::Forbidden);
+            }
+            let listings = crate::people::directory(&self.db).await?;
+            Ok(listings
+                .into_iter()
+                .map(|person| UserRow {
+                    id: person.id,
+                    name: format!("{} {}", person.first_name, person.last_name)
+                        .trim()
+                        .to_string(),
+                    email: person.email,
+                    source: person.source,
+                    jit_provisioned: person.jit_provisioned,
+                    active: person.active,
+                    roles: person.roles,
+                    pools: person.pools,
+                    last_sign_in: person
+                        .last_login_at
+                        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                })
+                .collect())
+        };
+        result.await.map_err(|e: PortalError| e.for_page(&id))
+    }
+
+    async fn save_oidc(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: OidcForm,
+    ) -> Result<IdentitySettings, AppError> {
+        let id = correlation(request);
+        let result = async {
+            let caller = self.page_admin_form(request, &csrf).await?;
+            let mut doc = self.identity_config().await?.document();
+            let token_auth_method = match form.token_auth_method.as_str() {
+                "" | "client_secret_basic" => crate::identity::TokenAuthMethod::ClientSecretBasic,
+                "client_secret_post" => crate::identity::TokenAuthMethod::ClientSecretPost,
+                _ => {
+                    return Err(PortalError::invalid(
+                        "sso.oidc.token_auth_method",
+                        "choose client_secret_basic or client_secret_post",
+                    ))
+                }
+            };
+            doc.sso.protocol = Some(crate::domain::SsoProtocol::Oidc);
+            doc.sso.saml = None;
+            doc.sso.oidc = Some(crate::identity::OidcDocument {
+                discovery_url: form.discovery_url.trim().to_string(),
+                client_id: form.client_id.trim().to_string(),
+                // Empty keeps the stored secret (the page never shows it).
+                client_secret: Some(form.client_secret).filter(|s| !s.is_empty()),
+                client_secret_set: false,
+                token_auth_method,
             });
             let config = self.replace_identity(&caller, doc, &id).await?;
             Ok(self.identity_settings_view(&config, &caller))

@@ -4,21 +4,23 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_identity_settings, SaveLoginMethod, SaveProvisioning, SaveSaml};
+use crate::api::{get_identity_settings, SaveLoginMethod, SaveOidc, SaveProvisioning, SaveSaml};
 use crate::components::status::PageError;
-use crate::model::{IdentitySettings, SamlView};
+use crate::model::{IdentitySettings, OidcView, SamlView};
 use crate::pages::settings::SettingsFrame;
 
 #[component]
 pub fn IdentityConfigurationPage() -> impl IntoView {
     let save = ServerAction::<SaveProvisioning>::new();
     let save_saml = ServerAction::<SaveSaml>::new();
+    let save_oidc = ServerAction::<SaveOidc>::new();
     let save_login = ServerAction::<SaveLoginMethod>::new();
     let settings = Resource::new(
         move || {
             (
                 save.version().get(),
                 save_saml.version().get(),
+                save_oidc.version().get(),
                 save_login.version().get(),
             )
         },
@@ -32,7 +34,7 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
                         <SettingsFrame>
                             <div class="space-y-6">
                                 <LoginMethodCard settings=current.clone() save=save_login />
-                                <SingleSignOnCard settings=current.clone() save=save_saml />
+                                <SingleSignOnCard settings=current.clone() save_saml save_oidc />
                                 <ProvisioningCard settings=current save />
                             </div>
                         </SettingsFrame>
@@ -96,12 +98,64 @@ fn LoginMethodCard(
 }
 
 #[component]
-fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl IntoView {
+fn SingleSignOnCard(
+    settings: IdentitySettings,
+    save_saml: ServerAction<SaveSaml>,
+    save_oidc: ServerAction<SaveOidc>,
+) -> impl IntoView {
     let protocols = if settings.oidc_available {
         "SAML 2.0 or OpenID Connect"
     } else {
         "SAML 2.0"
     };
+    // Which form shows: the protocol in force, else SAML; the radios switch it before saving.
+    let choice = RwSignal::new(
+        settings
+            .protocol
+            .clone()
+            .filter(|p| p == "oidc" && settings.oidc_available)
+            .unwrap_or_else(|| "saml".to_string()),
+    );
+    let summary = settings.sso_summary.clone().unwrap_or_else(|| {
+        format!("No identity provider is configured. Portal supports Okta over {protocols}.")
+    });
+    view! {
+        <Card title="Single sign-on" id="sso-title">
+            <p class="mt-2 text-sm text-slate-700" data-testid="sso-summary">{summary}</p>
+            {settings.oidc_available.then(|| view! {
+                <fieldset class="mt-4 flex flex-wrap gap-6 text-sm">
+                    <legend class="mb-1 text-sm font-semibold">"Protocol"</legend>
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="protocol-choice" value="saml"
+                            prop:checked=move || choice.get() == "saml"
+                            on:change=move |_| choice.set("saml".into())
+                            class="h-4 w-4 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
+                        "SAML 2.0"
+                    </label>
+                    <label class="flex items-center gap-2">
+                        <input type="radio" name="protocol-choice" value="oidc"
+                            prop:checked=move || choice.get() == "oidc"
+                            on:change=move |_| choice.set("oidc".into())
+                            class="h-4 w-4 text-indigo-600 focus:ring-2 focus:ring-indigo-500" />
+                        "OpenID Connect"
+                    </label>
+                    <p class="w-full text-xs text-slate-500">"Portal trusts one identity provider: saving one protocol's settings replaces the other's."</p>
+                </fieldset>
+            }.into_any())}
+            <div class:hidden=move || choice.get() != "saml">
+                {view! { <SamlSection settings=settings.clone() save=save_saml /> }.into_any()}
+            </div>
+            {settings.oidc_available.then(|| view! {
+                <div class:hidden=move || choice.get() != "oidc">
+                    {view! { <OidcSection settings=settings.clone() save=save_oidc /> }.into_any()}
+                </div>
+            }.into_any())}
+        </Card>
+    }
+}
+
+#[component]
+fn SamlSection(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl IntoView {
     let saml = settings.saml.clone();
     let result = move || {
         save.value().get().map(|outcome| match outcome {
@@ -119,12 +173,8 @@ fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) ->
         allow_idp_initiated: true,
     });
     view! {
-        <Card title="Single sign-on" id="sso-title">
             <div class="mt-2 grid gap-6 lg:grid-cols-5">
                 <div class="lg:col-span-3">
-                    <p class="text-sm text-slate-700" data-testid="sso-summary">
-                        {settings.sso_summary.clone().unwrap_or_else(|| format!("No identity provider is configured. Portal supports Okta over {protocols}."))}
-                    </p>
                     {(!current.certificates.is_empty()).then(|| view! {
                         <ul class="mt-3 space-y-1 text-sm" aria-label="Certificates in force">
                             {current.certificates.iter().map(|c| view! {
@@ -181,7 +231,77 @@ fn SingleSignOnCard(settings: IdentitySettings, save: ServerAction<SaveSaml>) ->
                     <a href="/sso/saml/metadata" download="portal-sp-metadata.xml" class="mt-4 inline-block text-sm text-indigo-700 underline">"Download SP metadata"</a>
                 </aside>
             </div>
-        </Card>
+    }
+}
+
+#[component]
+fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl IntoView {
+    let result = move || {
+        save.value().get().map(|outcome| match outcome {
+            Ok(_) => (
+                true,
+                "Saved. OpenID Connect sign-in uses these settings now.".to_string(),
+            ),
+            Err(error) => (false, error.to_string()),
+        })
+    };
+    let current = settings.oidc.clone().unwrap_or(OidcView {
+        discovery_url: String::new(),
+        client_id: String::new(),
+        client_secret_set: false,
+        token_auth_method: "client_secret_basic".into(),
+    });
+    let post = current.token_auth_method == "client_secret_post";
+    let secret_state = if current.client_secret_set {
+        "A client secret is stored. Leave the field empty to keep it."
+    } else {
+        "No client secret is stored yet."
+    };
+    view! {
+        <div class="mt-2 grid gap-6 lg:grid-cols-5">
+            <div class="lg:col-span-3">
+                <ActionForm action=save attr:class="mt-4 space-y-3">
+                    <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                    <Field label="Discovery URL" name="discovery_url" id="oidc-discovery-url" value=current.discovery_url.clone() placeholder="https://example.okta.com/oauth2/default/.well-known/openid-configuration" />
+                    <Field label="Client ID" name="client_id" id="oidc-client-id" value=current.client_id.clone() placeholder="0oa…" />
+                    <div>
+                        <label for="oidc-client-secret" class="block text-sm font-medium text-slate-700">"Client secret"</label>
+                        <input
+                            id="oidc-client-secret"
+                            name="client_secret"
+                            type="password"
+                            autocomplete="off"
+                            aria-describedby="oidc-secret-state"
+                            class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+                        />
+                        <p id="oidc-secret-state" data-testid="oidc-secret-state" class="mt-1 text-xs text-slate-500">{secret_state}</p>
+                    </div>
+                    <div>
+                        <label for="oidc-token-auth" class="block text-sm font-medium text-slate-700">"Token endpoint authentication"</label>
+                        <select id="oidc-token-auth" name="token_auth_method" class="mt-1 block rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500">
+                            <option value="client_secret_basic" selected=!post>"Client secret, HTTP Basic (client_secret_basic)"</option>
+                            <option value="client_secret_post" selected=post>"Client secret in the request body (client_secret_post)"</option>
+                        </select>
+                    </div>
+                    <p class="text-xs text-slate-500">"On save, Portal fetches the discovery document and the signing keys; if either fails, nothing changes."</p>
+                    <SaveRow
+                        label="Save OIDC settings"
+                        pending=save.pending().into()
+                        result=Signal::derive(result)
+                        testid="oidc-result"
+                    />
+                </ActionForm>
+            </div>
+            <aside class="rounded-lg bg-slate-50 p-4 lg:col-span-2" aria-labelledby="okta-oidc-values-title">
+                <h3 id="okta-oidc-values-title" class="text-sm font-semibold">"Values for Okta"</h3>
+                <p class="mt-1 text-xs text-slate-600">"In Okta, create an OIDC Web Application with the Authorization Code grant, and enter:"</p>
+                <dl class="mt-3 space-y-3 text-sm">
+                    <CopyValue label="Sign-in redirect URI" value=settings.rp.redirect_uri.clone() testid="oidc-redirect-uri" />
+                    <CopyValue label="Scopes" value=settings.rp.scopes.clone() testid="oidc-scopes" />
+                </dl>
+                <p class="mt-3 text-xs text-slate-600">"Portal reads given_name, family_name and email (with email_verified) from the ID token or UserInfo."</p>
+            </aside>
+        </div>
     }
 }
 
@@ -202,7 +322,16 @@ fn SaveRow(
             >
                 {move || if pending.get() { "Saving…" } else { label }}
             </button>
-            <p role="status" data-testid=testid class="text-sm">
+            <p
+                role="status"
+                data-testid=testid
+                data-outcome=move || match result.get() {
+                    Some((true, _)) => "saved",
+                    Some((false, _)) => "refused",
+                    None => "",
+                }
+                class="text-sm"
+            >
                 {move || result.get().map(|(ok, text)| {
                     let class = if ok { "text-emerald-700" } else { "text-red-700" };
                     view! { <span class=class>{text}</span> }

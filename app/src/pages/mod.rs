@@ -3,3 +3,4 @@ pub mod identity;
 pub mod login;
 pub mod not_found;
 pub mod settings;
+pub mod users;

@@ -25,18 +25,26 @@ pub fn SettingsFrame(children: Children) -> impl IntoView {
                 <h1 class="text-2xl font-semibold">"Identity and Access Management"</h1>
                 <nav aria-label="Identity and Access Management" class="mt-4 border-b border-slate-200">
                     <ul class="flex gap-6 text-sm">
-                        <li>
-                            <A
-                                href="/settings/iam/identity"
-                                attr:class="-mb-px inline-block border-b-2 border-indigo-600 pb-2 font-medium text-indigo-800"
-                            >
-                                "Identity Configuration"
-                            </A>
-                        </li>
+                        <li><Tab href="/settings/iam/identity" label="Identity Configuration" /></li>
+                        <li><Tab href="/settings/iam/users" label="Users" /></li>
                     </ul>
                 </nav>
                 <div class="mt-6">{children()}</div>
             </div>
         </div>
+    }
+}
+
+/// A tab of Identity and Access Management; the router marks the current one
+/// (`aria-current="page"`), which is also what styles it.
+#[component]
+fn Tab(href: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <A
+            href=href
+            attr:class="-mb-px inline-block border-b-2 border-transparent pb-2 text-slate-600 hover:text-slate-900 aria-[current=page]:border-indigo-600 aria-[current=page]:font-medium aria-[current=page]:text-indigo-800"
+        >
+            {label}
+        </A>
     }
 }

@@ -28,6 +28,11 @@ impl Caller {
         self.roles.iter().any(|r| r == role.key())
     }
 
+    /// Admins and Viewers may read the people of this portal (the Users list).
+    pub fn may_read_people(&self) -> bool {
+        self.has(Role::Admin) || self.has(Role::Viewer)
+    }
+
     pub fn require(self, role: Role) -> Result<Caller, PortalError> {
         if self.has(role) {
             Ok(self)

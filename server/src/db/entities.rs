@@ -260,3 +260,26 @@ pub mod saml_assertion_seen {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oidc_login {
+    use sea_orm::entity::prelude::*;
+
+    /// An OIDC sign-in awaiting its callback: found by the SHA-256 of its `state`, bound to the
+    /// browser that started it, consumed by the first callback that names it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oidc_logins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state_hash: String,
+        pub browser_hash: String,
+        pub nonce: String,
+        pub pkce_verifier: String,
+        pub return_to: String,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

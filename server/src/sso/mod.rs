@@ -1,13 +1,14 @@
 //! Single sign-on with the one identity provider: the SAML and OIDC adapters, and what they
 //! share once a person's identity is established (admission, session, audit, error page).
 
+pub mod oidc;
 pub mod saml;
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
-use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
+use sea_orm::{DatabaseTransaction, DbErr, SqlErr, TransactionTrait};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::session;
@@ -105,5 +106,47 @@ impl Portal {
         )
         .await?;
         Ok((admission, cookie))
+    }
+}
+
+/// Why [`Portal::admit_with_retries`] let nobody in.
+#[derive(Debug)]
+pub enum AdmitFailure {
+    Refused(Refusal),
+    Unavailable(String),
+}
+
+impl Portal {
+    /// Admits `who` and starts their session in one transaction of its own; when another
+    /// sign-in of the same person wins a race for the same rows, tries again and finds the
+    /// winner's account. Returns the session cookie.
+    pub async fn admit_with_retries(
+        &self,
+        who: &ExternalIdentity,
+        jit_enabled: bool,
+        protocol: &str,
+        correlation_id: &str,
+    ) -> Result<String, AdmitFailure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = async {
+                let txn = self.db.begin().await?;
+                let (_, cookie) = self
+                    .admit_and_start_session(&txn, who, jit_enabled, protocol, correlation_id)
+                    .await?;
+                txn.commit().await?;
+                Ok::<_, AdmitError>(cookie)
+            }
+            .await;
+            match outcome {
+                Ok(cookie) => return Ok(cookie),
+                Err(AdmitError::Refused(refusal)) => return Err(AdmitFailure::Refused(refusal)),
+                Err(AdmitError::Database(e)) if is_retryable(&e) && attempt < 4 => continue,
+                Err(AdmitError::Database(e)) => {
+                    return Err(AdmitFailure::Unavailable(e.to_string()))
+                }
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! person's steps.
 #![allow(dead_code)]
 
+pub mod oidc;
 pub mod saml;
 
 use app::api::{GetLoginPage, SaveProvisioning, SignIn, SignOut};
@@ -113,6 +114,18 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         body["csrf_token"].as_str().unwrap().to_string()
+    }
+
+    /// The sign-in page's data, as the page reads it.
+    pub async fn portal_login_page(&self) -> Value {
+        let response = browser()
+            .post(self.url(GetLoginPage::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
     }
 
     /// Submits the sign-in form with a valid form token.

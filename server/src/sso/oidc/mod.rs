@@ -1,0 +1,676 @@
+//! OpenID Connect relying party (release 1.54 and later): the authorization code flow with
+//! PKCE. A first Okta login over OIDC arrives at [`callback`], which checks the state, exchanges
+//! the code, verifies the ID token ([`provider`]) and hands the person to the JIT provisioner,
+//! the same one SAML uses.
+
+pub mod provider;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{Query, RawQuery, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+    Extension, Router,
+};
+use chrono::{TimeDelta, Utc};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreErrorResponseType, CoreIdTokenClaims, CoreTokenResponse,
+};
+use openidconnect::{
+    AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use serde::Deserialize;
+
+use crate::audit::{self, AuditEvent, Outcome};
+use crate::auth::{self, session};
+use crate::db::entities::oidc_login;
+use crate::domain::{Email, ProvisioningMethod};
+use crate::identity::OidcSettings;
+use crate::provisioning::{ExternalIdentity, Refusal};
+use crate::sso::{AdmitFailure, SsoFailure};
+use crate::state::{CorrelationId, Portal};
+
+use provider::{describe, is_timeout, OidcProvider, TokenRejection};
+
+/// How long discovered metadata and keys are used before they are fetched again.
+pub const PROVIDER_MAX_AGE: Duration = Duration::from_secs(3600);
+/// After a failed refresh, how long until the next try.
+const PROVIDER_RETRY: Duration = Duration::from_secs(60);
+/// How long a started sign-in may wait for its callback.
+const LOGIN_LIFETIME: TimeDelta = TimeDelta::minutes(10);
+/// The cookie that binds a started sign-in to the browser that started it. Under https it
+/// carries the `__Host-` prefix, so that no other host (a sibling subdomain) can plant one.
+pub fn browser_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portal_oidc"
+    } else {
+        "portal_oidc_browser"
+    }
+}
+/// The scopes Portal asks for, as the admin enters them in Okta.
+pub const SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
+pub fn router() -> Router<Portal> {
+    Router::new()
+        .route("/sso/oidc/login", get(login))
+        .route("/sso/oidc/callback", get(callback))
+}
+
+impl Portal {
+    /// The Sign-in redirect URI the admin pastes into Okta.
+    pub fn oidc_redirect_uri(&self) -> String {
+        let base = self.config.public_url.as_str().trim_end_matches('/');
+        format!("{base}/sso/oidc/callback")
+    }
+
+    /// The provider for `settings`: the one discovered when they were saved, or discovered now
+    /// (after a restart, on another replica, or when the last discovery is older than
+    /// [`PROVIDER_MAX_AGE`], so that keys the provider withdrew stop verifying).
+    pub async fn oidc_provider(
+        &self,
+        settings: &OidcSettings,
+    ) -> Result<Arc<OidcProvider>, String> {
+        let key = serde_json::to_string(settings).expect("settings serialise");
+        let mut cache = self.oidc_provider.lock().await;
+        let cached = cache
+            .as_ref()
+            .filter(|(cached_key, _, _)| *cached_key == key)
+            .map(|(_, provider, at)| (provider.clone(), at.elapsed() < PROVIDER_MAX_AGE));
+        match cached {
+            Some((provider, true)) => return Ok(provider),
+            Some((provider, false)) => {
+                match provider::discover(&settings.discovery_url, &self.http).await {
+                    Ok(metadata) => {
+                        let fresh = Arc::new(self.build_oidc_provider(settings, metadata)?);
+                        *cache = Some((key, fresh.clone(), Instant::now()));
+                        return Ok(fresh);
+                    }
+                    Err(error) => {
+                        // Okta briefly away: keep signing people in with what it said last.
+                        tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
+                        if let Some(entry) = cache.as_mut() {
+                            entry.2 = Instant::now() - PROVIDER_MAX_AGE + PROVIDER_RETRY;
+                        }
+                        return Ok(provider);
+                    }
+                }
+            }
+            None => {}
+        }
+        let metadata = provider::discover(&settings.discovery_url, &self.http).await?;
+        let provider = Arc::new(self.build_oidc_provider(settings, metadata)?);
+        *cache = Some((key, provider.clone(), Instant::now()));
+        Ok(provider)
+    }
+
+    /// Keeps the provider just discovered for `settings`, so that the next sign-in need not ask.
+    pub(crate) fn install_oidc_provider(
+        &self,
+        settings: &OidcSettings,
+        metadata: openidconnect::core::CoreProviderMetadata,
+    ) {
+        let key = serde_json::to_string(settings).expect("settings serialise");
+        if let Ok(provider) = self.build_oidc_provider(settings, metadata) {
+            if let Ok(mut cache) = self.oidc_provider.try_lock() {
+                *cache = Some((key, Arc::new(provider), Instant::now()));
+            }
+        }
+    }
+
+    fn build_oidc_provider(
+        &self,
+        settings: &OidcSettings,
+        metadata: openidconnect::core::CoreProviderMetadata,
+    ) -> Result<OidcProvider, String> {
+        let redirect = RedirectUrl::new(self.oidc_redirect_uri())
+            .map_err(|e| format!("the redirect URI is not a URL: {e}"))?;
+        Ok(OidcProvider::new(metadata, settings, redirect))
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// Starts a sign-in: stores state, nonce and PKCE verifier, single-use and bound to this
+/// browser, and sends the browser to the provider's authorization endpoint.
+async fn login(
+    State(portal): State<Portal>,
+    Extension(correlation): Extension<CorrelationId>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, SsoFailure> {
+    let page = |error: CallbackError| error.page(&correlation.0);
+    let config = portal
+        .identity_config()
+        .await
+        .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
+    let settings = config
+        .oidc()
+        .filter(|_| portal.config.release.offers_oidc())
+        .ok_or_else(|| page(CallbackError::NotConfigured))?;
+    let provider = portal
+        .oidc_provider(settings)
+        .await
+        .map_err(|e| page(CallbackError::ProviderDown(e)))?;
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = provider.client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in &SCOPES[1..] {
+        request = request.add_scope(Scope::new(scope.to_string()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+
+    let secure = portal.config.cookies_secure();
+    let browser = session::read_cookie(&headers, browser_cookie(secure))
+        .filter(|value| value.len() == 43)
+        .unwrap_or_else(auth::random_secret);
+    oidc_login::ActiveModel {
+        state_hash: Set(auth::digest(state.secret())),
+        browser_hash: Set(auth::digest(&browser)),
+        nonce: Set(nonce.secret().clone()),
+        pkce_verifier: Set(verifier.secret().clone()),
+        return_to: Set(app::api::safe_return_path(query.return_to.as_deref())),
+        expires_at: Set(Utc::now() + LOGIN_LIFETIME),
+    }
+    .insert(&portal.db)
+    .await
+    .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
+
+    let mut response = Redirect::to(url.as_str()).into_response();
+    let cookie = axum_extra::extract::cookie::Cookie::build((browser_cookie(secure), browser))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        // Lax: the provider's redirect back is a top-level navigation, which carries it.
+        .same_site(axum_extra::extract::cookie::SameSite::Lax)
+        .max_age(time::Duration::minutes(LOGIN_LIFETIME.num_minutes()))
+        .build()
+        .to_string();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The callback's parameters. Each may appear once; a second copy of one makes the whole
+/// callback malformed rather than letting one copy be checked and the other used.
+#[derive(Debug, Default)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// RFC 9207: the issuer of this authorization response.
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl CallbackQuery {
+    fn parse(raw: &str) -> Result<CallbackQuery, CallbackError> {
+        let mut query = CallbackQuery::default();
+        for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+            let slot = match key.as_ref() {
+                "code" => &mut query.code,
+                "state" => &mut query.state,
+                "iss" => &mut query.iss,
+                "error" => &mut query.error,
+                "error_description" => &mut query.error_description,
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(CallbackError::Malformed(format!(
+                    "the parameter {key} appears twice"
+                )));
+            }
+        }
+        Ok(query)
+    }
+
+    /// What the provider said went wrong, cut to a readable length.
+    fn provider_error(&self) -> Option<CallbackError> {
+        let clean = |text: &str, limit: usize| {
+            text.chars()
+                .filter(|c| !c.is_control())
+                .take(limit)
+                .collect::<String>()
+        };
+        self.error
+            .as_ref()
+            .map(|error| CallbackError::ProviderRefused {
+                error: clean(error, 64),
+                description: self.error_description.as_deref().map(|d| clean(d, 200)),
+            })
+    }
+}
+
+/// Why a callback failed, before it becomes a page and an audit event.
+#[derive(Debug)]
+enum CallbackError {
+    Malformed(String),
+    StateMissing,
+    UnknownState,
+    OtherBrowser,
+    ProviderRefused {
+        error: String,
+        description: Option<String>,
+    },
+    IssuerMismatch(String),
+    CodeMissing,
+    CodeRefused(String),
+    ClientRefused(String),
+    ProviderDown(String),
+    ProviderSlow,
+    BadTokenResponse(String),
+    Rejected(TokenRejection),
+    UserInfoSubject(String),
+    Refused(Refusal),
+    NotConfigured,
+    Unavailable(String),
+}
+
+impl From<AdmitFailure> for CallbackError {
+    fn from(failure: AdmitFailure) -> Self {
+        match failure {
+            AdmitFailure::Refused(refusal) => CallbackError::Refused(refusal),
+            AdmitFailure::Unavailable(detail) => CallbackError::Unavailable(detail),
+        }
+    }
+}
+
+impl CallbackError {
+    fn code(&self) -> &'static str {
+        match self {
+            CallbackError::Malformed(_) => "malformed_callback",
+            CallbackError::StateMissing => "state_missing",
+            CallbackError::UnknownState => "unknown_state",
+            CallbackError::OtherBrowser => "state_other_browser",
+            CallbackError::ProviderRefused { .. } => "provider_refused",
+            CallbackError::IssuerMismatch(_) => "wrong_issuer",
+            CallbackError::CodeMissing => "code_missing",
+            CallbackError::CodeRefused(_) => "code_refused",
+            CallbackError::ClientRefused(_) => "client_refused",
+            CallbackError::ProviderDown(_) => "provider_unreachable",
+            CallbackError::ProviderSlow => "provider_timeout",
+            CallbackError::BadTokenResponse(_) => "invalid_token_response",
+            CallbackError::Rejected(rejection) => rejection.code(),
+            CallbackError::UserInfoSubject(_) => "userinfo_subject",
+            CallbackError::Refused(refusal) => refusal.code(),
+            CallbackError::NotConfigured => "not_configured",
+            CallbackError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn page(&self, correlation_id: &str) -> SsoFailure {
+        let again = "Start the sign-in again.";
+        let (status, headline, detail): (StatusCode, String, String) = match self {
+            CallbackError::Malformed(reason) => (
+                StatusCode::BAD_REQUEST,
+                format!("This sign-in link is damaged. {again}"),
+                format!("The callback is malformed: {reason}."),
+            ),
+            CallbackError::StateMissing => (
+                StatusCode::BAD_REQUEST,
+                format!("This sign-in link is incomplete. {again}"),
+                "The callback carried no state parameter.".into(),
+            ),
+            CallbackError::UnknownState => (
+                StatusCode::BAD_REQUEST,
+                format!("This sign-in link has expired or was already used. {again}"),
+                "The state names no outstanding sign-in of this portal (expired, used, or never made).".into(),
+            ),
+            CallbackError::OtherBrowser => (
+                StatusCode::BAD_REQUEST,
+                format!("This sign-in was started in another browser or tab that Portal cannot see. {again}"),
+                "The state belongs to a sign-in started by another browser (its binding cookie is missing or different).".into(),
+            ),
+            CallbackError::ProviderRefused { error, description } => (
+                if error == "access_denied" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST },
+                if error == "access_denied" {
+                    "Okta did not sign you in to Portal. If you should have access, ask an administrator to assign you the Portal app in Okta.".into()
+                } else {
+                    format!("Okta could not sign you in. {again}")
+                },
+                format!("The provider answered {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()),
+            ),
+            CallbackError::IssuerMismatch(iss) => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
+                format!("The authorization response names the issuer '{iss}', not the configured one (RFC 9207)."),
+            ),
+            CallbackError::CodeMissing => (
+                StatusCode::BAD_REQUEST,
+                format!("This sign-in link is incomplete. {again}"),
+                "The callback carried no authorization code.".into(),
+            ),
+            CallbackError::CodeRefused(reason) => (
+                StatusCode::BAD_REQUEST,
+                format!("Okta did not accept this sign-in any more (it was used or has expired). {again}"),
+                format!("The token endpoint refused the authorization code: {reason}"),
+            ),
+            CallbackError::ClientRefused(reason) => (
+                StatusCode::BAD_GATEWAY,
+                "Okta did not accept Portal's credentials. Ask an administrator to check the client ID and secret under Settings > Identity and Access Management.".into(),
+                format!("The token endpoint refused the client: {reason}"),
+            ),
+            CallbackError::ProviderDown(reason) => (
+                StatusCode::BAD_GATEWAY,
+                "Portal cannot reach Okta right now. Try again in a moment.".into(),
+                format!("The identity provider could not be reached: {reason}"),
+            ),
+            CallbackError::ProviderSlow => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "Okta did not answer in time. Try again in a moment.".into(),
+                "The identity provider did not answer within the configured timeout (PORTAL_IDP_TIMEOUT_SECONDS).".into(),
+            ),
+            CallbackError::BadTokenResponse(reason) => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
+                format!("The token response is not acceptable: {reason}"),
+            ),
+            CallbackError::Rejected(rejection) => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
+                rejection.to_string(),
+            ),
+            CallbackError::UserInfoSubject(reason) => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
+                format!("UserInfo describes another person than the ID token: {reason}"),
+            ),
+            CallbackError::Refused(refusal) => (StatusCode::FORBIDDEN, refusal.headline(), refusal.to_string()),
+            CallbackError::NotConfigured => (
+                StatusCode::NOT_FOUND,
+                "Single sign-on with OpenID Connect is not configured.".into(),
+                "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
+            ),
+            CallbackError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
+                "The database did not answer.".into(),
+            ),
+        };
+        SsoFailure {
+            status,
+            headline,
+            detail,
+            correlation_id: correlation_id.to_string(),
+        }
+    }
+}
+
+/// Where the provider sends the browser back: where a first Okta login over OIDC is handled.
+async fn callback(
+    State(portal): State<Portal>,
+    Extension(correlation): Extension<CorrelationId>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let outcome = match CallbackQuery::parse(raw.as_deref().unwrap_or_default()) {
+        Ok(query) => finish(&portal, &query, &headers, &correlation.0).await,
+        Err(malformed) => Err((malformed, None)),
+    };
+    match outcome {
+        Ok((cookie, return_to)) => {
+            let mut response = Redirect::to(&return_to).into_response();
+            *response.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err((error, subject)) => {
+            if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error
+            {
+                tracing::warn!(correlation_id = %correlation.0, %detail, reason = error.code(), "OIDC sign-in could not finish");
+            }
+            let subject = subject.unwrap_or_else(|| "(unknown)".into());
+            let recorded = audit::record(&portal.db, AuditEvent {
+                actor_id: None,
+                actor: &subject,
+                action: "sign_in.oidc",
+                target: &subject,
+                outcome: Outcome::Failure,
+                details: serde_json::json!({ "reason": error.code(), "detail": error.page("").detail }),
+                correlation_id: &correlation.0,
+            })
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(correlation_id = %correlation.0, error = %e, "could not record a refused OIDC sign-in");
+            }
+            error.page(&correlation.0).into_response()
+        }
+    }
+}
+
+/// Checks the callback and admits the person; on failure also says who it was about, if known.
+async fn finish(
+    portal: &Portal,
+    query: &CallbackQuery,
+    headers: &HeaderMap,
+    correlation_id: &str,
+) -> Result<(String, String), (CallbackError, Option<String>)> {
+    let bare = |error| (error, None);
+    let config = portal
+        .identity_config()
+        .await
+        .map_err(|e| bare(CallbackError::Unavailable(e.to_string())))?;
+    let settings = config
+        .oidc()
+        .filter(|_| portal.config.release.offers_oidc())
+        .ok_or(bare(CallbackError::NotConfigured))?;
+
+    if let (Some(refused), None) = (query.provider_error(), &query.state) {
+        return Err(bare(refused));
+    }
+    // The state first: whatever else the callback says, its sign-in is used up now.
+    let state = query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(bare(CallbackError::StateMissing))?;
+    let started = take_login(portal, state).await.map_err(bare)?;
+    let browser = session::read_cookie(headers, browser_cookie(portal.config.cookies_secure()))
+        .unwrap_or_default();
+    if !auth::tokens_match(&auth::digest(&browser), &started.browser_hash) || browser.is_empty() {
+        return Err(bare(CallbackError::OtherBrowser));
+    }
+    if let Some(refused) = query.provider_error() {
+        return Err(bare(refused));
+    }
+
+    let provider = portal
+        .oidc_provider(settings)
+        .await
+        .map_err(|e| bare(CallbackError::ProviderDown(e)))?;
+    if let Some(iss) = &query.iss {
+        if iss != provider.issuer.as_str() {
+            return Err(bare(CallbackError::IssuerMismatch(iss.clone())));
+        }
+    }
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(bare(CallbackError::CodeMissing))?;
+
+    let tokens = exchange(portal, &provider, code, &started.pkce_verifier)
+        .await
+        .map_err(bare)?;
+    let id_token = tokens
+        .id_token()
+        .ok_or(bare(CallbackError::BadTokenResponse(
+            "it carries no ID token (is the openid scope granted?)".into(),
+        )))?;
+    let claims = provider
+        .verify_id_token(id_token, &started.nonce, &portal.http, Utc::now())
+        .await
+        .map_err(|r| bare(CallbackError::Rejected(r)))?;
+    let who = identity_of(portal, &provider, &claims, tokens.access_token())
+        .await
+        .map_err(bare)?;
+    let subject = who
+        .email
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| who.subject.clone());
+
+    let jit = config.provisioning == ProvisioningMethod::SsoJit;
+    let cookie = portal
+        .admit_with_retries(&who, jit, "oidc", correlation_id)
+        .await
+        .map_err(|failure| (failure.into(), Some(subject)))?;
+    Ok((cookie, started.return_to))
+}
+
+/// Consumes the sign-in that `state` names: it is found by its hash, deleted (only one callback
+/// can win it), and must not have expired.
+async fn take_login(portal: &Portal, state: &str) -> Result<oidc_login::Model, CallbackError> {
+    let unavailable = |e: sea_orm::DbErr| CallbackError::Unavailable(e.to_string());
+    let hash = auth::digest(state);
+    let started = oidc_login::Entity::find_by_id(hash.clone())
+        .one(&portal.db)
+        .await
+        .map_err(unavailable)?
+        .ok_or(CallbackError::UnknownState)?;
+    let consumed = oidc_login::Entity::delete_by_id(hash)
+        .exec(&portal.db)
+        .await
+        .map_err(unavailable)?;
+    if consumed.rows_affected != 1 || started.expires_at <= Utc::now() {
+        return Err(CallbackError::UnknownState);
+    }
+    Ok(started)
+}
+
+/// Exchanges the code at the token endpoint, with the PKCE verifier and the client's secret.
+async fn exchange(
+    portal: &Portal,
+    provider: &OidcProvider,
+    code: &str,
+    verifier: &str,
+) -> Result<CoreTokenResponse, CallbackError> {
+    let request = provider
+        .client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|e| CallbackError::ProviderDown(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
+    request
+        .request_async(&portal.http)
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(answer) => match answer.error() {
+                CoreErrorResponseType::InvalidGrant => {
+                    CallbackError::CodeRefused(answer.to_string())
+                }
+                CoreErrorResponseType::InvalidClient
+                | CoreErrorResponseType::UnauthorizedClient => {
+                    CallbackError::ClientRefused(answer.to_string())
+                }
+                _ => CallbackError::ProviderDown(format!("the token endpoint answered {answer}")),
+            },
+            RequestTokenError::Request(inner) if is_timeout(&inner) => CallbackError::ProviderSlow,
+            RequestTokenError::Request(inner) => CallbackError::ProviderDown(describe(&inner)),
+            // Not JSON at all: an error page of a proxy or a provider that is down.
+            RequestTokenError::Parse(_, body)
+                if serde_json::from_slice::<serde_json::Value>(&body).is_err() =>
+            {
+                CallbackError::ProviderDown("the token endpoint did not answer with JSON".into())
+            }
+            RequestTokenError::Parse(inner, _) => {
+                // Only the field and, for a missing one, its name: a parse error may quote a value,
+                // and values here are tokens.
+                let message = inner.inner().to_string();
+                let what = message
+                    .find("missing field `")
+                    .and_then(|at| {
+                        let rest = &message[at..];
+                        let end = rest["missing field `".len()..].find('`')?
+                            + "missing field `".len()
+                            + 1;
+                        Some(rest[..end].to_string())
+                    })
+                    .unwrap_or_else(|| "malformed".to_string());
+                CallbackError::BadTokenResponse(format!("{}: {what}", inner.path()))
+            }
+            RequestTokenError::Other(message) => CallbackError::ProviderDown(message),
+        })
+}
+
+/// Maps the verified claims to the person. Okta and other providers may keep profile claims
+/// out of the ID token; then UserInfo supplies them, and must describe the same `sub`.
+async fn identity_of(
+    portal: &Portal,
+    provider: &OidcProvider,
+    claims: &CoreIdTokenClaims,
+    access_token: &AccessToken,
+) -> Result<ExternalIdentity, CallbackError> {
+    let text = |claim: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserGivenName>>| {
+        claim.and_then(|c| c.get(None)).map(|n| n.to_string())
+    };
+    let mut email = claims.email().map(|e| e.to_string());
+    let mut email_verified = claims.email_verified();
+    let mut first = text(claims.given_name());
+    let mut last = claims
+        .family_name()
+        .and_then(|c| c.get(None))
+        .map(|n| n.to_string());
+    let incomplete = email.is_none() || first.is_none() || last.is_none();
+    if incomplete && provider.client.user_info_url().is_some() {
+        let request = provider
+            .client
+            .user_info(access_token.clone(), Some(claims.subject().clone()))
+            .map_err(|e| CallbackError::ProviderDown(e.to_string()))?;
+        let info: openidconnect::core::CoreUserInfoClaims = request
+            .request_async(&portal.http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::UserInfoError::ClaimsVerification(inner) => {
+                    CallbackError::UserInfoSubject(inner.to_string())
+                }
+                openidconnect::UserInfoError::Request(inner) if is_timeout(&inner) => {
+                    CallbackError::ProviderSlow
+                }
+                other => CallbackError::ProviderDown(describe(&other)),
+            })?;
+        if info.subject() != claims.subject() {
+            return Err(CallbackError::UserInfoSubject(format!(
+                "UserInfo's sub is '{}'",
+                info.subject().as_str()
+            )));
+        }
+        if email.is_none() {
+            email = info.email().map(|e| e.to_string());
+            email_verified = info.email_verified();
+        }
+        first = first.or_else(|| {
+            info.given_name()
+                .and_then(|c| c.get(None))
+                .map(|n| n.to_string())
+        });
+        last = last.or_else(|| {
+            info.family_name()
+                .and_then(|c| c.get(None))
+                .map(|n| n.to_string())
+        });
+    }
+    Ok(ExternalIdentity {
+        provider: format!("oidc:{}", provider.issuer.as_str()),
+        subject: claims.subject().to_string(),
+        email: email.as_deref().and_then(|e| Email::parse(e).ok()),
+        // Linking an existing account by email needs the provider's word that the address is
+        // this person's; an absent claim is not that word.
+        email_verified: email_verified == Some(true),
+        first_name: first.unwrap_or_default(),
+        last_name: last.unwrap_or_default(),
+    })
+}

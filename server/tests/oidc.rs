@@ -1,0 +1,1188 @@
+//! OpenID Connect sign-in through `/sso/oidc/login` and `/sso/oidc/callback` against a local
+//! provider: the accepted paths, and each case of the OpenID Foundation's relying-party list for
+//! the code flow, plus state, code and linking rules. Every rejection asserts that no session
+//! and no account came of it.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::{header, Client, Response, StatusCode};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+use support::oidc::*;
+use support::*;
+
+struct Oidc {
+    app: TestApp,
+    op: TestOp,
+}
+
+/// One person's browser: its own cookies, no redirects followed.
+struct Browser {
+    client: Client,
+}
+
+impl Oidc {
+    async fn start(jit: bool) -> Oidc {
+        Self::start_with(jit, &[], |_| {}).await
+    }
+
+    /// A portal with `overrides`, and a provider prepared by `prepare` before the admin saves it.
+    async fn start_with(
+        jit: bool,
+        overrides: &[(&str, &str)],
+        prepare: impl FnOnce(&TestOp),
+    ) -> Oidc {
+        let app = TestApp::spawn_with(overrides).await;
+        let op = TestOp::start().await;
+        prepare(&op);
+        let token = app.admin_token().await;
+        let response = app
+            .api_put(&token, "/api/v1/identity", &oidc_document(&op, jit))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+        Oidc { app, op }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser { client: browser() }
+    }
+
+    /// Starts a sign-in in `browser` and returns where Portal sends it (the authorize URL).
+    async fn begin(&self, browser: &Browser) -> String {
+        let response = browser
+            .client
+            .get(self.app.url("/sso/oidc/login"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{}", response.status());
+        location(&response)
+    }
+
+    async fn callback(&self, browser: &Browser, url: &str) -> Response {
+        browser.client.get(url).send().await.unwrap()
+    }
+
+    /// The whole round trip for `person`, the provider answering as `spec` says.
+    async fn sign_in(&self, person: &Person, spec: TokenSpec) -> Response {
+        let browser = self.browser();
+        let authorize = self.begin(&browser).await;
+        let callback = self.op.authorize(&authorize, person, spec);
+        self.callback(&browser, &callback).await
+    }
+
+    /// Asserts a refused callback: the status, a page with a correlation id, no session, no
+    /// account beyond `users_before`, and an audit event with the reason.
+    async fn assert_refused(
+        &self,
+        response: Response,
+        status: StatusCode,
+        reason: &str,
+        users_before: u64,
+    ) {
+        assert_eq!(response.status(), status);
+        assert!(
+            !has_session_cookie(&response),
+            "a refused sign-in starts no session"
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains(r#"data-testid="correlation-id""#), "{page}");
+        assert_eq!(
+            self.app.user_count().await,
+            users_before,
+            "no account is created"
+        );
+        assert_eq!(self.app.session_count().await, 0, "no session is stored");
+        let reasons = self.failure_reasons().await;
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "audit reasons {reasons:?} lack {reason}"
+        );
+    }
+
+    async fn failure_reasons(&self) -> Vec<String> {
+        portal::db::entities::audit_event::Entity::find()
+            .filter(portal::db::entities::audit_event::Column::Action.eq("sign_in.oidc"))
+            .all(&self.app.portal.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let details: Value = serde_json::from_str(&e.details).unwrap();
+                details["reason"].as_str().unwrap_or_default().to_string()
+            })
+            .collect()
+    }
+
+    async fn account(&self, email: &str) -> Option<portal::db::entities::user::Model> {
+        portal::people::find_by_email(
+            &self.app.portal.db,
+            &portal::domain::Email::parse(email).unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn location(response: &Response) -> String {
+    response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn ada() -> Person {
+    Person::new("ada.lovelace@example.test")
+}
+
+#[tokio::test]
+async fn a_first_sign_in_asks_for_code_pkce_state_nonce_and_creates_the_account_just_in_time() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(query["redirect_uri"], oidc.app.url("/sso/oidc/callback"));
+    assert_eq!(query["scope"], "openid email profile");
+    assert_eq!(query["state"].len(), 22, "a random state of 128 bits");
+    assert_eq!(query["code_challenge"].len(), 43, "an S256 challenge");
+
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&browser, &callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    assert!(has_session_cookie(&response));
+
+    let me: Value = browser
+        .client
+        .get(oidc.app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ada.lovelace@example.test");
+    assert_eq!(me["roles"], json!(["user"]));
+    let account = oidc.account("ada.lovelace@example.test").await.unwrap();
+    assert!(account.jit_provisioned);
+    assert_eq!(account.source, "sso_jit");
+    assert_eq!(
+        (account.first_name.as_str(), account.last_name.as_str()),
+        ("Ada", "Lovelace")
+    );
+    assert_eq!(
+        account.idp_provider.as_deref(),
+        Some(format!("oidc:{}", oidc.op.issuer).as_str())
+    );
+    assert_eq!(account.idp_subject.as_deref(), Some(ada().sub.as_str()));
+    assert_eq!(
+        portal::people::pool_names(&oidc.app.portal.db, account.id)
+            .await
+            .unwrap(),
+        vec!["default".to_string()]
+    );
+    assert!(oidc.app.audited("account.jit_created", "success").await);
+
+    // She comes back: the same account, no second one.
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(oidc.app.user_count().await, 2);
+    assert!(oidc.app.audited("sign_in.sso", "success").await);
+}
+
+#[tokio::test]
+async fn an_es256_token_is_accepted() {
+    let oidc = Oidc::start(true).await;
+    let key = oidc.op.add_key(OpKey::ec("ec-1"), true);
+    let response = oidc
+        .sign_in(
+            &ada(),
+            TokenSpec {
+                signing: Signing::Key(key),
+                ..TokenSpec::default()
+            },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(oidc.account("ada.lovelace@example.test").await.is_some());
+}
+
+#[tokio::test]
+async fn client_secret_post_authenticates_in_the_body() {
+    let oidc = Oidc::start(true).await;
+    oidc.op.expect_auth_method("client_secret_post");
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "client_refused", 1)
+        .await;
+
+    let token = oidc.app.admin_token().await;
+    let mut doc = oidc_document(&oidc.op, true);
+    doc["sso"]["oidc"]["token_auth_method"] = json!("client_secret_post");
+    let saved = oidc.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn profile_claims_missing_from_the_id_token_come_from_userinfo() {
+    let oidc = Oidc::start(true).await;
+    let spec = TokenSpec {
+        profile_in_id_token: false,
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), spec).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let account = oidc.account("ada.lovelace@example.test").await.unwrap();
+    assert_eq!(
+        (account.first_name.as_str(), account.last_name.as_str()),
+        ("Ada", "Lovelace")
+    );
+}
+
+#[tokio::test]
+async fn userinfo_about_another_subject_is_refused() {
+    let oidc = Oidc::start(true).await;
+    oidc.op.userinfo_says_sub("00u-someone-else");
+    let spec = TokenSpec {
+        profile_in_id_token: false,
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), spec).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "userinfo_subject", 1)
+        .await;
+}
+
+/// Each bent ID token is refused with its reason.
+async fn refused_token(spec: TokenSpec, reason: &str) {
+    let oidc = Oidc::start(true).await;
+    let response = oidc.sign_in(&ada(), spec).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, reason, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_unsigned_token_alg_none_is_refused() {
+    refused_token(
+        TokenSpec {
+            signing: Signing::Unsigned,
+            ..TokenSpec::default()
+        },
+        "bad_signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_hmac_token_keyed_with_the_client_secret_is_refused() {
+    refused_token(
+        TokenSpec {
+            signing: Signing::HmacWithClientSecret,
+            ..TokenSpec::default()
+        },
+        "bad_signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused() {
+    refused_token(
+        TokenSpec {
+            tamper: true,
+            ..TokenSpec::default()
+        },
+        "bad_signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_signed_by_an_unpublished_key_is_refused_even_with_the_key_embedded() {
+    let oidc = Oidc::start(true).await;
+    let attacker = OpKey::rsa("key-1");
+    let jwk = attacker.jwk(true);
+    let jku = oidc.op.attacker_jwks_url();
+    let spec = TokenSpec {
+        signing: Signing::Foreign(attacker),
+        // jwk, jku and x5u in the header are ignored: only the provider's JWKS counts.
+        edit: std::sync::Arc::new(move |header, _| {
+            header["jwk"] = jwk.clone();
+            header["jku"] = json!(jku.clone());
+            header["x5u"] = json!(jku.clone());
+        }),
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), spec).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "bad_signature", 1)
+        .await;
+    assert_eq!(
+        oidc.op.attacker_jwks_fetches(),
+        0,
+        "a key set named by the token is never fetched"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_audience_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims.as_object_mut().unwrap().remove("aud");
+        }),
+        "wrong_audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_audience_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| claims["aud"] = json!("0oa-another-app")),
+        "wrong_audience",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn several_audiences_need_our_client_as_authorized_party() {
+    refused_token(
+        TokenSpec::edit(|_, claims| claims["aud"] = json!([CLIENT_ID, "0oa-another-app"])),
+        "wrong_audience",
+    )
+    .await;
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims["aud"] = json!([CLIENT_ID, "0oa-another-app"]);
+            claims["azp"] = json!("0oa-another-app");
+        }),
+        "wrong_audience",
+    )
+    .await;
+
+    let oidc = Oidc::start(true).await;
+    let spec = TokenSpec::edit(|_, claims| {
+        claims["aud"] = json!([CLIENT_ID, "0oa-another-app"]);
+        claims["azp"] = json!(CLIENT_ID);
+    });
+    assert_eq!(
+        oidc.sign_in(&ada(), spec).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn another_issuer_in_the_token_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| claims["iss"] = json!("https://evil.example")),
+        "wrong_issuer",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_iat_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims.as_object_mut().unwrap().remove("iat");
+        }),
+        "invalid_token_response",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_beyond_the_skew_is_refused() {
+    let later = chrono::Utc::now().timestamp() + 600;
+    refused_token(
+        TokenSpec::edit(move |_, claims| claims["iat"] = json!(later)),
+        "expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_issued_a_minute_ahead_is_within_the_skew() {
+    let oidc = Oidc::start(true).await;
+    let ahead = chrono::Utc::now().timestamp() + 60;
+    let spec = TokenSpec::edit(move |_, claims| claims["iat"] = json!(ahead));
+    assert_eq!(
+        oidc.sign_in(&ada(), spec).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn expiry_allows_three_minutes_of_skew_and_no_more() {
+    let now = chrono::Utc::now().timestamp();
+    refused_token(
+        TokenSpec::edit(move |_, claims| claims["exp"] = json!(now - 240)),
+        "expired",
+    )
+    .await;
+
+    let oidc = Oidc::start(true).await;
+    let spec = TokenSpec::edit(move |_, claims| claims["exp"] = json!(now - 60));
+    assert_eq!(
+        oidc.sign_in(&ada(), spec).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_missing_sub_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims.as_object_mut().unwrap().remove("sub");
+        }),
+        "invalid_token_response",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_nonce_is_refused() {
+    refused_token(
+        TokenSpec::edit(|_, claims| claims["nonce"] = json!("not-the-nonce")),
+        "bad_nonce",
+    )
+    .await;
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims.as_object_mut().unwrap().remove("nonce");
+        }),
+        "bad_nonce",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_accepted_when_the_jwks_holds_one_key() {
+    let oidc = Oidc::start_with(true, &[], |op| op.publish(&[(0, false)])).await;
+    let spec = TokenSpec {
+        with_kid: false,
+        ..TokenSpec::default()
+    };
+    assert_eq!(
+        oidc.sign_in(&ada(), spec).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_refused_when_the_jwks_holds_several_keys() {
+    let oidc = Oidc::start_with(true, &[], |op| {
+        op.add_key(OpKey::rsa("key-2"), false);
+        op.publish(&[(0, false), (1, false)]);
+    })
+    .await;
+    let spec = TokenSpec {
+        with_kid: false,
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), spec).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "bad_signature", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_is_fetched_once_and_accepted() {
+    let oidc = Oidc::start(true).await;
+    let fetched = oidc.op.jwks_fetches();
+    let new_key = oidc.op.add_key(OpKey::rsa("key-2"), false);
+    oidc.op.publish(&[(new_key, true)]);
+    let spec = TokenSpec {
+        signing: Signing::Key(new_key),
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), spec.clone()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        oidc.op.jwks_fetches(),
+        fetched + 1,
+        "one fetch for the new kid"
+    );
+    let response = oidc.sign_in(&ada(), spec).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(oidc.op.jwks_fetches(), fetched + 1, "the new key is kept");
+}
+
+#[tokio::test]
+async fn unknown_key_ids_refetch_the_jwks_at_a_bounded_rate() {
+    let oidc = Oidc::start(true).await;
+    let fetched = oidc.op.jwks_fetches();
+    let spec = TokenSpec {
+        signing: Signing::Foreign(OpKey::rsa("rogue")),
+        ..TokenSpec::default()
+    };
+    for _ in 0..4 {
+        let response = oidc.sign_in(&ada(), spec.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        oidc.op.jwks_fetches(),
+        fetched + 1,
+        "one fetch for the first unknown kid; a flood of them does not hammer the provider"
+    );
+    assert_eq!(oidc.app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_callback_without_state_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let without_state = callback
+        .split('&')
+        .filter(|part| !part.starts_with("state="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let response = oidc.callback(&browser, &without_state).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "state_missing", 1)
+        .await;
+    assert_eq!(oidc.op.token_requests(), 0, "the code is never exchanged");
+}
+
+#[tokio::test]
+async fn a_state_this_portal_never_issued_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let (before, after) = callback.split_once("state=").unwrap();
+    let rest = after.split_once('&').map(|(_, r)| r).unwrap_or("");
+    let forged = format!("{before}state=forged-state-value&{rest}");
+    let response = oidc.callback(&browser, &forged).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "unknown_state", 1)
+        .await;
+    assert_eq!(oidc.op.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_state_started_in_another_browser_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let victim = oidc.browser();
+    let attacker = oidc.browser();
+    let authorize = oidc.begin(&attacker).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&victim, &callback).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "state_other_browser", 1)
+        .await;
+    assert_eq!(oidc.op.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_state_of_another_browsers_sign_in_is_refused_even_with_a_binding_cookie() {
+    let oidc = Oidc::start(true).await;
+    let victim = oidc.browser();
+    let attacker = oidc.browser();
+    oidc.begin(&victim).await; // the victim has a binding cookie of their own
+    let authorize = oidc.begin(&attacker).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&victim, &callback).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "state_other_browser", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_callback_naming_a_parameter_twice_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let doubled = format!("{callback}&state=another-state");
+    let response = oidc.callback(&browser, &doubled).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "malformed_callback", 1)
+        .await;
+    assert_eq!(oidc.op.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn the_return_path_stays_on_this_portal() {
+    let oidc = Oidc::start(true).await;
+    for (asked, landed) in [
+        ("/settings/iam/users", "/settings/iam/users"),
+        ("/%09/evil.example", "/"),
+        ("//evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/%5Cevil.example", "/"),
+    ] {
+        let browser = oidc.browser();
+        let response = browser
+            .client
+            .get(oidc.app.url(&format!("/sso/oidc/login?return_to={asked}")))
+            .send()
+            .await
+            .unwrap();
+        let callback = oidc
+            .op
+            .authorize(&location(&response), &ada(), TokenSpec::default());
+        let response = oidc.callback(&browser, &callback).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), landed, "return_to={asked}");
+    }
+}
+
+#[tokio::test]
+async fn the_binding_cookie_is_http_only_and_short_lived() {
+    let oidc = Oidc::start(true).await;
+    let response = browser()
+        .get(oidc.app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("portal_oidc_browser="))
+        .expect("a binding cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Max-Age=600"), "{cookie}");
+    let https = Oidc::start_with(true, &[("public_url", "https://portal.example")], |_| {}).await;
+    let response = browser()
+        .get(https.app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("__Host-portal_oidc="))
+        .expect("a __Host- binding cookie under https");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    assert_eq!(
+        oidc.callback(&browser, &callback).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let sessions = oidc.app.session_count().await;
+
+    let replay = browser.client.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&replay));
+    assert_eq!(
+        oidc.app.session_count().await,
+        sessions,
+        "no second session"
+    );
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"unknown_state".to_string()));
+}
+
+#[tokio::test]
+async fn an_expired_sign_in_is_refused() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    for row in portal::db::entities::oidc_login::Entity::find()
+        .all(&oidc.app.portal.db)
+        .await
+        .unwrap()
+    {
+        let mut row: portal::db::entities::oidc_login::ActiveModel = row.into();
+        row.expires_at = Set(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+        row.update(&oidc.app.portal.db).await.unwrap();
+    }
+    let response = oidc.callback(&browser, &callback).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "unknown_state", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_by_the_provider_and_by_portal() {
+    let oidc = Oidc::start(true).await;
+    let first = oidc.browser();
+    let authorize = oidc.begin(&first).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    assert_eq!(
+        oidc.callback(&first, &callback).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let used_code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // A new sign-in in another browser, answered with the used code.
+    let second = oidc.browser();
+    let authorize = oidc.begin(&second).await;
+    let fresh = oidc.op.authorize(
+        &authorize,
+        &Person::new("eve@example.test"),
+        TokenSpec::default(),
+    );
+    let fresh_code = fresh
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let replay = fresh.replace(fresh_code, &used_code);
+    let users = oidc.app.user_count().await;
+    let sessions = oidc.app.session_count().await;
+    let response = oidc.callback(&second, &replay).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(oidc.app.user_count().await, users);
+    assert_eq!(oidc.app.session_count().await, sessions);
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"code_refused".to_string()));
+}
+
+#[tokio::test]
+async fn the_rfc9207_issuer_parameter_must_match() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let mixed_up = callback.replace(
+        &urlencode(&oidc.op.issuer),
+        &urlencode("https://other-idp.example"),
+    );
+    let response = oidc.callback(&browser, &mixed_up).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "wrong_issuer", 1)
+        .await;
+    assert_eq!(
+        oidc.op.token_requests(),
+        0,
+        "the code is not sent to anyone"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let state: String = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = oidc.app.url(&format!(
+        "/sso/oidc/callback?error=access_denied&error_description=User+is+not+assigned&state={}",
+        urlencode(&state)
+    ));
+    let response = oidc.callback(&browser, &denied).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("assign you the Portal app in Okta"), "{page}");
+    assert_eq!(oidc.app.user_count().await, 1);
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"provider_refused".to_string()));
+    let again = oidc.callback(&browser, &denied).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "the state was used up"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_without_state_still_gets_its_page() {
+    let oidc = Oidc::start(true).await;
+    let long = "x".repeat(5000);
+    let response = browser()
+        .get(oidc.app.url(&format!(
+            "/sso/oidc/callback?error=access_denied&error_description={long}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(
+        !page.contains(&"x".repeat(201)),
+        "the provider's text is cut short"
+    );
+    assert_eq!(oidc.app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_answering_an_error_page_is_reported_as_unreachable() {
+    let oidc = Oidc::start(true).await;
+    oidc.op
+        .token_endpoint_answers(503, "<html><body>Service Unavailable</body></html>");
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_token_endpoint_server_error_is_reported_as_unreachable() {
+    let oidc = Oidc::start(true).await;
+    oidc.op
+        .token_endpoint_answers(500, r#"{"error":"server_error"}"#);
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_token_response_without_an_id_token_is_refused() {
+    let oidc = Oidc::start(true).await;
+    oidc.op.omit_id_token();
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(
+        response,
+        StatusCode::BAD_REQUEST,
+        "invalid_token_response",
+        1,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn no_code_state_token_or_secret_reaches_the_audit_log() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(
+        &authorize,
+        &ada(),
+        TokenSpec {
+            tamper: true,
+            ..TokenSpec::default()
+        },
+    );
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(
+        oidc.callback(&browser, &callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let replay = oidc.callback(&browser, &callback).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let log = portal::db::entities::audit_event::Entity::find()
+        .all(&oidc.app.portal.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e.actor, e.target, e.details, e.correlation_id
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        log.contains("bad_signature") && log.contains("unknown_state"),
+        "{log}"
+    );
+    for secret in [&query["code"], &query["state"], &CLIENT_SECRET.to_string()] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the audit log holds {secret}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_linked_account_keeps_its_email_when_the_new_one_is_not_verified() {
+    let oidc = Oidc::start(true).await;
+    assert_eq!(
+        oidc.sign_in(&ada(), TokenSpec::default()).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let mut moved = ada();
+    moved.email = "ada@elsewhere.test".into();
+    moved.email_verified = false;
+    assert_eq!(
+        oidc.sign_in(&moved, TokenSpec::default()).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(oidc.account("ada.lovelace@example.test").await.is_some());
+    assert!(oidc.account("ada@elsewhere.test").await.is_none());
+    moved.email_verified = true;
+    assert_eq!(
+        oidc.sign_in(&moved, TokenSpec::default()).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(oidc.account("ada@elsewhere.test").await.is_some());
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_is_down_gets_a_page_saying_to_retry() {
+    let oidc = Oidc::start_with(true, &[], |op| {
+        op.token_endpoint_at("http://127.0.0.1:9/token")
+    })
+    .await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_times_out() {
+    let oidc = Oidc::start_with(true, &[("idp_timeout_seconds", "1")], |_| {}).await;
+    oidc.op.delay_token_endpoint(Duration::from_secs(3));
+    let started = std::time::Instant::now();
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "Portal gave up at its timeout"
+    );
+    oidc.assert_refused(response, StatusCode::GATEWAY_TIMEOUT, "provider_timeout", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_unverified_email_is_not_linked_to_an_existing_account() {
+    let oidc = Oidc::start(true).await;
+    new_account("grace.hopper@example.test")
+        .insert(&oidc.app.portal.db)
+        .await
+        .unwrap();
+    let mut grace = Person::new("grace.hopper@example.test");
+    grace.email_verified = false;
+    let response = oidc.sign_in(&grace, TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::FORBIDDEN, "email_not_verified", 2)
+        .await;
+    let account = oidc.account("grace.hopper@example.test").await.unwrap();
+    assert_eq!(account.idp_subject, None, "the account stays unlinked");
+
+    // An absent email_verified claim is not a yes either.
+    let spec = TokenSpec::edit(|_, claims| {
+        claims.as_object_mut().unwrap().remove("email_verified");
+    });
+    let response = oidc
+        .sign_in(&Person::new("grace.hopper@example.test"), spec)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Verified, it links.
+    let response = oidc
+        .sign_in(
+            &Person::new("grace.hopper@example.test"),
+            TokenSpec::default(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let account = oidc.account("grace.hopper@example.test").await.unwrap();
+    assert_eq!(
+        account.idp_subject.as_deref(),
+        Some(Person::new("grace.hopper@example.test").sub.as_str())
+    );
+    assert!(
+        !account.jit_provisioned,
+        "a linked account keeps its origin"
+    );
+    assert!(oidc.app.audited("account.linked", "success").await);
+}
+
+#[tokio::test]
+async fn with_jit_off_a_new_person_is_refused_and_nothing_is_created() {
+    let oidc = Oidc::start(false).await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::FORBIDDEN, "no_account", 1)
+        .await;
+}
+
+#[tokio::test]
+async fn the_sign_in_page_offers_okta_over_oidc() {
+    let oidc = Oidc::start(true).await;
+    let info: Value = oidc.app.portal_login_page().await;
+    assert_eq!(info["sso_start"], "/sso/oidc/login");
+}
+
+#[tokio::test]
+async fn sign_in_is_not_offered_when_oidc_is_not_configured() {
+    let app = TestApp::spawn().await;
+    let response = browser()
+        .get(app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = browser()
+        .get(app.url("/sso/oidc/callback?code=x&state=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.user_count().await, 1);
+}
+
+// Configuration: discovery is fetched and checked on save; a refusal keeps what is in force.
+
+async fn refused_configuration(app: &TestApp, doc: &Value, field: &str) -> String {
+    let token = app.admin_token().await;
+    let before = app.identity_document().await;
+    let response = app.api_put(&token, "/api/v1/identity", doc).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"], field, "{body}");
+    assert_eq!(
+        app.identity_document().await,
+        before,
+        "the configuration in force is unchanged"
+    );
+    body["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_discovery_document_of_another_issuer_is_refused() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    op.discovery_claims_issuer("https://evil.example");
+    let message =
+        refused_configuration(&app, &oidc_document(&op, true), "sso.oidc.discovery_url").await;
+    assert!(message.contains("does not belong"), "{message}");
+}
+
+#[tokio::test]
+async fn a_jwks_that_does_not_load_is_refused() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    op.jwks_answers(500);
+    refused_configuration(&app, &oidc_document(&op, true), "sso.oidc.discovery_url").await;
+}
+
+#[tokio::test]
+async fn a_discovery_url_that_does_not_answer_or_has_the_wrong_shape_is_refused() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    let mut doc = oidc_document(&op, true);
+    doc["sso"]["oidc"]["discovery_url"] =
+        json!("http://127.0.0.1:9/.well-known/openid-configuration");
+    let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+    assert!(message.contains("could not be reached"), "{message}");
+    doc["sso"]["oidc"]["discovery_url"] = json!(op.issuer.clone());
+    let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+    assert!(
+        message.contains(".well-known/openid-configuration"),
+        "{message}"
+    );
+    assert!(app.audited("identity_config.update", "failure").await);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_except_on_loopback() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    let mut doc = oidc_document(&op, true);
+    doc["sso"]["oidc"]["discovery_url"] =
+        json!("http://idp.example.com/.well-known/openid-configuration");
+    let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+    assert!(message.contains("must use https"), "{message}");
+}
+
+#[tokio::test]
+async fn turning_jit_off_does_not_depend_on_the_provider_answering() {
+    let oidc = Oidc::start(true).await;
+    oidc.op.jwks_answers(500);
+    oidc.op.discovery_claims_issuer("https://moved.example");
+    let token = oidc.app.admin_token().await;
+    let mut doc = oidc.app.identity_document().await;
+    doc["provisioning"]["method"] = json!("manual");
+    let response = oidc.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_client_secret_is_write_only_and_kept_only_for_the_same_provider() {
+    let oidc = Oidc::start(true).await;
+    let stored = oidc.app.identity_document().await;
+    assert_eq!(stored["sso"]["oidc"]["client_secret_set"], true);
+    assert!(
+        stored["sso"]["oidc"].get("client_secret").is_none(),
+        "{stored}"
+    );
+    assert!(!stored.to_string().contains(CLIENT_SECRET));
+
+    // Sent back as fetched (no secret): kept.
+    let token = oidc.app.admin_token().await;
+    let response = oidc.app.api_put(&token, "/api/v1/identity", &stored).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        oidc.sign_in(&ada(), TokenSpec::default()).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Another provider without a secret: refused, the secret never travels there.
+    let other = TestOp::start().await;
+    let mut doc = stored.clone();
+    doc["sso"]["oidc"]["discovery_url"] = json!(other.discovery_url());
+    refused_configuration(&oidc.app, &doc, "sso.oidc.client_secret").await;
+}
+
+#[tokio::test]
+async fn configuring_oidc_replaces_saml_and_back() {
+    let oidc = Oidc::start(true).await;
+    let token = oidc.app.admin_token().await;
+    let response = oidc
+        .app
+        .api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = oidc.app.identity_document().await;
+    assert_eq!(doc["sso"]["protocol"], "saml");
+    assert!(doc["sso"]["oidc"].is_null(), "{doc}");
+    let response = browser()
+        .get(oidc.app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "OIDC sign-in ends with its configuration"
+    );
+}
+
+#[tokio::test]
+async fn release_1_53_refuses_oidc_with_a_message() {
+    let app = TestApp::spawn_with(&[("release", "1.53")]).await;
+    let op = TestOp::start().await;
+    let message = refused_configuration(&app, &oidc_document(&op, true), "sso.protocol").await;
+    assert!(message.contains("1.54"), "{message}");
+}
