@@ -46,3 +46,172 @@ pub async fn record(db: &impl ConnectionTrait, event: AuditEvent<'_>) -> Result<
     .await?;
     Ok(())
 }
+
+/// Which events to show; every part is optional.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    /// An action, or a family of them ending in `.` or `*` (`sign_in.`).
+    pub action: Option<String>,
+    /// Part of the actor's or the target's email.
+    pub person: Option<String>,
+    pub correlation_id: Option<String>,
+    pub since: Option<chrono::DateTime<Utc>>,
+    pub until: Option<chrono::DateTime<Utc>>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+/// One page of events, newest first, and how many match in all.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEntry>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: i32,
+    pub at: chrono::DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: serde_json::Value,
+    pub correlation_id: String,
+}
+
+impl From<audit_event::Model> for AuditEntry {
+    fn from(e: audit_event::Model) -> Self {
+        AuditEntry {
+            id: e.id,
+            at: e.at,
+            details: serde_json::from_str(&e.details)
+                .unwrap_or(serde_json::Value::String(e.details)),
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome,
+            correlation_id: e.correlation_id,
+        }
+    }
+}
+
+pub const MAX_PER_PAGE: u64 = 500;
+
+pub async fn search(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+) -> Result<AuditPage, crate::error::PortalError> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+    let per_page = filter.per_page.unwrap_or(50).clamp(1, MAX_PER_PAGE);
+    let page = filter.page.unwrap_or(1).max(1);
+    let mut query = audit_event::Entity::find();
+    if let Some(outcome) = filter.outcome.as_deref().filter(|o| !o.is_empty()) {
+        if !matches!(outcome, "success" | "failure") {
+            return Err(crate::error::PortalError::invalid(
+                "outcome",
+                "choose success or failure",
+            ));
+        }
+        query = query.filter(audit_event::Column::Outcome.eq(outcome));
+    }
+    if let Some(action) = filter
+        .action
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        query = match action.strip_suffix('*') {
+            Some(family) => query.filter(audit_event::Column::Action.starts_with(family)),
+            None if action.ends_with('.') => {
+                query.filter(audit_event::Column::Action.starts_with(action))
+            }
+            None => query.filter(audit_event::Column::Action.eq(action)),
+        };
+    }
+    if let Some(person) = filter
+        .person
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(audit_event::Column::Actor.contains(person))
+                .add(audit_event::Column::Target.contains(person)),
+        );
+    }
+    if let Some(id) = filter
+        .correlation_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        query = query.filter(audit_event::Column::CorrelationId.eq(id));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_event::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_event::Column::At.lt(until));
+    }
+    let paginator = query
+        .order_by_desc(audit_event::Column::At)
+        .order_by_desc(audit_event::Column::Id)
+        .paginate(db, per_page);
+    let total = paginator.num_items().await?;
+    let events = paginator.fetch_page(page - 1).await?;
+    Ok(AuditPage {
+        events: events.into_iter().map(AuditEntry::from).collect(),
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// The events as CSV, for a spreadsheet or an auditor.
+pub fn to_csv(events: &[AuditEntry]) -> Result<String, crate::error::PortalError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record([
+            "at",
+            "actor",
+            "action",
+            "target",
+            "outcome",
+            "correlation_id",
+            "details",
+        ])
+        .map_err(|e| crate::error::PortalError::Internal(e.into()))?;
+    for e in events {
+        writer
+            .write_record([
+                e.at.to_rfc3339(),
+                cell(&e.actor),
+                cell(&e.action),
+                cell(&e.target),
+                cell(&e.outcome),
+                cell(&e.correlation_id),
+                cell(&e.details.to_string()),
+            ])
+            .map_err(|e| crate::error::PortalError::Internal(e.into()))?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| crate::error::PortalError::Internal(anyhow::anyhow!(e.to_string())))?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 text is UTF-8"))
+}
+
+/// A cell a spreadsheet will not run as a formula: text that starts like one gets a leading `'`.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}

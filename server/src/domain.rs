@@ -110,7 +110,8 @@ impl AccountSource {
 }
 
 /// The predefined roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
     User,
@@ -125,6 +126,12 @@ impl Role {
             Role::Viewer => "viewer",
         }
     }
+
+    pub fn from_key(key: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.key() == key)
+    }
+
+    pub const ALL: [Role; 3] = [Role::Admin, Role::User, Role::Viewer];
 }
 
 #[cfg(test)]

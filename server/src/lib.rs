@@ -13,6 +13,7 @@ pub mod error;
 pub mod identity;
 pub mod janitor;
 pub mod people;
+pub mod pools;
 pub mod provisioning;
 pub mod sso;
 pub mod startup;

@@ -63,6 +63,9 @@ impl Portal {
             let user = super::token::resolve(&self.db, token)
                 .await?
                 .ok_or(PortalError::InvalidToken)?;
+            if !user.active {
+                return Err(PortalError::AccountDisabled);
+            }
             let roles = people::effective_roles(&self.db, user.id).await?;
             return Ok(Caller {
                 user,
@@ -72,6 +75,7 @@ impl Portal {
         }
         let secret = session::read_cookie(headers, session::COOKIE);
         match session::resolve(&self.db, self.session_policy(), secret.as_deref()).await? {
+            Lookup::Valid { user, .. } if !user.active => Err(PortalError::AccountDisabled),
             Lookup::Valid { session, user } => {
                 let roles = people::effective_roles(&self.db, user.id).await?;
                 let secret = secret.unwrap_or_default();

@@ -13,6 +13,8 @@ use axum::{
 use serde::Serialize;
 use serde_json::json;
 
+mod access;
+
 use crate::domain::Role;
 use crate::error::PortalError;
 use crate::identity::IdentityDocument;
@@ -25,8 +27,7 @@ pub fn router() -> Router<Portal> {
         .route("/readyz", get(readyz))
         .route("/api/v1/me", get(me))
         .route("/api/v1/identity", get(get_identity).put(put_identity))
-        .route("/api/v1/users", get(list_users))
-        .route("/api/v1/users/{id}", axum::routing::delete(remove_user))
+        .merge(access::router())
 }
 
 async fn healthz() -> &'static str {
@@ -112,43 +113,8 @@ async fn put_identity(
     Ok(Json(stored.document()))
 }
 
-async fn list_users(
-    State(portal): State<Portal>,
-    Extension(correlation): Extension<CorrelationId>,
-    method: Method,
-    headers: HeaderMap,
-) -> Result<Json<Vec<people::Listing>>, ApiError> {
-    let fail = |e: PortalError| ApiError(e, correlation.clone());
-    let caller = portal.api_caller(&method, &headers).await.map_err(fail)?;
-    if !caller.may_read_people() {
-        return Err(fail(PortalError::Forbidden));
-    }
-    let listings = people::directory(&portal.db)
-        .await
-        .map_err(|e| fail(e.into()))?;
-    Ok(Json(listings))
-}
-
-/// Removes a person and ends their sessions at once. Removing them in Okta does nothing here;
-/// this is how an admin removes them from Portal.
-async fn remove_user(
-    State(portal): State<Portal>,
-    Extension(correlation): Extension<CorrelationId>,
-    axum::extract::Path(id): axum::extract::Path<i32>,
-    method: Method,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let fail = |e: PortalError| ApiError(e, correlation.clone());
-    let caller = portal.api_admin(&method, &headers).await.map_err(fail)?;
-    portal
-        .remove_person(&caller, id, &correlation.0)
-        .await
-        .map_err(fail)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// Parses a JSON body, naming the field at fault when it does not fit.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PortalError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PortalError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -1,5 +1,7 @@
 //! People, their roles and their agent pools: the reads every request needs, and the first
-//! admin created at start-up.
+//! admin created at start-up. What an admin changes about people is in [`admin`].
+
+pub mod admin;
 
 use chrono::Utc;
 use sea_orm::{
@@ -84,24 +86,147 @@ pub struct Listing {
     pub last_login_at: Option<chrono::DateTime<Utc>>,
 }
 
+/// Which people to list; every part is optional.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleQuery {
+    /// Part of the name or email, in any case.
+    pub q: Option<String>,
+    /// `manual` or `sso_jit`.
+    pub source: Option<String>,
+    /// `active` or `deactivated`.
+    pub status: Option<String>,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+}
+
+pub const MAX_PER_PAGE: u64 = 500;
+
+/// One page of people in the order their accounts were made, and how many match in all.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    query: &PeopleQuery,
+) -> Result<(Vec<Listing>, u64), crate::error::PortalError> {
+    use crate::error::PortalError;
+    use sea_orm::{sea_query::Func, PaginatorTrait};
+    let mut find = user::Entity::find();
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let lower = |column: user::Column| Expr::expr(Func::lower(Expr::col(column)));
+        find = find.filter(
+            Condition::any()
+                .add(lower(user::Column::EmailNormalized).like(pattern.clone()))
+                .add(lower(user::Column::FirstName).like(pattern.clone()))
+                .add(lower(user::Column::LastName).like(pattern)),
+        );
+    }
+    match query.source.as_deref().unwrap_or_default() {
+        "" => {}
+        source @ ("manual" | "sso_jit") => find = find.filter(user::Column::Source.eq(source)),
+        _ => return Err(PortalError::invalid("source", "choose manual or sso_jit")),
+    }
+    match query.status.as_deref().unwrap_or_default() {
+        "" => {}
+        "active" => find = find.filter(user::Column::Active.eq(true)),
+        "deactivated" => find = find.filter(user::Column::Active.eq(false)),
+        _ => {
+            return Err(PortalError::invalid(
+                "status",
+                "choose active or deactivated",
+            ))
+        }
+    }
+    let per_page = query.per_page.unwrap_or(50).clamp(1, MAX_PER_PAGE);
+    let page = std::cmp::Ord::max(query.page.unwrap_or(1), 1);
+    let paginator = find.order_by_asc(user::Column::Id).paginate(db, per_page);
+    let total = paginator.num_items().await?;
+    let accounts = paginator.fetch_page(page - 1).await?;
+    let mut listings = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        listings.push(listing(db, account).await?);
+    }
+    Ok((listings, total))
+}
+
+pub async fn listing(db: &impl ConnectionTrait, account: user::Model) -> Result<Listing, DbErr> {
+    Ok(Listing {
+        roles: effective_roles(db, account.id).await?,
+        pools: pool_names(db, account.id).await?,
+        id: account.id,
+        email: account.email,
+        first_name: account.first_name,
+        last_name: account.last_name,
+        source: account.source,
+        jit_provisioned: account.jit_provisioned,
+        active: account.active,
+        created_at: account.created_at,
+        last_login_at: account.last_login_at,
+    })
+}
+
+/// Where each of a person's roles comes from: `direct`, or the pool that grants it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoleSource {
+    pub role: String,
+    pub from: String,
+}
+
+pub async fn role_sources(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+) -> Result<Vec<RoleSource>, DbErr> {
+    let keys: std::collections::HashMap<i32, String> = role::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.key))
+        .collect();
+    let mut sources: Vec<RoleSource> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            keys.get(&r.role_id).map(|k| RoleSource {
+                role: k.clone(),
+                from: "direct".into(),
+            })
+        })
+        .collect();
+    let memberships = pool_member::Entity::find()
+        .filter(pool_member::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    for membership in memberships {
+        let Some(pool) = agent_pool::Entity::find_by_id(membership.pool_id)
+            .one(db)
+            .await?
+        else {
+            continue;
+        };
+        for granted in pool_role::Entity::find()
+            .filter(pool_role::Column::PoolId.eq(pool.id))
+            .all(db)
+            .await?
+        {
+            if let Some(key) = keys.get(&granted.role_id) {
+                sources.push(RoleSource {
+                    role: key.clone(),
+                    from: format!("pool {}", pool.name),
+                });
+            }
+        }
+    }
+    sources.sort_by(|a, b| (&a.role, &a.from).cmp(&(&b.role, &b.from)));
+    Ok(sources)
+}
+
 /// Everyone, in the order their accounts were made, with effective roles and pools.
 pub async fn directory(db: &impl ConnectionTrait) -> Result<Vec<Listing>, DbErr> {
     let accounts = all(db).await?;
     let mut listings = Vec::with_capacity(accounts.len());
     for account in accounts {
-        listings.push(Listing {
-            roles: effective_roles(db, account.id).await?,
-            pools: pool_names(db, account.id).await?,
-            id: account.id,
-            email: account.email,
-            first_name: account.first_name,
-            last_name: account.last_name,
-            source: account.source,
-            jit_provisioned: account.jit_provisioned,
-            active: account.active,
-            created_at: account.created_at,
-            last_login_at: account.last_login_at,
-        });
+        listings.push(listing(db, account).await?);
     }
     Ok(listings)
 }
@@ -135,6 +260,7 @@ impl crate::state::Portal {
             .ok_or_else(|| PortalError::NotFound(format!("user {id}")))?;
         crate::auth::session::end_all_for(&txn, id).await?;
         user::Entity::delete_by_id(id).exec(&txn).await?;
+        admin::keep_an_active_admin(&txn, &account).await?;
         crate::audit::record(&txn, crate::audit::AuditEvent {
             actor_id: Some(caller.user.id),
             actor: &caller.user.email,

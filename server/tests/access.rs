@@ -1,0 +1,690 @@
+//! People and access through `/api/v1`: users, agent pools, roles and the audit log, with the
+//! rules an admin relies on (one active Admin always remains, roles come from pools, only
+//! Admins write). Each refused write asserts that nothing changed.
+
+mod support;
+
+use portal::domain::Role;
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+use support::*;
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn ok_json(response: Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+async fn refused(response: Response, field: &str) -> String {
+    let body: Value = ok_json(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["field"], field, "{body}");
+    body["message"].as_str().unwrap().to_string()
+}
+
+async fn admin_id(app: &TestApp) -> i64 {
+    let token = app.admin_token().await;
+    ok_json(app.api_get(&token, "/api/v1/me").await, StatusCode::OK).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn add(app: &TestApp, token: &str, email: &str, roles: Value, pools: Value) -> Value {
+    ok_json(
+        call(app, token, Method::POST, "/api/v1/users", Some(json!({
+            "first_name": "Grace", "last_name": "Hopper", "email": email, "roles": roles, "pools": pools
+        })))
+        .await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_person_by_hand_while_provisioning_is_manual() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let grace = add(
+        &app,
+        &token,
+        "grace@example.test",
+        json!(["viewer"]),
+        json!([1]),
+    )
+    .await;
+    assert_eq!(grace["source"], "manual");
+    assert_eq!(grace["jit_provisioned"], false);
+    assert_eq!(grace["pools"], json!(["default"]));
+    assert_eq!(grace["roles"], json!(["viewer"]));
+    assert!(app.audited("account.created", "success").await);
+
+    let again = call(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({
+            "first_name": "G", "last_name": "H", "email": "GRACE@example.test"
+        })),
+    )
+    .await;
+    assert!(refused(again, "email")
+        .await
+        .contains("already has an account"));
+    let bad_pool = call(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({
+            "first_name": "A", "last_name": "B", "email": "ab@example.test", "pools": [999]
+        })),
+    )
+    .await;
+    refused(bad_pool, "pools[0]").await;
+    assert_eq!(app.user_count().await, 2);
+}
+
+#[tokio::test]
+async fn with_sso_jit_on_people_are_not_added_by_hand() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    assert_eq!(
+        app.api_put(&token, "/api/v1/identity", &saml_document("sso_jit"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let response = call(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({
+            "first_name": "A", "last_name": "B", "email": "ab@example.test"
+        })),
+    )
+    .await;
+    assert!(refused(response, "provisioning")
+        .await
+        .contains("first sign in"));
+    assert_eq!(app.user_count().await, 1);
+}
+
+#[tokio::test]
+async fn the_users_list_searches_filters_and_pages() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for i in 0..12 {
+        add(
+            &app,
+            &token,
+            &format!("person{i:02}@example.test"),
+            json!([]),
+            json!([]),
+        )
+        .await;
+    }
+    let response = app.api_get(&token, "/api/v1/users?per_page=5&page=2").await;
+    assert_eq!(response.headers()["x-total-count"], "13");
+    let page: Value = ok_json(response, StatusCode::OK).await;
+    assert_eq!(page.as_array().unwrap().len(), 5);
+    assert_eq!(page[0]["email"], "person04@example.test");
+
+    let found: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?q=PERSON1").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 2, "{found}");
+    let manual: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?source=sso_jit").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(manual.as_array().unwrap().len(), 0);
+    refused(
+        app.api_get(&token, "/api/v1/users?status=gone").await,
+        "status",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pool_roles_are_inherited_and_the_person_shows_where_each_came_from() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Auditors", "roles": ["viewer"] })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(
+        pool["agent_key"].as_str().unwrap().starts_with("pak_"),
+        "the key is shown once"
+    );
+    let grace = add(&app, &token, "grace@example.test", json!([]), json!([])).await;
+    let id = grace["id"].as_i64().unwrap();
+    let pool_id = pool["id"].as_i64().unwrap();
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": id })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let person = ok_json(
+        app.api_get(&token, &format!("/api/v1/users/{id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(person["roles"], json!(["viewer"]));
+    assert_eq!(
+        person["role_sources"],
+        json!([{ "role": "viewer", "from": "pool Auditors" }])
+    );
+
+    let listed = ok_json(
+        app.api_get(&token, &format!("/api/v1/pools/{pool_id}"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        listed.get("agent_key").is_none(),
+        "the key is never shown again"
+    );
+    assert_eq!(listed["members"], json!(["grace@example.test"]));
+}
+
+#[tokio::test]
+async fn another_default_pool_receives_new_jit_accounts() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Field agents", "roles": ["user"] })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = pool["id"].as_i64().unwrap();
+    let made_default = ok_json(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/pools/{id}"),
+            Some(json!({ "is_default": true })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(made_default["is_default"], true);
+    let pools: Value = ok_json(app.api_get(&token, "/api/v1/pools").await, StatusCode::OK).await;
+    let defaults: Vec<&Value> = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["is_default"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 1);
+
+    let who = portal::provisioning::ExternalIdentity {
+        provider: "saml:test".into(),
+        subject: "00u1".into(),
+        email: Some(portal::domain::Email::parse("new@example.test").unwrap()),
+        email_verified: true,
+        first_name: "New".into(),
+        last_name: "Person".into(),
+    };
+    let account = portal::provisioning::JitProvisioner { jit_enabled: true }
+        .admit(&app.portal.db, &who)
+        .await
+        .unwrap();
+    let pools = portal::people::pool_names(&app.portal.db, account.account().id)
+        .await
+        .unwrap();
+    assert_eq!(pools, vec!["Field agents".to_string()]);
+
+    let undo = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/pools/{id}"),
+        Some(json!({ "is_default": false })),
+    )
+    .await;
+    refused(undo, "is_default").await;
+}
+
+#[tokio::test]
+async fn the_default_pool_cannot_be_deleted_and_a_pool_with_members_asks_first() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pools: Value = ok_json(app.api_get(&token, "/api/v1/pools").await, StatusCode::OK).await;
+    let default_id = pools[0]["id"].as_i64().unwrap();
+    refused(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            &format!("/api/v1/pools/{default_id}"),
+            None,
+        )
+        .await,
+        "id",
+    )
+    .await;
+
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Night shift", "roles": ["viewer"] })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = pool["id"].as_i64().unwrap();
+    add(&app, &token, "grace@example.test", json!([]), json!([id])).await;
+    let message = refused(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            &format!("/api/v1/pools/{id}"),
+            None,
+        )
+        .await,
+        "confirm",
+    )
+    .await;
+    assert!(message.contains("lose the roles"), "{message}");
+    assert_eq!(
+        ok_json(
+            app.api_get(&token, &format!("/api/v1/pools/{id}")).await,
+            StatusCode::OK
+        )
+        .await["name"],
+        "Night shift"
+    );
+    let deleted = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{id}?confirm=true"),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.user_count().await, 2, "members stay");
+
+    let duplicate = call(
+        &app,
+        &token,
+        Method::POST,
+        "/api/v1/pools",
+        Some(json!({ "name": "default" })),
+    )
+    .await;
+    refused(duplicate, "name").await;
+}
+
+#[tokio::test]
+async fn the_last_active_admin_cannot_be_demoted_deactivated_or_removed() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let me = admin_id(&app).await;
+    let mine = format!("/api/v1/users/{me}");
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &mine,
+        Some(json!({ "roles": [] })),
+    )
+    .await;
+    assert!(refused(response, "roles")
+        .await
+        .contains("your own Admin role"));
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &mine,
+        Some(json!({ "active": false })),
+    )
+    .await;
+    assert!(refused(response, "active")
+        .await
+        .contains("your own account"));
+
+    // A second admin may not take the first one's role away when that leaves none: here two
+    // exist, so it works, and the other way round is then refused.
+    let second_token = app
+        .person_with_role("second@example.test", Role::Admin)
+        .await;
+    let response = call(
+        &app,
+        &second_token,
+        Method::PATCH,
+        &format!("/api/v1/users/{me}"),
+        Some(json!({ "roles": [] })),
+    )
+    .await;
+    ok_json(response, StatusCode::OK).await;
+    let second: Value = ok_json(
+        app.api_get(&second_token, "/api/v1/me").await,
+        StatusCode::OK,
+    )
+    .await;
+    let second_id = second["id"].as_i64().unwrap();
+    let response = call(
+        &app,
+        &second_token,
+        Method::DELETE,
+        &format!("/api/v1/users/{second_id}"),
+        None,
+    )
+    .await;
+    refused(response, "id").await;
+    // The first admin (no longer Admin) cannot act at all.
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/users/{second_id}"),
+        Some(json!({ "active": false })),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // An Admin granted by a pool counts too; taking the pool's Admin role away from the last
+    // one is refused.
+    let pools: Value = ok_json(
+        app.api_get(&second_token, "/api/v1/pools").await,
+        StatusCode::OK,
+    )
+    .await;
+    let default_id = pools[0]["id"].as_i64().unwrap();
+    let response = call(
+        &app,
+        &second_token,
+        Method::PATCH,
+        &format!("/api/v1/users/{second_id}"),
+        Some(json!({ "roles": [] })),
+    )
+    .await;
+    refused(response, "roles").await;
+    let _ = default_id;
+    assert!(portal::people::admin::active_admins(&app.portal.db)
+        .await
+        .unwrap()
+        .contains(&(second_id as i32)));
+}
+
+#[tokio::test]
+async fn a_deactivated_person_cannot_sign_in_or_use_a_session_or_token_and_can_be_reactivated() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let viewer_token = app
+        .person_with_role("viewer@example.test", Role::Viewer)
+        .await;
+    let viewer: Value = ok_json(
+        app.api_get(&viewer_token, "/api/v1/me").await,
+        StatusCode::OK,
+    )
+    .await;
+    let id = viewer["id"].as_i64().unwrap();
+    let changed = ok_json(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(json!({ "active": false })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["active"], false);
+    assert_eq!(
+        app.api_get(&viewer_token, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(app.audited("account.deactivated", "success").await);
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(json!({ "active": true })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        app.api_get(&viewer_token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn users_and_viewers_get_403_from_every_write_and_nothing_changes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let grace = add(&app, &admin, "grace@example.test", json!([]), json!([])).await;
+    let id = grace["id"].as_i64().unwrap();
+    let before_users: Value =
+        ok_json(app.api_get(&admin, "/api/v1/users").await, StatusCode::OK).await;
+    let before_pools: Value =
+        ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await;
+    let before_identity = app.identity_document().await;
+    let writes: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({ "first_name": "E", "last_name": "V", "email": "eve@example.test" })),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{id}"),
+            Some(json!({ "roles": ["admin"] })),
+        ),
+        (Method::DELETE, format!("/api/v1/users/{id}"), None),
+        (
+            Method::POST,
+            "/api/v1/pools".into(),
+            Some(json!({ "name": "Eve's" })),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/pools/1".into(),
+            Some(json!({ "roles": ["admin"] })),
+        ),
+        (Method::DELETE, "/api/v1/pools/1?confirm=true".into(), None),
+        (
+            Method::POST,
+            "/api/v1/pools/1/members".into(),
+            Some(json!({ "user_id": id })),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/pools/1/members/{id}"),
+            None,
+        ),
+        (Method::POST, "/api/v1/pools/1/agent-key".into(), None),
+        (
+            Method::PUT,
+            "/api/v1/identity".into(),
+            Some(saml_document("sso_jit")),
+        ),
+    ];
+    for (role, email) in [
+        (Role::User, "user@example.test"),
+        (Role::Viewer, "viewer@example.test"),
+    ] {
+        let token = app.person_with_role(email, role).await;
+        for (method, path, body) in &writes {
+            let response = call(&app, &token, method.clone(), path, body.clone()).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{role:?} {method} {path}"
+            );
+        }
+    }
+    let after_users: Value =
+        ok_json(app.api_get(&admin, "/api/v1/users").await, StatusCode::OK).await;
+    let strip = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| {
+                !u["email"].as_str().unwrap().starts_with("user@")
+                    && !u["email"].as_str().unwrap().starts_with("viewer@")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&after_users), strip(&before_users));
+    assert_eq!(
+        ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await,
+        before_pools
+    );
+    assert_eq!(app.identity_document().await, before_identity);
+
+    // Viewers read; Users do not.
+    let viewer = app
+        .person_with_role("viewer2@example.test", Role::Viewer)
+        .await;
+    assert_eq!(
+        app.api_get(&viewer, "/api/v1/users").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.api_get(&viewer, "/api/v1/audit").await.status(),
+        StatusCode::OK
+    );
+    let user = app.person_with_role("user2@example.test", Role::User).await;
+    assert_eq!(
+        app.api_get(&user, "/api/v1/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.api_get(&user, "/api/v1/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_and_exports_csv() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    add(&app, &token, "=cmd@example.test", json!([]), json!([])).await;
+    let _ = app.sign_in(ADMIN_EMAIL, "wrong password entirely").await;
+    let all: Value = ok_json(app.api_get(&token, "/api/v1/audit").await, StatusCode::OK).await;
+    assert!(all["total"].as_u64().unwrap() >= 2, "{all}");
+    let created: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?action=account.created")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(created["total"], 1);
+    let correlation = created["events"][0]["correlation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_id: Value = ok_json(
+        app.api_get(
+            &token,
+            &format!("/api/v1/audit?correlation_id={correlation}"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_id["events"][0]["action"], "account.created");
+    let failures: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?outcome=failure").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(failures["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["outcome"] == "failure"));
+    assert!(failures["total"].as_u64().unwrap() >= 1);
+    let family: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?action=account.*").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(family["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["action"].as_str().unwrap().starts_with("account.")));
+    refused(
+        app.api_get(&token, "/api/v1/audit?outcome=maybe").await,
+        "outcome",
+    )
+    .await;
+
+    let csv = app.api_get(&token, "/api/v1/audit.csv?person=cmd").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "at,actor,action,target,outcome,correlation_id,details"
+    );
+    let row = lines.next().expect("one event about =cmd");
+    assert!(
+        row.contains(",'=cmd@example.test,"),
+        "a formula-like cell is neutralised: {row}"
+    );
+}
