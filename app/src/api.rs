@@ -168,6 +168,197 @@ pub async fn save_oidc(
     ssr::answer(backend.save_oidc(&parts, csrf, form).await)
 }
 
+/// The three role checkboxes of a form, as role keys.
+#[cfg(feature = "ssr")]
+fn checked_roles(admin: Option<String>, user: Option<String>, viewer: Option<String>) -> Vec<String> {
+    [("admin", admin), ("user", user), ("viewer", viewer)]
+        .into_iter()
+        .filter(|(_, on)| on.is_some())
+        .map(|(key, _)| key.to_string())
+        .collect()
+}
+
+#[server]
+pub async fn get_users_page(
+    q: Option<String>,
+    source: Option<String>,
+    status: Option<String>,
+    page: Option<u64>,
+) -> Result<crate::model::UsersView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let query = crate::model::UsersQuery {
+        q: q.unwrap_or_default(),
+        source: source.unwrap_or_default(),
+        status: status.unwrap_or_default(),
+        page: page.unwrap_or(1),
+    };
+    ssr::answer(backend.users_page(&parts, query).await)
+}
+
+#[server]
+#[allow(clippy::too_many_arguments)]
+pub async fn add_person(
+    csrf: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    admin: Option<String>,
+    user: Option<String>,
+    viewer: Option<String>,
+    pool: Option<String>,
+) -> Result<i32, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let form = crate::model::NewPersonForm {
+        first_name,
+        last_name,
+        email,
+        roles: checked_roles(admin, user, viewer),
+        pool: pool.and_then(|p| p.parse().ok()),
+    };
+    ssr::answer(backend.add_person(&parts, csrf, form).await)
+}
+
+#[server]
+pub async fn get_person_page(id: i32) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.person_page(&parts, id).await)
+}
+
+#[server]
+pub async fn save_person_roles(
+    csrf: String,
+    id: i32,
+    admin: Option<String>,
+    user: Option<String>,
+    viewer: Option<String>,
+) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let edit = crate::model::PersonEdit::Roles(checked_roles(admin, user, viewer));
+    ssr::answer(backend.change_person(&parts, csrf, id, edit).await)
+}
+
+#[server]
+pub async fn add_person_to_pool(csrf: String, id: i32, pool: i32) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::AddPool(pool)).await)
+}
+
+#[server]
+pub async fn remove_person_from_pool(csrf: String, id: i32, pool: i32) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::RemovePool(pool)).await)
+}
+
+#[server]
+pub async fn set_person_active(csrf: String, id: i32, active: bool) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::Active(active)).await)
+}
+
+#[server]
+pub async fn remove_person(csrf: String, id: i32) -> Result<String, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.remove_person(&parts, csrf, id).await)
+}
+
+#[server]
+pub async fn get_pools_page() -> Result<crate::model::PoolsView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.pools_page(&parts).await)
+}
+
+#[server]
+pub async fn create_pool(
+    csrf: String,
+    name: String,
+    admin: Option<String>,
+    user: Option<String>,
+    viewer: Option<String>,
+) -> Result<crate::model::CreatedPool, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.create_pool(&parts, csrf, name, checked_roles(admin, user, viewer)).await)
+}
+
+#[server]
+pub async fn get_pool_page(id: i32) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.pool_page(&parts, id).await)
+}
+
+#[server]
+pub async fn rename_pool(csrf: String, id: i32, name: String) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::Rename(name)).await)
+}
+
+#[server]
+pub async fn save_pool_roles(
+    csrf: String,
+    id: i32,
+    admin: Option<String>,
+    user: Option<String>,
+    viewer: Option<String>,
+) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let edit = crate::model::PoolEdit::Roles(checked_roles(admin, user, viewer));
+    ssr::answer(backend.change_pool(&parts, csrf, id, edit).await)
+}
+
+#[server]
+pub async fn make_default_pool(csrf: String, id: i32) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::MakeDefault).await)
+}
+
+#[server]
+pub async fn add_pool_member(csrf: String, id: i32, email: String) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::AddMember(email)).await)
+}
+
+#[server]
+pub async fn remove_pool_member(csrf: String, id: i32, user_id: i32) -> Result<crate::model::PoolDetail, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::RemoveMember(user_id)).await)
+}
+
+#[server]
+pub async fn rotate_pool_key(csrf: String, id: i32) -> Result<String, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.rotate_pool_key(&parts, csrf, id).await)
+}
+
+#[server]
+pub async fn delete_pool(csrf: String, id: i32, confirm: Option<String>) -> Result<(), AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.delete_pool(&parts, csrf, id, confirm.is_some()).await)
+}
+
+#[server]
+pub async fn get_roles_page() -> Result<Vec<crate::model::RoleRow>, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(backend.roles_page(&parts).await)
+}
+
+#[server]
+pub async fn get_audit_page(
+    outcome: Option<String>,
+    action: Option<String>,
+    person: Option<String>,
+    correlation_id: Option<String>,
+    page: Option<u64>,
+) -> Result<crate::model::AuditView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let query = crate::model::AuditQuery {
+        outcome: outcome.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        person: person.unwrap_or_default(),
+        correlation_id: correlation_id.unwrap_or_default(),
+        page: page.unwrap_or(1),
+    };
+    ssr::answer(backend.audit_page(&parts, query).await)
+}
+
 /// Where to go after signing in: a same-origin absolute path, or `/`.
 pub fn safe_return_path(next: Option<&str>) -> String {
     match next {

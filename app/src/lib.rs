@@ -17,7 +17,14 @@ use leptos_router::{
 
 use crate::components::shell::Shell;
 use crate::pages::{
-    home::HomePage, identity::IdentityConfigurationPage, login::LoginPage, not_found::NotFound,
+    audit::AuditLogPage,
+    home::HomePage,
+    identity::IdentityConfigurationPage,
+    login::LoginPage,
+    not_found::NotFound,
+    person::PersonPage,
+    pools::{AgentPoolPage, AgentPoolsPage},
+    roles::RolesPage,
     users::UsersPage,
 };
 
@@ -66,6 +73,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("settings/iam/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/iam/users/:id") view=PersonPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/iam/agent-pools") view=AgentPoolsPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/iam/agent-pools/:id") view=AgentPoolPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/iam/roles") view=RolesPage ssr=SsrMode::Async />
+                    <Route path=path!("settings/iam/audit") view=AuditLogPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

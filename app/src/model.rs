@@ -17,6 +17,8 @@ pub struct Me {
     pub last_name: String,
     pub roles: Vec<String>,
     pub is_admin: bool,
+    /// Admins and Viewers read Users, Agent Pools, Roles and the Audit Log.
+    pub can_read_people: bool,
     /// The synchronizer token every form of this session must send back.
     pub csrf_token: String,
 }
@@ -149,6 +151,144 @@ pub struct UserRow {
     pub roles: Vec<String>,
     pub pools: Vec<String>,
     pub last_sign_in: Option<String>,
+}
+
+/// The Users page: one page of people and what the viewer may do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsersView {
+    pub rows: Vec<UserRow>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+    pub can_write: bool,
+    /// Whether SSO JIT is on (then people are not added by hand).
+    pub jit_on: bool,
+    pub jit_label: String,
+    pub pools: Vec<PoolOption>,
+    pub csrf_token: String,
+}
+
+/// Which people the Users page lists.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsersQuery {
+    pub q: String,
+    pub source: String,
+    pub status: String,
+    pub page: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolOption {
+    pub id: i32,
+    pub name: String,
+}
+
+/// A person added by hand on the Users page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewPersonForm {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub pool: Option<i32>,
+}
+
+/// A person's page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonView {
+    pub person: UserRow,
+    /// (role, where it comes from: "direct" or "pool <name>").
+    pub role_sources: Vec<(String, String)>,
+    pub direct_roles: Vec<String>,
+    pub memberships: Vec<PoolOption>,
+    pub other_pools: Vec<PoolOption>,
+    pub can_write: bool,
+    pub is_self: bool,
+    pub csrf_token: String,
+}
+
+/// One change made on a person's page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PersonEdit {
+    Roles(Vec<String>),
+    AddPool(i32),
+    RemovePool(i32),
+    Active(bool),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolRow {
+    pub id: i32,
+    pub name: String,
+    pub is_default: bool,
+    pub roles: Vec<String>,
+    pub members: Vec<(i32, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolsView {
+    pub pools: Vec<PoolRow>,
+    pub can_write: bool,
+    pub csrf_token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolDetail {
+    pub pool: PoolRow,
+    pub can_write: bool,
+    pub csrf_token: String,
+}
+
+/// A pool just made, with its agent key, shown this once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedPool {
+    pub pool: PoolRow,
+    pub agent_key: String,
+}
+
+/// One change made on a pool's page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PoolEdit {
+    Rename(String),
+    Roles(Vec<String>),
+    MakeDefault,
+    AddMember(String),
+    RemoveMember(i32),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleRow {
+    pub role: String,
+    pub may: Vec<String>,
+}
+
+/// Which audit events to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub outcome: String,
+    pub action: String,
+    pub person: String,
+    pub correlation_id: String,
+    pub page: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub correlation_id: String,
+    pub details: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub rows: Vec<AuditRow>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
 }
 
 /// Every way a page's request can fail, each with a sentence a person can act on.

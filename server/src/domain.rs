@@ -132,6 +132,22 @@ impl Role {
     }
 
     pub const ALL: [Role; 3] = [Role::Admin, Role::User, Role::Viewer];
+
+    /// What the role allows, as the read-only Roles matrix shows it. The checks themselves are
+    /// on every server function and API route.
+    pub fn capabilities(self) -> &'static [&'static str] {
+        match self {
+            Role::Admin => &[
+                "sign in",
+                "read users, agent pools and the audit log",
+                "change the identity configuration",
+                "add, change, deactivate and remove people",
+                "manage agent pools and their keys",
+            ],
+            Role::Viewer => &["sign in", "read users, agent pools and the audit log"],
+            Role::User => &["sign in", "use Portal"],
+        }
+    }
 }
 
 #[cfg(test)]

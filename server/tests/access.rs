@@ -437,28 +437,44 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_removed() {
     .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
-    // An Admin granted by a pool counts too; taking the pool's Admin role away from the last
-    // one is refused.
-    let pools: Value = ok_json(
-        app.api_get(&second_token, "/api/v1/pools").await,
+    // An Admin granted by a pool counts too: with Admin from a pool, the direct role can go;
+    // then the pool's Admin role is the last one and cannot be taken away.
+    let pool = ok_json(
+        call(&app, &second_token, Method::POST, "/api/v1/pools", Some(json!({ "name": "Admins", "roles": ["admin"] }))).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pool_id = pool["id"].as_i64().unwrap();
+    ok_json(
+        call(&app, &second_token, Method::POST, &format!("/api/v1/pools/{pool_id}/members"), Some(json!({ "user_id": second_id }))).await,
         StatusCode::OK,
     )
     .await;
-    let default_id = pools[0]["id"].as_i64().unwrap();
-    let response = call(
-        &app,
-        &second_token,
-        Method::PATCH,
-        &format!("/api/v1/users/{second_id}"),
-        Some(json!({ "roles": [] })),
+    // The first admin comes back as Admin through the pool, and takes the second's direct
+    // role away: the first is now the only Admin, through the pool alone.
+    let me_id = me;
+    ok_json(
+        call(&app, &second_token, Method::POST, &format!("/api/v1/pools/{pool_id}/members"), Some(json!({ "user_id": me_id }))).await,
+        StatusCode::OK,
     )
     .await;
+    ok_json(
+        call(&app, &second_token, Method::DELETE, &format!("/api/v1/pools/{pool_id}/members/{second_id}"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    ok_json(
+        call(&app, &token, Method::PATCH, &format!("/api/v1/users/{second_id}"), Some(json!({ "roles": [] }))).await,
+        StatusCode::OK,
+    )
+    .await;
+    let response = call(&app, &token, Method::PATCH, &format!("/api/v1/pools/{pool_id}"), Some(json!({ "roles": ["viewer"] }))).await;
+    assert!(refused(response, "roles").await.contains("last active Admin"));
+    let response = call(&app, &token, Method::DELETE, &format!("/api/v1/pools/{pool_id}/members/{me_id}"), None).await;
     refused(response, "roles").await;
-    let _ = default_id;
-    assert!(portal::people::admin::active_admins(&app.portal.db)
-        .await
-        .unwrap()
-        .contains(&(second_id as i32)));
+    let response = call(&app, &token, Method::DELETE, &format!("/api/v1/pools/{pool_id}?confirm=true"), None).await;
+    refused(response, "roles").await;
+    assert_eq!(portal::people::admin::active_admins(&app.portal.db).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

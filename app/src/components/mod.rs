@@ -1,2 +1,3 @@
+pub mod form;
 pub mod shell;
 pub mod status;

@@ -31,6 +31,9 @@ fn Frame(info: ShellInfo) -> impl IntoView {
     let name = info.me.display_name();
     let csrf = info.me.csrf_token.clone();
     let is_admin = info.me.is_admin;
+    let can_read_people = info.me.can_read_people;
+    // Admins start at the identity configuration; Viewers at the people they may read.
+    let settings_home = if is_admin { "/settings/iam/identity" } else { "/settings/iam/users" };
     view! {
         <div class="flex min-h-screen flex-col">
             <header class="border-b border-slate-200 bg-white">
@@ -42,9 +45,9 @@ fn Frame(info: ShellInfo) -> impl IntoView {
                         <span data-testid="signed-in-as" class="text-slate-700">
                             {name}
                         </span>
-                        <Show when=move || is_admin>
+                        <Show when=move || is_admin || can_read_people>
                             <A
-                                href="/settings/iam/identity"
+                                href=settings_home
                                 attr:class="rounded px-2 py-1 font-medium text-indigo-700 hover:bg-indigo-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
                             >
                                 "Settings"

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use crate::api::{get_identity_settings, SaveLoginMethod, SaveOidc, SaveProvisioning, SaveSaml};
+use crate::components::form::{Card, CopyValue, Field, SaveRow};
 use crate::components::status::PageError;
 use crate::model::{IdentitySettings, OidcView, SamlView};
 use crate::pages::settings::SettingsFrame;
@@ -47,15 +48,6 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Card(title: &'static str, id: &'static str, children: Children) -> impl IntoView {
-    view! {
-        <section aria-labelledby=id class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
-            <h2 id=id class="text-lg font-semibold">{title}</h2>
-            {children()}
-        </section>
-    }
-}
 
 #[component]
 fn LoginMethodCard(
@@ -305,97 +297,8 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
     }
 }
 
-/// A card's Save button, which says when it is saving, and the line that says what happened.
-#[component]
-fn SaveRow(
-    label: &'static str,
-    pending: Signal<bool>,
-    result: Signal<Option<(bool, String)>>,
-    testid: &'static str,
-) -> impl IntoView {
-    view! {
-        <div class="flex items-center gap-4">
-            <button
-                type="submit"
-                class="rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60"
-                disabled=move || pending.get()
-            >
-                {move || if pending.get() { "Saving…" } else { label }}
-            </button>
-            <p
-                role="status"
-                data-testid=testid
-                data-outcome=move || match result.get() {
-                    Some((true, _)) => "saved",
-                    Some((false, _)) => "refused",
-                    None => "",
-                }
-                class="text-sm"
-            >
-                {move || result.get().map(|(ok, text)| {
-                    let class = if ok { "text-emerald-700" } else { "text-red-700" };
-                    view! { <span class=class>{text}</span> }
-                })}
-            </p>
-        </div>
-    }
-}
 
-#[component]
-fn Field(
-    label: &'static str,
-    name: &'static str,
-    id: &'static str,
-    value: String,
-    placeholder: &'static str,
-) -> impl IntoView {
-    view! {
-        <div>
-            <label for=id class="block text-sm font-medium text-slate-700">{label}</label>
-            <input
-                id=id
-                name=name
-                type="text"
-                value=value
-                placeholder=placeholder
-                class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"
-            />
-        </div>
-    }
-}
 
-/// A value the admin copies into Okta, with a button that puts it on the clipboard.
-#[component]
-fn CopyValue(label: &'static str, value: String, testid: &'static str) -> impl IntoView {
-    let (copied, set_copied) = signal(false);
-    let text = value.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let clipboard = window().navigator().clipboard();
-            let _ = clipboard.write_text(&text);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &text;
-        set_copied.set(true);
-    };
-    view! {
-        <div>
-            <dt class="text-xs text-slate-600">{label}</dt>
-            <dd class="mt-0.5 flex items-center gap-2">
-                <code data-testid=testid class="min-w-0 flex-1 break-all rounded bg-white px-2 py-1 text-xs">{value}</code>
-                <button
-                    type="button"
-                    on:click=copy
-                    aria-label=format!("Copy {label}")
-                    class="rounded border border-slate-300 bg-white px-2 py-1 text-xs hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
-                >
-                    {move || if copied.get() { "Copied" } else { "Copy" }}
-                </button>
-            </dd>
-        </div>
-    }
-}
 
 #[component]
 fn ProvisioningCard(
@@ -404,6 +307,20 @@ fn ProvisioningCard(
 ) -> impl IntoView {
     let label = settings.jit_label.clone();
     let reason = settings.jit_unavailable_reason.clone();
+    // What saving would change for people who have no account yet, said before it is saved.
+    let saved_on = settings.jit_enabled;
+    let chosen = RwSignal::new(saved_on);
+    let label_for_effect = settings.jit_label.clone();
+    let effect = move || {
+        let on = chosen.get();
+        (on != saved_on).then(|| {
+            if on {
+                format!("After saving: with {label_for_effect} on, a new person gets an account at their first Okta sign-in, in the default agent pool with the User role. People are no longer added by hand.")
+            } else {
+                format!("After saving: with {label_for_effect} off, a new person who signs in with Okta is refused until an admin adds them by hand. Existing accounts keep working.")
+            }
+        })
+    };
     // The toggle can always be turned off; it can be turned on only when nothing stands in the way.
     let locked = !settings.jit_enabled && reason.is_some();
     let result = move || {
@@ -430,6 +347,7 @@ fn ProvisioningCard(
                         name="jit"
                         value="on"
                         checked=settings.jit_enabled
+                        on:change=move |event| chosen.set(event_target_checked(&event))
                         disabled=locked
                         aria-describedby="jit-help"
                         class="h-5 w-5 rounded border-slate-300 text-indigo-600 focus:ring-2 focus:ring-indigo-500"
@@ -442,6 +360,7 @@ fn ProvisioningCard(
                 {reason.map(|text| view! {
                     <p class="text-sm text-amber-800" data-testid="jit-unavailable">{text}</p>
                 })}
+                <p class="text-sm font-medium text-indigo-900" data-testid="provisioning-effect" aria-live="polite">{effect}</p>
                 <SaveRow
                     label="Save"
                     pending=save.pending().into()

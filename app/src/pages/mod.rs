@@ -1,6 +1,10 @@
+pub mod audit;
 pub mod home;
 pub mod identity;
 pub mod login;
 pub mod not_found;
+pub mod person;
+pub mod pools;
+pub mod roles;
 pub mod settings;
 pub mod users;

@@ -6,6 +6,9 @@ use leptos_router::components::A;
 
 #[component]
 pub fn SettingsFrame(children: Children) -> impl IntoView {
+    // Identity Configuration is for Admins; the other tabs are for Admins and Viewers.
+    let is_admin = use_context::<crate::model::ShellInfo>().is_some_and(|info| info.me.is_admin);
+    let section_home = if is_admin { "/settings/iam/identity" } else { "/settings/iam/users" };
     view! {
         <div class="flex gap-8">
             <nav aria-label="Settings sections" class="w-56 shrink-0">
@@ -13,7 +16,7 @@ pub fn SettingsFrame(children: Children) -> impl IntoView {
                 <ul>
                     <li>
                         <A
-                            href="/settings/iam/identity"
+                            href=section_home
                             attr:class="block rounded bg-indigo-50 px-3 py-2 text-sm font-medium text-indigo-800"
                         >
                             "Identity and Access Management"
@@ -25,8 +28,11 @@ pub fn SettingsFrame(children: Children) -> impl IntoView {
                 <h1 class="text-2xl font-semibold">"Identity and Access Management"</h1>
                 <nav aria-label="Identity and Access Management" class="mt-4 border-b border-slate-200">
                     <ul class="flex gap-6 text-sm">
-                        <li><Tab href="/settings/iam/identity" label="Identity Configuration" /></li>
+                        {is_admin.then(|| view! { <li><Tab href="/settings/iam/identity" label="Identity Configuration" /></li> })}
                         <li><Tab href="/settings/iam/users" label="Users" /></li>
+                        <li><Tab href="/settings/iam/agent-pools" label="Agent Pools" /></li>
+                        <li><Tab href="/settings/iam/roles" label="Roles" /></li>
+                        <li><Tab href="/settings/iam/audit" label="Audit Log" /></li>
                     </ul>
                 </nav>
                 <div class="mt-6">{children()}</div>

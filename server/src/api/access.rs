@@ -321,26 +321,6 @@ struct RoleMatrix {
     may: Vec<&'static str>,
 }
 
-pub fn role_matrix() -> Vec<(Role, Vec<&'static str>)> {
-    vec![
-        (
-            Role::Admin,
-            vec![
-                "sign in",
-                "read users, pools and the audit log",
-                "change the identity configuration",
-                "add, change and remove people",
-                "manage agent pools",
-            ],
-        ),
-        (
-            Role::Viewer,
-            vec!["sign in", "read users, pools and the audit log"],
-        ),
-        (Role::User, vec!["sign in", "use Portal"]),
-    ]
-}
-
 async fn roles(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -352,11 +332,11 @@ async fn roles(
         .await
         .map_err(|e| ApiError(e, correlation.clone()))?;
     Ok(Json(
-        role_matrix()
+        [Role::Admin, Role::Viewer, Role::User]
             .into_iter()
-            .map(|(role, may)| RoleMatrix {
+            .map(|role| RoleMatrix {
                 role: role.key(),
-                may,
+                may: role.capabilities().to_vec(),
             })
             .collect(),
     ))

@@ -1,0 +1,230 @@
+//! A person's page: where their roles come from, their direct roles and agent pools, their
+//! status, and removal. Removing someone in Okta does not remove them here.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::api::{
+    get_person_page, AddPersonToPool, RemovePerson, RemovePersonFromPool, SavePersonRoles,
+    SetPersonActive,
+};
+use crate::components::form::{outcome, Card, RoleChoices, SaveRow};
+use crate::components::status::PageError;
+use crate::model::PersonView;
+use crate::pages::settings::SettingsFrame;
+
+#[component]
+pub fn PersonPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i32>().ok()).unwrap_or(0));
+    let roles = ServerAction::<SavePersonRoles>::new();
+    let add_pool = ServerAction::<AddPersonToPool>::new();
+    let remove_pool = ServerAction::<RemovePersonFromPool>::new();
+    let status = ServerAction::<SetPersonActive>::new();
+    let remove = ServerAction::<RemovePerson>::new();
+    let person = Resource::new(
+        move || (id(), roles.version().get(), add_pool.version().get(), remove_pool.version().get(), status.version().get()),
+        |(id, ..)| get_person_page(id),
+    );
+    // Once removed, the person's page has nothing to show: back to the list, saying so.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(email)) = remove.value().get() {
+            navigate(
+                &format!("/settings/iam/users?removed={}", crate::components::status::urlencode(&email)),
+                Default::default(),
+            );
+        }
+    });
+    let actions = Actions { roles, add_pool, remove_pool, status, remove };
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match person.await {
+                    Ok(view) => view! {
+                        <SettingsFrame>
+                            <PersonCards view actions />
+                        </SettingsFrame>
+                    }
+                    .into_any(),
+                    Err(error) => view! { <PageError error /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    roles: ServerAction<SavePersonRoles>,
+    add_pool: ServerAction<AddPersonToPool>,
+    remove_pool: ServerAction<RemovePersonFromPool>,
+    status: ServerAction<SetPersonActive>,
+    remove: ServerAction<RemovePerson>,
+}
+
+#[component]
+fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
+    let person = view.person.clone();
+    let name = if person.name.is_empty() { person.email.clone() } else { person.name.clone() };
+    let id = person.id;
+    let csrf = StoredValue::new(view.csrf_token.clone());
+    let write = view.can_write;
+    let memberships = view
+        .memberships
+        .clone()
+        .into_iter()
+        .map(|pool| {
+            let label = format!("Remove from {}", pool.name);
+            
+            view! {
+                <li data-testid="membership" class="flex items-center gap-4">
+                    <span>{pool.name.clone()}</span>
+                    {write.then(move || view! {
+                        <ActionForm action=actions.remove_pool>
+                            <input type="hidden" name="csrf" value=csrf.get_value() />
+                            <input type="hidden" name="id" value=id.to_string() />
+                            <input type="hidden" name="pool" value=pool.id.to_string() />
+                            <button type="submit" class="text-sm text-red-700 underline">{label}</button>
+                        </ActionForm>
+                    })}
+                </li>
+            }
+        })
+        .collect_view();
+    let role_items = view
+        .role_sources
+        .clone()
+        .into_iter()
+        .map(|(role, from)| {
+            let text = if from == "direct" { format!("{role} · direct") } else { format!("{role} · from {from}") };
+            view! { <li data-testid="role-source">{text}</li> }
+        })
+        .collect_view();
+    let other_pools = view
+        .other_pools
+        .clone()
+        .into_iter()
+        .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
+        .collect_view();
+    let no_roles = view.role_sources.is_empty();
+    let no_pools = view.memberships.is_empty();
+    let in_every_pool = view.other_pools.is_empty();
+    let direct_roles = view.direct_roles.clone();
+    let pools_result = move || {
+        outcome(actions.add_pool.value().get(), "Saved.")
+            .or_else(|| outcome(actions.remove_pool.value().get(), "Saved."))
+    };
+    view! {
+        <div class="space-y-6">
+            <section aria-labelledby="person-title" class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
+                <h2 id="person-title" class="text-lg font-semibold">{name.clone()}</h2>
+                <p class="mt-1 text-sm text-slate-700">
+                    <span data-testid="person-email">{person.email.clone()}</span>
+                    {person.jit_provisioned.then(|| view! {
+                        <span data-testid="jit-badge" class="ml-2 rounded-full bg-indigo-50 px-2 py-0.5 text-xs font-medium text-indigo-800">"JIT-provisioned"</span>
+                    })}
+                </p>
+                <p class="mt-1 text-sm">
+                    "Status: " <span data-testid="person-status">{if person.active { "Active" } else { "Deactivated" }}</span>
+                    " · Last sign-in: " {person.last_sign_in.clone().unwrap_or_else(|| "never".into())}
+                </p>
+                <p data-testid="okta-removal-note" class="mt-3 text-sm text-slate-600">
+                    "Removing someone in Okta does not remove them from Portal. To take their access away, deactivate or remove them here."
+                </p>
+            </section>
+
+            <Card title="Roles" id="person-roles-title">
+                <ul class="mt-2 space-y-1 text-sm" aria-label="Effective roles">
+                    {role_items}
+                    {no_roles.then(|| view! { <li class="text-slate-500">"No roles: this person can sign in but do nothing."</li> })}
+                </ul>
+                {write.then(|| view! {
+                    <ActionForm action=actions.roles attr:class="mt-4 space-y-3">
+                        <input type="hidden" name="csrf" value=csrf.get_value() />
+                        <input type="hidden" name="id" value=id.to_string() />
+                        <RoleChoices checked=direct_roles.clone() legend="Direct roles (pools add their own)" />
+                        <SaveRow label="Save roles" pending=actions.roles.pending().into() result=Signal::derive(move || outcome(actions.roles.value().get(), "Saved.")) testid="roles-result" />
+                    </ActionForm>
+                })}
+            </Card>
+
+            <Card title="Agent pools" id="person-pools-title">
+                <ul class="mt-2 space-y-2 text-sm">
+                    {memberships}
+                    {no_pools.then(|| view! { <li class="text-slate-500">"In no agent pool."</li> })}
+                </ul>
+                {write.then(|| view! {
+                    <ActionForm action=actions.add_pool attr:class="mt-4 flex flex-wrap items-end gap-4">
+                        <input type="hidden" name="csrf" value=csrf.get_value() />
+                        <input type="hidden" name="id" value=id.to_string() />
+                        <div>
+                            <label for="add-to-pool" class="block text-sm font-medium text-slate-700">"Add to agent pool"</label>
+                            <select id="add-to-pool" name="pool" required class="mt-1 rounded border border-slate-300 px-3 py-2 text-sm">
+                                {in_every_pool.then(|| view! { <option value="" disabled selected>"Already in every pool"</option> })}
+                                {other_pools}
+                            </select>
+                        </div>
+                        <SaveRow label="Add to pool" pending=actions.add_pool.pending().into() result=Signal::derive(pools_result) testid="pools-result" />
+                    </ActionForm>
+                })}
+            </Card>
+
+            {write.then(|| view! { <StatusAndRemoval view=view.clone() actions /> })}
+        </div>
+    }
+}
+
+#[component]
+fn StatusAndRemoval(view: PersonView, actions: Actions) -> impl IntoView {
+    let person = view.person.clone();
+    let name = if person.name.is_empty() { person.email.clone() } else { person.name.clone() };
+    let id = person.id;
+    let confirming = RwSignal::new(false);
+    let csrf = StoredValue::new(view.csrf_token.clone());
+    let (label, next) = if person.active { ("Deactivate", "false") } else { ("Reactivate", "true") };
+    let remove_result = move || outcome(actions.remove.value().get(), "Removed.");
+    let warning = StoredValue::new(format!(
+        "Remove {name} ({})? This deletes the account and ends their sessions at once. It cannot be undone; if they sign in with Okta again while SSO JIT is on, they get a new account.",
+        person.email
+    ));
+    let confirm_label = StoredValue::new(format!("Remove {name}"));
+    view! {
+        <Card title="Access" id="person-access-title">
+            <p class="mt-2 text-sm text-slate-600">
+                "A deactivated person cannot sign in, and their sessions and API tokens stop working; the account and its history stay."
+            </p>
+            <ActionForm action=actions.status attr:class="mt-3">
+                <input type="hidden" name="csrf" value=csrf.get_value() />
+                <input type="hidden" name="id" value=id.to_string() />
+                <input type="hidden" name="active" value=next />
+                <SaveRow label=label pending=actions.status.pending().into() result=Signal::derive(move || outcome(actions.status.value().get(), "Saved.")) testid="status-result" />
+            </ActionForm>
+            <div class="mt-6 border-t border-slate-200 pt-4">
+                <button
+                    type="button"
+                    on:click=move |_| confirming.set(true)
+                    class="rounded border border-red-300 px-4 py-2 text-sm font-medium text-red-700 hover:bg-red-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500"
+                >
+                    "Remove…"
+                </button>
+                <Show when=move || confirming.get()>
+                    <div data-testid="remove-confirmation" class="mt-3 rounded border border-red-200 bg-red-50 p-4 text-sm">
+                        <p>{warning.get_value()}</p>
+                        <ActionForm action=actions.remove attr:class="mt-3 flex items-center gap-4">
+                            <input type="hidden" name="csrf" value=csrf.get_value() />
+                            <input type="hidden" name="id" value=id.to_string() />
+                            <button type="submit" class="rounded bg-red-700 px-4 py-2 font-medium text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500">
+                                {confirm_label.get_value()}
+                            </button>
+                            <button type="button" on:click=move |_| confirming.set(false) class="text-slate-700 underline">"Cancel"</button>
+                            <p role="status" data-testid="remove-result" class="text-red-700">
+                                {move || remove_result().filter(|(ok, _)| !ok).map(|(_, text)| text)}
+                            </p>
+                        </ActionForm>
+                    </div>
+                </Show>
+            </div>
+        </Card>
+    }
+}
