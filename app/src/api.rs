@@ -170,7 +170,11 @@ pub async fn save_oidc(
 
 /// The three role checkboxes of a form, as role keys.
 #[cfg(feature = "ssr")]
-fn checked_roles(admin: Option<String>, user: Option<String>, viewer: Option<String>) -> Vec<String> {
+fn checked_roles(
+    admin: Option<String>,
+    user: Option<String>,
+    viewer: Option<String>,
+) -> Vec<String> {
     [("admin", admin), ("user", user), ("viewer", viewer)]
         .into_iter()
         .filter(|(_, on)| on.is_some())
@@ -238,21 +242,45 @@ pub async fn save_person_roles(
 }
 
 #[server]
-pub async fn add_person_to_pool(csrf: String, id: i32, pool: i32) -> Result<crate::model::PersonView, AppError> {
+pub async fn add_person_to_pool(
+    csrf: String,
+    id: i32,
+    pool: i32,
+) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::AddPool(pool)).await)
+    ssr::answer(
+        backend
+            .change_person(&parts, csrf, id, crate::model::PersonEdit::AddPool(pool))
+            .await,
+    )
 }
 
 #[server]
-pub async fn remove_person_from_pool(csrf: String, id: i32, pool: i32) -> Result<crate::model::PersonView, AppError> {
+pub async fn remove_person_from_pool(
+    csrf: String,
+    id: i32,
+    pool: i32,
+) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::RemovePool(pool)).await)
+    ssr::answer(
+        backend
+            .change_person(&parts, csrf, id, crate::model::PersonEdit::RemovePool(pool))
+            .await,
+    )
 }
 
 #[server]
-pub async fn set_person_active(csrf: String, id: i32, active: bool) -> Result<crate::model::PersonView, AppError> {
+pub async fn set_person_active(
+    csrf: String,
+    id: i32,
+    active: bool,
+) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_person(&parts, csrf, id, crate::model::PersonEdit::Active(active)).await)
+    ssr::answer(
+        backend
+            .change_person(&parts, csrf, id, crate::model::PersonEdit::Active(active))
+            .await,
+    )
 }
 
 #[server]
@@ -276,7 +304,11 @@ pub async fn create_pool(
     viewer: Option<String>,
 ) -> Result<crate::model::CreatedPool, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.create_pool(&parts, csrf, name, checked_roles(admin, user, viewer)).await)
+    ssr::answer(
+        backend
+            .create_pool(&parts, csrf, name, checked_roles(admin, user, viewer))
+            .await,
+    )
 }
 
 #[server]
@@ -286,9 +318,17 @@ pub async fn get_pool_page(id: i32) -> Result<crate::model::PoolDetail, AppError
 }
 
 #[server]
-pub async fn rename_pool(csrf: String, id: i32, name: String) -> Result<crate::model::PoolDetail, AppError> {
+pub async fn rename_pool(
+    csrf: String,
+    id: i32,
+    name: String,
+) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::Rename(name)).await)
+    ssr::answer(
+        backend
+            .change_pool(&parts, csrf, id, crate::model::PoolEdit::Rename(name))
+            .await,
+    )
 }
 
 #[server]
@@ -305,21 +345,49 @@ pub async fn save_pool_roles(
 }
 
 #[server]
-pub async fn make_default_pool(csrf: String, id: i32) -> Result<crate::model::PoolDetail, AppError> {
+pub async fn make_default_pool(
+    csrf: String,
+    id: i32,
+) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::MakeDefault).await)
+    ssr::answer(
+        backend
+            .change_pool(&parts, csrf, id, crate::model::PoolEdit::MakeDefault)
+            .await,
+    )
 }
 
 #[server]
-pub async fn add_pool_member(csrf: String, id: i32, email: String) -> Result<crate::model::PoolDetail, AppError> {
+pub async fn add_pool_member(
+    csrf: String,
+    id: i32,
+    email: String,
+) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::AddMember(email)).await)
+    ssr::answer(
+        backend
+            .change_pool(&parts, csrf, id, crate::model::PoolEdit::AddMember(email))
+            .await,
+    )
 }
 
 #[server]
-pub async fn remove_pool_member(csrf: String, id: i32, user_id: i32) -> Result<crate::model::PoolDetail, AppError> {
+pub async fn remove_pool_member(
+    csrf: String,
+    id: i32,
+    user_id: i32,
+) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.change_pool(&parts, csrf, id, crate::model::PoolEdit::RemoveMember(user_id)).await)
+    ssr::answer(
+        backend
+            .change_pool(
+                &parts,
+                csrf,
+                id,
+                crate::model::PoolEdit::RemoveMember(user_id),
+            )
+            .await,
+    )
 }
 
 #[server]
@@ -331,7 +399,11 @@ pub async fn rotate_pool_key(csrf: String, id: i32) -> Result<String, AppError> 
 #[server]
 pub async fn delete_pool(csrf: String, id: i32, confirm: Option<String>) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.delete_pool(&parts, csrf, id, confirm.is_some()).await)
+    ssr::answer(
+        backend
+            .delete_pool(&parts, csrf, id, confirm.is_some())
+            .await,
+    )
 }
 
 #[server]

@@ -41,18 +41,57 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<IdentitySettings, AppError>;
     async fn users(&self, request: &Parts) -> Result<Vec<UserRow>, AppError>;
     async fn users_page(&self, request: &Parts, query: UsersQuery) -> Result<UsersView, AppError>;
-    async fn add_person(&self, request: &Parts, csrf: String, form: NewPersonForm) -> Result<i32, AppError>;
+    async fn add_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: NewPersonForm,
+    ) -> Result<i32, AppError>;
     async fn person_page(&self, request: &Parts, id: i32) -> Result<PersonView, AppError>;
-    async fn change_person(&self, request: &Parts, csrf: String, id: i32, edit: PersonEdit) -> Result<PersonView, AppError>;
+    async fn change_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        edit: PersonEdit,
+    ) -> Result<PersonView, AppError>;
     /// Removes the person; answers their email.
-    async fn remove_person(&self, request: &Parts, csrf: String, id: i32) -> Result<String, AppError>;
+    async fn remove_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+    ) -> Result<String, AppError>;
     async fn pools_page(&self, request: &Parts) -> Result<PoolsView, AppError>;
     async fn pool_page(&self, request: &Parts, id: i32) -> Result<PoolDetail, AppError>;
-    async fn create_pool(&self, request: &Parts, csrf: String, name: String, roles: Vec<String>) -> Result<CreatedPool, AppError>;
-    async fn change_pool(&self, request: &Parts, csrf: String, id: i32, edit: PoolEdit) -> Result<PoolDetail, AppError>;
+    async fn create_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        name: String,
+        roles: Vec<String>,
+    ) -> Result<CreatedPool, AppError>;
+    async fn change_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        edit: PoolEdit,
+    ) -> Result<PoolDetail, AppError>;
     /// A new agent key for the pool, shown once.
-    async fn rotate_pool_key(&self, request: &Parts, csrf: String, id: i32) -> Result<String, AppError>;
-    async fn delete_pool(&self, request: &Parts, csrf: String, id: i32, confirm: bool) -> Result<(), AppError>;
+    async fn rotate_pool_key(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+    ) -> Result<String, AppError>;
+    async fn delete_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        confirm: bool,
+    ) -> Result<(), AppError>;
     async fn roles_page(&self, request: &Parts) -> Result<Vec<RoleRow>, AppError>;
     async fn audit_page(&self, request: &Parts, query: AuditQuery) -> Result<AuditView, AppError>;
     async fn save_oidc(

@@ -19,8 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let db = portal::db::connect_and_migrate(&url).await?;
     let pool = {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         use portal::db::entities::agent_pool;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         agent_pool::Entity::find()
             .filter(agent_pool::Column::IsDefault.eq(true))
             .one(&db)
@@ -46,23 +46,62 @@ async fn main() -> anyhow::Result<()> {
         }
         .insert(&txn)
         .await?;
-        portal::db::entities::pool_member::ActiveModel { pool_id: Set(pool), user_id: Set(account.id) }
-            .insert(&txn)
-            .await?;
-        portal::db::entities::user_role::ActiveModel { user_id: Set(account.id), role_id: Set(user_role) }
-            .insert(&txn)
-            .await?;
+        portal::db::entities::pool_member::ActiveModel {
+            pool_id: Set(pool),
+            user_id: Set(account.id),
+        }
+        .insert(&txn)
+        .await?;
+        portal::db::entities::user_role::ActiveModel {
+            user_id: Set(account.id),
+            role_id: Set(user_role),
+        }
+        .insert(&txn)
+        .await?;
     }
     txn.commit().await?;
-    println!("seeded {PEOPLE} people in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {PEOPLE} people in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let cases: [(&str, PeopleQuery); 4] = [
-        ("first page (25)", PeopleQuery { per_page: Some(25), ..Default::default() }),
-        ("search 'last977'", PeopleQuery { q: Some("last977".into()), per_page: Some(25), ..Default::default() }),
-        ("source sso_jit", PeopleQuery { source: Some("sso_jit".into()), per_page: Some(25), ..Default::default() }),
-        ("page 399 of 400", PeopleQuery { page: Some(399), per_page: Some(25), ..Default::default() }),
+        (
+            "first page (25)",
+            PeopleQuery {
+                per_page: Some(25),
+                ..Default::default()
+            },
+        ),
+        (
+            "search 'last977'",
+            PeopleQuery {
+                q: Some("last977".into()),
+                per_page: Some(25),
+                ..Default::default()
+            },
+        ),
+        (
+            "source sso_jit",
+            PeopleQuery {
+                source: Some("sso_jit".into()),
+                per_page: Some(25),
+                ..Default::default()
+            },
+        ),
+        (
+            "page 399 of 400",
+            PeopleQuery {
+                page: Some(399),
+                per_page: Some(25),
+                ..Default::default()
+            },
+        ),
     ];
-    println!("{:<20} {:>10} {:>10} {:>8}", "query", "median", "p95", "rows");
+    println!(
+        "{:<20} {:>10} {:>10} {:>8}",
+        "query", "median", "p95", "rows"
+    );
     for (name, query) in cases {
         let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
         let mut rows = 0;

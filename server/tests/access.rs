@@ -440,13 +440,27 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_removed() {
     // An Admin granted by a pool counts too: with Admin from a pool, the direct role can go;
     // then the pool's Admin role is the last one and cannot be taken away.
     let pool = ok_json(
-        call(&app, &second_token, Method::POST, "/api/v1/pools", Some(json!({ "name": "Admins", "roles": ["admin"] }))).await,
+        call(
+            &app,
+            &second_token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Admins", "roles": ["admin"] })),
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
     let pool_id = pool["id"].as_i64().unwrap();
     ok_json(
-        call(&app, &second_token, Method::POST, &format!("/api/v1/pools/{pool_id}/members"), Some(json!({ "user_id": second_id }))).await,
+        call(
+            &app,
+            &second_token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": second_id })),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
@@ -454,27 +468,77 @@ async fn the_last_active_admin_cannot_be_demoted_deactivated_or_removed() {
     // role away: the first is now the only Admin, through the pool alone.
     let me_id = me;
     ok_json(
-        call(&app, &second_token, Method::POST, &format!("/api/v1/pools/{pool_id}/members"), Some(json!({ "user_id": me_id }))).await,
+        call(
+            &app,
+            &second_token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": me_id })),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
     ok_json(
-        call(&app, &second_token, Method::DELETE, &format!("/api/v1/pools/{pool_id}/members/{second_id}"), None).await,
+        call(
+            &app,
+            &second_token,
+            Method::DELETE,
+            &format!("/api/v1/pools/{pool_id}/members/{second_id}"),
+            None,
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
     ok_json(
-        call(&app, &token, Method::PATCH, &format!("/api/v1/users/{second_id}"), Some(json!({ "roles": [] }))).await,
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/users/{second_id}"),
+            Some(json!({ "roles": [] })),
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
-    let response = call(&app, &token, Method::PATCH, &format!("/api/v1/pools/{pool_id}"), Some(json!({ "roles": ["viewer"] }))).await;
-    assert!(refused(response, "roles").await.contains("last active Admin"));
-    let response = call(&app, &token, Method::DELETE, &format!("/api/v1/pools/{pool_id}/members/{me_id}"), None).await;
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/pools/{pool_id}"),
+        Some(json!({ "roles": ["viewer"] })),
+    )
+    .await;
+    assert!(refused(response, "roles")
+        .await
+        .contains("last active Admin"));
+    let response = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{pool_id}/members/{me_id}"),
+        None,
+    )
+    .await;
     refused(response, "roles").await;
-    let response = call(&app, &token, Method::DELETE, &format!("/api/v1/pools/{pool_id}?confirm=true"), None).await;
+    let response = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{pool_id}?confirm=true"),
+        None,
+    )
+    .await;
     refused(response, "roles").await;
-    assert_eq!(portal::people::admin::active_admins(&app.portal.db).await.unwrap().len(), 1);
+    assert_eq!(
+        portal::people::admin::active_admins(&app.portal.db)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -702,5 +766,94 @@ async fn the_audit_log_filters_and_exports_csv() {
     assert!(
         row.contains(",'=cmd@example.test,"),
         "a formula-like cell is neutralised: {row}"
+    );
+}
+
+#[tokio::test]
+async fn a_pool_is_renamed_and_its_agent_key_rotated_with_the_old_one_gone() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Night shift" })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = pool["id"].as_i64().unwrap();
+    let first_key = pool["agent_key"].as_str().unwrap().to_string();
+    let stored = |app: &TestApp| {
+        let db = app.portal.db.clone();
+        async move {
+            use sea_orm::EntityTrait;
+            portal::db::entities::agent_pool::Entity::find_by_id(id as i32)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .agent_key_hash
+        }
+    };
+    assert_eq!(
+        stored(&app).await,
+        portal::auth::digest(&first_key),
+        "stored hashed, never as given"
+    );
+    let rotated = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            &format!("/api/v1/pools/{id}/agent-key"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let second_key = rotated["agent_key"].as_str().unwrap();
+    assert_ne!(second_key, first_key);
+    assert_eq!(stored(&app).await, portal::auth::digest(second_key));
+    let renamed = ok_json(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/pools/{id}"),
+            Some(json!({ "name": "Day shift" })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(renamed["name"], "Day shift");
+    refused(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/pools/{id}"),
+            Some(json!({ "name": " " })),
+        )
+        .await,
+        "name",
+    )
+    .await;
+    for action in ["pool.created", "pool.agent_key_rotated", "pool.updated"] {
+        assert!(app.audited(action, "success").await, "{action}");
+    }
+    let log: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?action=pool.").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        !log.to_string().contains(second_key),
+        "the key never reaches the audit log"
     );
 }

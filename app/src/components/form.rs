@@ -125,7 +125,10 @@ pub fn RoleChoices(checked: Vec<String>, legend: &'static str) -> impl IntoView 
 }
 
 /// The words for a form's outcome: `saved` when it worked, the error's sentence when not.
-pub fn outcome<T>(value: Option<Result<T, crate::model::AppError>>, saved: &str) -> Option<(bool, String)> {
+pub fn outcome<T>(
+    value: Option<Result<T, crate::model::AppError>>,
+    saved: &str,
+) -> Option<(bool, String)> {
     value.map(|outcome| match outcome {
         Ok(_) => (true, saved.to_string()),
         Err(error) => (false, error.to_string()),

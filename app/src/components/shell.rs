@@ -33,7 +33,11 @@ fn Frame(info: ShellInfo) -> impl IntoView {
     let is_admin = info.me.is_admin;
     let can_read_people = info.me.can_read_people;
     // Admins start at the identity configuration; Viewers at the people they may read.
-    let settings_home = if is_admin { "/settings/iam/identity" } else { "/settings/iam/users" };
+    let settings_home = if is_admin {
+        "/settings/iam/identity"
+    } else {
+        "/settings/iam/users"
+    };
     view! {
         <div class="flex min-h-screen flex-col">
             <header class="border-b border-slate-200 bg-white">

@@ -56,11 +56,13 @@ fn AuditCard(view: AuditView) -> impl IntoView {
     let export = format!("/api/v1/audit.csv?{filters}");
     let pages = view.total.div_ceil(view.per_page).max(1);
     let outcome = current("outcome");
-    let input = |id: &'static str, name: &'static str, label: &'static str, value: String| view! {
-        <div>
-            <label for=id class="block font-medium text-slate-700">{label}</label>
-            <input id=id name=name type="text" value=value class="mt-1 rounded border border-slate-300 px-3 py-2 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500" />
-        </div>
+    let input = |id: &'static str, name: &'static str, label: &'static str, value: String| {
+        view! {
+            <div>
+                <label for=id class="block font-medium text-slate-700">{label}</label>
+                <input id=id name=name type="text" value=value class="mt-1 rounded border border-slate-300 px-3 py-2 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500" />
+            </div>
+        }
     };
     view! {
         <section aria-labelledby="audit-title" class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">

@@ -48,7 +48,6 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
     }
 }
 
-
 #[component]
 fn LoginMethodCard(
     settings: IdentitySettings,
@@ -296,9 +295,6 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
         </div>
     }
 }
-
-
-
 
 #[component]
 fn ProvisioningCard(

@@ -16,14 +16,28 @@ use crate::pages::settings::SettingsFrame;
 #[component]
 pub fn PersonPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i32>().ok()).unwrap_or(0));
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|id| id.parse::<i32>().ok())
+                .unwrap_or(0)
+        })
+    };
     let roles = ServerAction::<SavePersonRoles>::new();
     let add_pool = ServerAction::<AddPersonToPool>::new();
     let remove_pool = ServerAction::<RemovePersonFromPool>::new();
     let status = ServerAction::<SetPersonActive>::new();
     let remove = ServerAction::<RemovePerson>::new();
     let person = Resource::new(
-        move || (id(), roles.version().get(), add_pool.version().get(), remove_pool.version().get(), status.version().get()),
+        move || {
+            (
+                id(),
+                roles.version().get(),
+                add_pool.version().get(),
+                remove_pool.version().get(),
+                status.version().get(),
+            )
+        },
         |(id, ..)| get_person_page(id),
     );
     // Once removed, the person's page has nothing to show: back to the list, saying so.
@@ -31,12 +45,21 @@ pub fn PersonPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(email)) = remove.value().get() {
             navigate(
-                &format!("/settings/iam/users?removed={}", crate::components::status::urlencode(&email)),
+                &format!(
+                    "/settings/iam/users?removed={}",
+                    crate::components::status::urlencode(&email)
+                ),
                 Default::default(),
             );
         }
     });
-    let actions = Actions { roles, add_pool, remove_pool, status, remove };
+    let actions = Actions {
+        roles,
+        add_pool,
+        remove_pool,
+        status,
+        remove,
+    };
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -66,7 +89,11 @@ struct Actions {
 #[component]
 fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
     let person = view.person.clone();
-    let name = if person.name.is_empty() { person.email.clone() } else { person.name.clone() };
+    let name = if person.name.is_empty() {
+        person.email.clone()
+    } else {
+        person.name.clone()
+    };
     let id = person.id;
     let csrf = StoredValue::new(view.csrf_token.clone());
     let write = view.can_write;
@@ -76,7 +103,7 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
         .into_iter()
         .map(|pool| {
             let label = format!("Remove from {}", pool.name);
-            
+
             view! {
                 <li data-testid="membership" class="flex items-center gap-4">
                     <span>{pool.name.clone()}</span>
@@ -97,7 +124,11 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
         .clone()
         .into_iter()
         .map(|(role, from)| {
-            let text = if from == "direct" { format!("{role} · direct") } else { format!("{role} · from {from}") };
+            let text = if from == "direct" {
+                format!("{role} · direct")
+            } else {
+                format!("{role} · from {from}")
+            };
             view! { <li data-testid="role-source">{text}</li> }
         })
         .collect_view();
@@ -178,11 +209,19 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
 #[component]
 fn StatusAndRemoval(view: PersonView, actions: Actions) -> impl IntoView {
     let person = view.person.clone();
-    let name = if person.name.is_empty() { person.email.clone() } else { person.name.clone() };
+    let name = if person.name.is_empty() {
+        person.email.clone()
+    } else {
+        person.name.clone()
+    };
     let id = person.id;
     let confirming = RwSignal::new(false);
     let csrf = StoredValue::new(view.csrf_token.clone());
-    let (label, next) = if person.active { ("Deactivate", "false") } else { ("Reactivate", "true") };
+    let (label, next) = if person.active {
+        ("Deactivate", "false")
+    } else {
+        ("Reactivate", "true")
+    };
     let remove_result = move || outcome(actions.remove.value().get(), "Removed.");
     let warning = StoredValue::new(format!(
         "Remove {name} ({})? This deletes the account and ends their sessions at once. It cannot be undone; if they sign in with Okta again while SSO JIT is on, they get a new account.",

@@ -46,7 +46,12 @@ fn roles_text(roles: &[String]) -> String {
 fn PoolsCard(view: PoolsView, create: ServerAction<CreatePool>) -> impl IntoView {
     let created = move || create.value().get().and_then(|r| r.ok());
     let create_csrf = view.csrf_token.clone();
-    let result = move || outcome(create.value().get(), "Created. Copy the agent key now: it is not shown again.");
+    let result = move || {
+        outcome(
+            create.value().get(),
+            "Created. Copy the agent key now: it is not shown again.",
+        )
+    };
     view! {
         <div class="space-y-6">
             <Card title="Agent Pools" id="pools-title">
@@ -99,7 +104,13 @@ fn PoolsCard(view: PoolsView, create: ServerAction<CreatePool>) -> impl IntoView
 #[component]
 pub fn AgentPoolPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").and_then(|id| id.parse::<i32>().ok()).unwrap_or(0));
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|id| id.parse::<i32>().ok())
+                .unwrap_or(0)
+        })
+    };
     let actions = PoolActions {
         rename: ServerAction::new(),
         roles: ServerAction::new(),

@@ -8,7 +8,11 @@ use leptos_router::components::A;
 pub fn SettingsFrame(children: Children) -> impl IntoView {
     // Identity Configuration is for Admins; the other tabs are for Admins and Viewers.
     let is_admin = use_context::<crate::model::ShellInfo>().is_some_and(|info| info.me.is_admin);
-    let section_home = if is_admin { "/settings/iam/identity" } else { "/settings/iam/users" };
+    let section_home = if is_admin {
+        "/settings/iam/identity"
+    } else {
+        "/settings/iam/users"
+    };
     view! {
         <div class="flex gap-8">
             <nav aria-label="Settings sections" class="w-56 shrink-0">

@@ -143,11 +143,27 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
 
 #[component]
 fn UserLine(row: UserRow) -> impl IntoView {
-    let source = if row.source == "sso_jit" { "SSO JIT" } else { "Manual" };
-    let roles = if row.roles.is_empty() { "none".to_string() } else { row.roles.join(", ") };
-    let pools = if row.pools.is_empty() { "none".to_string() } else { row.pools.join(", ") };
+    let source = if row.source == "sso_jit" {
+        "SSO JIT"
+    } else {
+        "Manual"
+    };
+    let roles = if row.roles.is_empty() {
+        "none".to_string()
+    } else {
+        row.roles.join(", ")
+    };
+    let pools = if row.pools.is_empty() {
+        "none".to_string()
+    } else {
+        row.pools.join(", ")
+    };
     let href = format!("/settings/iam/users/{}", row.id);
-    let name = if row.name.is_empty() { row.email.clone() } else { row.name.clone() };
+    let name = if row.name.is_empty() {
+        row.email.clone()
+    } else {
+        row.name.clone()
+    };
     view! {
         <tr data-testid="user-row">
             <td class="py-2 pr-4 font-medium"><a class="text-indigo-700 hover:underline" href=href>{name}</a></td>
@@ -167,7 +183,11 @@ fn UserLine(row: UserRow) -> impl IntoView {
 }
 
 #[component]
-fn AddPersonCard(add: ServerAction<AddPerson>, pools: Vec<crate::model::PoolOption>, csrf: String) -> impl IntoView {
+fn AddPersonCard(
+    add: ServerAction<AddPerson>,
+    pools: Vec<crate::model::PoolOption>,
+    csrf: String,
+) -> impl IntoView {
     let result = move || outcome(add.value().get(), "Added.");
     view! {
         <details class="mt-6 rounded-lg border border-slate-200 bg-white p-6 shadow-sm">

@@ -141,11 +141,94 @@ pub async fn search(
     let paginator = find.order_by_asc(user::Column::Id).paginate(db, per_page);
     let total = paginator.num_items().await?;
     let accounts = paginator.fetch_page(page - 1).await?;
-    let mut listings = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        listings.push(listing(db, account).await?);
+    Ok((listings(db, accounts).await?, total))
+}
+
+/// The listings of `accounts` in four queries whatever their number: roles, direct roles,
+/// memberships and pools with the roles they grant.
+pub async fn listings(
+    db: &impl ConnectionTrait,
+    accounts: Vec<user::Model>,
+) -> Result<Vec<Listing>, DbErr> {
+    use std::collections::{BTreeSet, HashMap};
+    let ids: Vec<i32> = accounts.iter().map(|a| a.id).collect();
+    let role_keys: HashMap<i32, String> = role::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.key))
+        .collect();
+    let mut roles: HashMap<i32, BTreeSet<String>> = HashMap::new();
+    for direct in user_role::Entity::find()
+        .filter(user_role::Column::UserId.is_in(ids.clone()))
+        .all(db)
+        .await?
+    {
+        if let Some(key) = role_keys.get(&direct.role_id) {
+            roles.entry(direct.user_id).or_default().insert(key.clone());
+        }
     }
-    Ok((listings, total))
+    let memberships = pool_member::Entity::find()
+        .filter(pool_member::Column::UserId.is_in(ids))
+        .all(db)
+        .await?;
+    let pool_ids: BTreeSet<i32> = memberships.iter().map(|m| m.pool_id).collect();
+    let pools: HashMap<i32, String> = agent_pool::Entity::find()
+        .filter(agent_pool::Column::Id.is_in(pool_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let mut granted: HashMap<i32, Vec<String>> = HashMap::new();
+    for grant in pool_role::Entity::find()
+        .filter(pool_role::Column::PoolId.is_in(pool_ids))
+        .all(db)
+        .await?
+    {
+        if let Some(key) = role_keys.get(&grant.role_id) {
+            granted.entry(grant.pool_id).or_default().push(key.clone());
+        }
+    }
+    let mut names: HashMap<i32, Vec<String>> = HashMap::new();
+    for membership in memberships {
+        if let Some(name) = pools.get(&membership.pool_id) {
+            names
+                .entry(membership.user_id)
+                .or_default()
+                .push(name.clone());
+        }
+        for key in granted.get(&membership.pool_id).into_iter().flatten() {
+            roles
+                .entry(membership.user_id)
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+    Ok(accounts
+        .into_iter()
+        .map(|account| {
+            let mut pools = names.remove(&account.id).unwrap_or_default();
+            pools.sort();
+            Listing {
+                roles: roles
+                    .remove(&account.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+                pools,
+                id: account.id,
+                email: account.email,
+                first_name: account.first_name,
+                last_name: account.last_name,
+                source: account.source,
+                jit_provisioned: account.jit_provisioned,
+                active: account.active,
+                created_at: account.created_at,
+                last_login_at: account.last_login_at,
+            }
+        })
+        .collect())
 }
 
 pub async fn listing(db: &impl ConnectionTrait, account: user::Model) -> Result<Listing, DbErr> {
@@ -223,12 +306,7 @@ pub async fn role_sources(
 
 /// Everyone, in the order their accounts were made, with effective roles and pools.
 pub async fn directory(db: &impl ConnectionTrait) -> Result<Vec<Listing>, DbErr> {
-    let accounts = all(db).await?;
-    let mut listings = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        listings.push(listing(db, account).await?);
-    }
-    Ok(listings)
+    listings(db, all(db).await?).await
 }
 
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {

@@ -71,7 +71,10 @@ impl Portal {
         Ok(pools::list(&self.db)
             .await?
             .into_iter()
-            .map(|p| PoolOption { id: p.id, name: p.name })
+            .map(|p| PoolOption {
+                id: p.id,
+                name: p.name,
+            })
             .collect())
     }
 
@@ -94,7 +97,11 @@ impl Portal {
             .collect())
     }
 
-    pub(super) async fn users_page_view(&self, request: &Parts, query: UsersQuery) -> Result<UsersView, AppError> {
+    pub(super) async fn users_page_view(
+        &self,
+        request: &Parts,
+        query: UsersQuery,
+    ) -> Result<UsersView, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.reader(request).await?;
@@ -122,7 +129,12 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn add_person_form(&self, request: &Parts, csrf: String, form: NewPersonForm) -> Result<i32, AppError> {
+    pub(super) async fn add_person_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: NewPersonForm,
+    ) -> Result<i32, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
@@ -138,7 +150,11 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    async fn person_view(&self, caller: &Caller, person_id: i32) -> Result<PersonView, PortalError> {
+    async fn person_view(
+        &self,
+        caller: &Caller,
+        person_id: i32,
+    ) -> Result<PersonView, PortalError> {
         let account = user::Entity::find_by_id(person_id)
             .one(&self.db)
             .await?
@@ -166,7 +182,11 @@ impl Portal {
         })
     }
 
-    pub(super) async fn person_page_view(&self, request: &Parts, person_id: i32) -> Result<PersonView, AppError> {
+    pub(super) async fn person_page_view(
+        &self,
+        request: &Parts,
+        person_id: i32,
+    ) -> Result<PersonView, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.reader(request).await?;
@@ -175,23 +195,41 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn change_person_form(&self, request: &Parts, csrf: String, person_id: i32, edit: PersonEdit) -> Result<PersonView, AppError> {
+    pub(super) async fn change_person_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        person_id: i32,
+        edit: PersonEdit,
+    ) -> Result<PersonView, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
             let current = self.person_view(&caller, person_id).await?;
             let mut pools: Vec<i32> = current.memberships.iter().map(|p| p.id).collect();
             let change = match edit {
-                PersonEdit::Roles(keys) => PersonChange { roles: Some(roles_from_keys(&keys)), ..Default::default() },
+                PersonEdit::Roles(keys) => PersonChange {
+                    roles: Some(roles_from_keys(&keys)),
+                    ..Default::default()
+                },
                 PersonEdit::AddPool(pool) => {
                     pools.push(pool);
-                    PersonChange { pools: Some(pools), ..Default::default() }
+                    PersonChange {
+                        pools: Some(pools),
+                        ..Default::default()
+                    }
                 }
                 PersonEdit::RemovePool(pool) => {
                     pools.retain(|p| *p != pool);
-                    PersonChange { pools: Some(pools), ..Default::default() }
+                    PersonChange {
+                        pools: Some(pools),
+                        ..Default::default()
+                    }
                 }
-                PersonEdit::Active(active) => PersonChange { active: Some(active), ..Default::default() },
+                PersonEdit::Active(active) => PersonChange {
+                    active: Some(active),
+                    ..Default::default()
+                },
             };
             self.change_person(&caller, person_id, change, &id).await?;
             self.person_view(&caller, person_id).await
@@ -199,7 +237,12 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn remove_person_form(&self, request: &Parts, csrf: String, person_id: i32) -> Result<String, AppError> {
+    pub(super) async fn remove_person_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        person_id: i32,
+    ) -> Result<String, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
@@ -241,7 +284,11 @@ impl Portal {
         })
     }
 
-    pub(super) async fn pool_page_view(&self, request: &Parts, pool_id: i32) -> Result<PoolDetail, AppError> {
+    pub(super) async fn pool_page_view(
+        &self,
+        request: &Parts,
+        pool_id: i32,
+    ) -> Result<PoolDetail, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.reader(request).await?;
@@ -250,12 +297,25 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn create_pool_form(&self, request: &Parts, csrf: String, name: String, roles: Vec<String>) -> Result<CreatedPool, AppError> {
+    pub(super) async fn create_pool_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        name: String,
+        roles: Vec<String>,
+    ) -> Result<CreatedPool, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
             let made = self
-                .create_pool(&caller, pools::NewPool { name, roles: roles_from_keys(&roles) }, &id)
+                .create_pool(
+                    &caller,
+                    pools::NewPool {
+                        name,
+                        roles: roles_from_keys(&roles),
+                    },
+                    &id,
+                )
                 .await?;
             Ok(CreatedPool {
                 pool: pool_row(made.pool, vec![]),
@@ -265,29 +325,71 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn change_pool_form(&self, request: &Parts, csrf: String, pool_id: i32, edit: PoolEdit) -> Result<PoolDetail, AppError> {
+    pub(super) async fn change_pool_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        pool_id: i32,
+        edit: PoolEdit,
+    ) -> Result<PoolDetail, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
             match edit {
                 PoolEdit::Rename(name) => {
-                    self.change_pool(&caller, pool_id, PoolChange { name: Some(name), ..Default::default() }, &id).await?;
+                    self.change_pool(
+                        &caller,
+                        pool_id,
+                        PoolChange {
+                            name: Some(name),
+                            ..Default::default()
+                        },
+                        &id,
+                    )
+                    .await?;
                 }
                 PoolEdit::Roles(keys) => {
-                    self.change_pool(&caller, pool_id, PoolChange { roles: Some(roles_from_keys(&keys)), ..Default::default() }, &id).await?;
+                    self.change_pool(
+                        &caller,
+                        pool_id,
+                        PoolChange {
+                            roles: Some(roles_from_keys(&keys)),
+                            ..Default::default()
+                        },
+                        &id,
+                    )
+                    .await?;
                 }
                 PoolEdit::MakeDefault => {
-                    self.change_pool(&caller, pool_id, PoolChange { is_default: Some(true), ..Default::default() }, &id).await?;
+                    self.change_pool(
+                        &caller,
+                        pool_id,
+                        PoolChange {
+                            is_default: Some(true),
+                            ..Default::default()
+                        },
+                        &id,
+                    )
+                    .await?;
                 }
                 PoolEdit::AddMember(email) => {
-                    let email = crate::domain::Email::parse(&email).map_err(|m| PortalError::invalid("email", m))?;
-                    let person = people::find_by_email(&self.db, &email)
-                        .await?
-                        .ok_or_else(|| PortalError::invalid("email", format!("{email} has no Portal account")))?;
-                    self.add_pool_member(&caller, pool_id, person.id, &id).await?;
+                    let email = crate::domain::Email::parse(&email)
+                        .map_err(|m| PortalError::invalid("email", m))?;
+                    let person =
+                        people::find_by_email(&self.db, &email)
+                            .await?
+                            .ok_or_else(|| {
+                                PortalError::invalid(
+                                    "email",
+                                    format!("{email} has no Portal account"),
+                                )
+                            })?;
+                    self.add_pool_member(&caller, pool_id, person.id, &id)
+                        .await?;
                 }
                 PoolEdit::RemoveMember(user_id) => {
-                    self.remove_pool_member(&caller, pool_id, user_id, &id).await?;
+                    self.remove_pool_member(&caller, pool_id, user_id, &id)
+                        .await?;
                 }
             }
             self.pool_detail(&caller, pool_id).await
@@ -295,7 +397,12 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn rotate_pool_key_form(&self, request: &Parts, csrf: String, pool_id: i32) -> Result<String, AppError> {
+    pub(super) async fn rotate_pool_key_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        pool_id: i32,
+    ) -> Result<String, AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
@@ -304,7 +411,13 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn delete_pool_form(&self, request: &Parts, csrf: String, pool_id: i32, confirm: bool) -> Result<(), AppError> {
+    pub(super) async fn delete_pool_form(
+        &self,
+        request: &Parts,
+        csrf: String,
+        pool_id: i32,
+        confirm: bool,
+    ) -> Result<(), AppError> {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
@@ -328,7 +441,11 @@ impl Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    pub(super) async fn audit_page_view(&self, request: &Parts, query: AuditQuery) -> Result<AuditView, AppError> {
+    pub(super) async fn audit_page_view(
+        &self,
+        request: &Parts,
+        query: AuditQuery,
+    ) -> Result<AuditView, AppError> {
         let id = correlation(request);
         let result = async {
             self.reader(request).await?;

@@ -407,23 +407,47 @@ impl Backend for Portal {
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
 
-    async fn users_page(&self, request: &Parts, query: app::model::UsersQuery) -> Result<app::model::UsersView, AppError> {
+    async fn users_page(
+        &self,
+        request: &Parts,
+        query: app::model::UsersQuery,
+    ) -> Result<app::model::UsersView, AppError> {
         self.users_page_view(request, query).await
     }
 
-    async fn add_person(&self, request: &Parts, csrf: String, form: app::model::NewPersonForm) -> Result<i32, AppError> {
+    async fn add_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        form: app::model::NewPersonForm,
+    ) -> Result<i32, AppError> {
         self.add_person_form(request, csrf, form).await
     }
 
-    async fn person_page(&self, request: &Parts, id: i32) -> Result<app::model::PersonView, AppError> {
+    async fn person_page(
+        &self,
+        request: &Parts,
+        id: i32,
+    ) -> Result<app::model::PersonView, AppError> {
         self.person_page_view(request, id).await
     }
 
-    async fn change_person(&self, request: &Parts, csrf: String, id: i32, edit: app::model::PersonEdit) -> Result<app::model::PersonView, AppError> {
+    async fn change_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        edit: app::model::PersonEdit,
+    ) -> Result<app::model::PersonView, AppError> {
         self.change_person_form(request, csrf, id, edit).await
     }
 
-    async fn remove_person(&self, request: &Parts, csrf: String, id: i32) -> Result<String, AppError> {
+    async fn remove_person(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+    ) -> Result<String, AppError> {
         self.remove_person_form(request, csrf, id).await
     }
 
@@ -431,23 +455,50 @@ impl Backend for Portal {
         self.pools_page_view(request).await
     }
 
-    async fn pool_page(&self, request: &Parts, id: i32) -> Result<app::model::PoolDetail, AppError> {
+    async fn pool_page(
+        &self,
+        request: &Parts,
+        id: i32,
+    ) -> Result<app::model::PoolDetail, AppError> {
         self.pool_page_view(request, id).await
     }
 
-    async fn create_pool(&self, request: &Parts, csrf: String, name: String, roles: Vec<String>) -> Result<app::model::CreatedPool, AppError> {
+    async fn create_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        name: String,
+        roles: Vec<String>,
+    ) -> Result<app::model::CreatedPool, AppError> {
         self.create_pool_form(request, csrf, name, roles).await
     }
 
-    async fn change_pool(&self, request: &Parts, csrf: String, id: i32, edit: app::model::PoolEdit) -> Result<app::model::PoolDetail, AppError> {
+    async fn change_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        edit: app::model::PoolEdit,
+    ) -> Result<app::model::PoolDetail, AppError> {
         self.change_pool_form(request, csrf, id, edit).await
     }
 
-    async fn rotate_pool_key(&self, request: &Parts, csrf: String, id: i32) -> Result<String, AppError> {
+    async fn rotate_pool_key(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+    ) -> Result<String, AppError> {
         self.rotate_pool_key_form(request, csrf, id).await
     }
 
-    async fn delete_pool(&self, request: &Parts, csrf: String, id: i32, confirm: bool) -> Result<(), AppError> {
+    async fn delete_pool(
+        &self,
+        request: &Parts,
+        csrf: String,
+        id: i32,
+        confirm: bool,
+    ) -> Result<(), AppError> {
         self.delete_pool_form(request, csrf, id, confirm).await
     }
 
@@ -455,7 +506,11 @@ impl Backend for Portal {
         self.roles_page_view(request).await
     }
 
-    async fn audit_page(&self, request: &Parts, query: app::model::AuditQuery) -> Result<app::model::AuditView, AppError> {
+    async fn audit_page(
+        &self,
+        request: &Parts,
+        query: app::model::AuditQuery,
+    ) -> Result<app::model::AuditView, AppError> {
         self.audit_page_view(request, query).await
     }
 
