@@ -418,6 +418,8 @@ pub async fn get_audit_page(
     action: Option<String>,
     person: Option<String>,
     correlation_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
     page: Option<u64>,
 ) -> Result<crate::model::AuditView, AppError> {
     let (backend, parts) = ssr::backend()?;
@@ -426,6 +428,8 @@ pub async fn get_audit_page(
         action: action.unwrap_or_default(),
         person: person.unwrap_or_default(),
         correlation_id: correlation_id.unwrap_or_default(),
+        since: since.unwrap_or_default(),
+        until: until.unwrap_or_default(),
         page: page.unwrap_or(1),
     };
     ssr::answer(backend.audit_page(&parts, query).await)

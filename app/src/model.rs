@@ -269,6 +269,10 @@ pub struct AuditQuery {
     pub action: String,
     pub person: String,
     pub correlation_id: String,
+    /// From this day on (`YYYY-MM-DD`, UTC), inclusive.
+    pub since: String,
+    /// Up to this day (`YYYY-MM-DD`, UTC), inclusive.
+    pub until: String,
     pub page: u64,
 }
 

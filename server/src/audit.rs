@@ -58,7 +58,11 @@ pub struct AuditFilter {
     /// Part of the actor's or the target's email.
     pub person: Option<String>,
     pub correlation_id: Option<String>,
+    /// From this instant (RFC 3339) or the start of this day (`YYYY-MM-DD`, UTC).
+    #[serde(default, deserialize_with = "from_instant_or_day")]
     pub since: Option<chrono::DateTime<Utc>>,
+    /// Before this instant, or up to the end of this day.
+    #[serde(default, deserialize_with = "until_instant_or_day")]
     pub until: Option<chrono::DateTime<Utc>>,
     pub page: Option<u64>,
     pub per_page: Option<u64>,
@@ -214,4 +218,41 @@ fn cell(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+fn instant_or_day<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    days_after: u64,
+) -> Result<Option<chrono::DateTime<Utc>>, D::Error> {
+    use serde::Deserialize;
+    let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let start = (day + chrono::Days::new(days_after))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight");
+        return Ok(Some(start.and_utc()));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| Some(at.with_timezone(&Utc)))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "'{text}' is neither a day (YYYY-MM-DD) nor an RFC 3339 time"
+            ))
+        })
+}
+
+fn from_instant_or_day<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<Utc>>, D::Error> {
+    instant_or_day(d, 0)
+}
+
+fn until_instant_or_day<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<Utc>>, D::Error> {
+    instant_or_day(d, 1)
 }

@@ -857,3 +857,162 @@ async fn a_pool_is_renamed_and_its_agent_key_rotated_with_the_old_one_gone() {
         "the key never reaches the audit log"
     );
 }
+
+/// Signs `app`'s browser in as a new local account with `role` and returns its form token.
+async fn signed_in_with_role(app: &TestApp, email: &str, role: Role) -> String {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    app.person_with_role(email, role).await;
+    let account = portal::people::find_by_email(
+        &app.portal.db,
+        &portal::domain::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut update: portal::db::entities::user::ActiveModel = account.into();
+    update.password_hash = Set(Some(
+        portal::auth::password::hash("a long password here".into())
+            .await
+            .unwrap(),
+    ));
+    update.update(&app.portal.db).await.unwrap();
+    assert!(has_session_cookie(
+        &app.sign_in(email, "a long password here").await
+    ));
+    app.session_csrf().await
+}
+
+#[tokio::test]
+async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
+    use app::api::*;
+    use leptos::server_fn::ServerFn;
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let grace = add(&app, &admin, "grace@example.test", json!([]), json!([])).await;
+    let id = grace["id"].to_string();
+    let before_users: Value = ok_json(
+        app.api_get(&admin, "/api/v1/users?q=grace").await,
+        StatusCode::OK,
+    )
+    .await;
+    let before_pools: Value =
+        ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await;
+    let before_identity = app.identity_document().await;
+    for (role, email) in [
+        (Role::User, "user@example.test"),
+        (Role::Viewer, "viewer@example.test"),
+    ] {
+        let csrf = signed_in_with_role(&app, email, role).await;
+        let forms: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            (
+                AddPerson::PATH,
+                vec![
+                    ("first_name", "E"),
+                    ("last_name", "V"),
+                    ("email", "eve@example.test"),
+                ],
+            ),
+            (SavePersonRoles::PATH, vec![("id", &id), ("admin", "on")]),
+            (AddPersonToPool::PATH, vec![("id", &id), ("pool", "1")]),
+            (RemovePersonFromPool::PATH, vec![("id", &id), ("pool", "1")]),
+            (
+                SetPersonActive::PATH,
+                vec![("id", &id), ("active", "false")],
+            ),
+            (RemovePerson::PATH, vec![("id", &id)]),
+            (CreatePool::PATH, vec![("name", "Eve's")]),
+            (RenamePool::PATH, vec![("id", "1"), ("name", "Eve's")]),
+            (SavePoolRoles::PATH, vec![("id", "1"), ("admin", "on")]),
+            (MakeDefaultPool::PATH, vec![("id", "1")]),
+            (AddPoolMember::PATH, vec![("id", "1"), ("email", email)]),
+            (RemovePoolMember::PATH, vec![("id", "1"), ("user_id", &id)]),
+            (RotatePoolKey::PATH, vec![("id", "1")]),
+            (DeletePool::PATH, vec![("id", "1"), ("confirm", "on")]),
+            (SaveProvisioning::PATH, vec![("jit", "on")]),
+            (SaveLoginMethod::PATH, vec![("method", "sso")]),
+        ];
+        for (path, fields) in forms {
+            let mut form = fields.clone();
+            form.push(("csrf", csrf.as_str()));
+            let response = app
+                .client
+                .post(app.url(path))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{role:?} {path}");
+        }
+        let reads = app
+            .client
+            .post(app.url(GetUsersPage::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap();
+        let expected = if role == Role::Viewer {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(reads.status(), expected, "{role:?} reads Users");
+    }
+    assert_eq!(
+        ok_json(
+            app.api_get(&admin, "/api/v1/users?q=grace").await,
+            StatusCode::OK
+        )
+        .await,
+        before_users
+    );
+    assert_eq!(
+        ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await,
+        before_pools
+    );
+    assert_eq!(app.identity_document().await, before_identity);
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_day_or_instant() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    add(&app, &token, "grace@example.test", json!([]), json!([])).await;
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let total = |v: &Value| v["total"].as_u64().unwrap();
+    let on_the_day: Value = ok_json(
+        app.api_get(
+            &token,
+            &format!("/api/v1/audit?action=account.created&since={today}&until={today}"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(total(&on_the_day), 1, "a day includes all of it");
+    let later: Value = ok_json(
+        app.api_get(
+            &token,
+            &format!("/api/v1/audit?action=account.created&since={tomorrow}"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(total(&later), 0);
+    let instant = (chrono::Utc::now() - chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let since_instant: Value = ok_json(
+        app.api_get(
+            &token,
+            &format!("/api/v1/audit?action=account.created&since={instant}"),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(total(&since_instant), 1);
+    let bad = app.api_get(&token, "/api/v1/audit?since=yesterday").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

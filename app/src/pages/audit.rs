@@ -10,7 +10,14 @@ use crate::components::status::{urlencode, PageError};
 use crate::model::AuditView;
 use crate::pages::settings::SettingsFrame;
 
-const FILTERS: [&str; 4] = ["outcome", "action", "person", "correlation_id"];
+const FILTERS: [&str; 6] = [
+    "outcome",
+    "action",
+    "person",
+    "correlation_id",
+    "since",
+    "until",
+];
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
@@ -23,6 +30,8 @@ pub fn AuditLogPage() -> impl IntoView {
                 q.get("action"),
                 q.get("person"),
                 q.get("correlation_id"),
+                q.get("since"),
+                q.get("until"),
                 q.get("page").and_then(|p| p.parse().ok()),
             )
         },
@@ -82,6 +91,14 @@ fn AuditCard(view: AuditView) -> impl IntoView {
                 {input("audit-action", "action", "Action", current("action"))}
                 {input("audit-person", "person", "Person", current("person"))}
                 {input("audit-correlation", "correlation_id", "Correlation id", current("correlation_id"))}
+                <div>
+                    <label for="audit-since" class="block font-medium text-slate-700">"From (UTC)"</label>
+                    <input id="audit-since" name="since" type="date" value=current("since") class="mt-1 rounded border border-slate-300 px-3 py-2" />
+                </div>
+                <div>
+                    <label for="audit-until" class="block font-medium text-slate-700">"To (UTC)"</label>
+                    <input id="audit-until" name="until" type="date" value=current("until") class="mt-1 rounded border border-slate-300 px-3 py-2" />
+                </div>
                 <button type="submit" class="rounded border border-slate-300 bg-white px-4 py-2 font-medium hover:bg-slate-50">"Filter"</button>
                 <a href=export class="py-2 text-indigo-700 underline" download="portal-audit.csv">"Export CSV"</a>
             </form>

@@ -450,14 +450,22 @@ impl Portal {
         let result = async {
             self.reader(request).await?;
             let text = |s: String| Some(s).filter(|s| !s.trim().is_empty());
+            // The same reading of days and instants as the API's.
+            let bounds: crate::audit::AuditFilter = serde_json::from_value(serde_json::json!({
+                "since": query.since,
+                "until": query.until,
+            }))
+            .map_err(|e| PortalError::invalid("since", format!("{e}")))?;
+            let (since, until) = (bounds.since, bounds.until);
             let filter = crate::audit::AuditFilter {
                 outcome: text(query.outcome),
                 action: text(query.action),
                 person: text(query.person),
                 correlation_id: text(query.correlation_id),
+                since,
+                until,
                 page: Some(query.page.max(1)),
                 per_page: Some(50),
-                ..Default::default()
             };
             let page = crate::audit::search(&self.db, &filter).await?;
             Ok(AuditView {
