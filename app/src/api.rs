@@ -97,12 +97,6 @@ pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
 }
 
 #[server]
-pub async fn get_users() -> Result<Vec<crate::model::UserRow>, AppError> {
-    let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.users(&parts).await)
-}
-
-#[server]
 pub async fn save_provisioning(
     csrf: String,
     jit: Option<String>,

@@ -8,7 +8,7 @@ use http::request::Parts;
 use crate::model::{
     AppError, AuditQuery, AuditView, CreatedPool, IdentitySettings, LoginPageInfo, NewPersonForm,
     OidcForm, PersonEdit, PersonView, PoolDetail, PoolEdit, PoolsView, RoleRow, SamlForm,
-    ShellInfo, UserRow, UsersQuery, UsersView,
+    ShellInfo, UsersQuery, UsersView,
 };
 
 /// Cookies a call wants set on the response, as `Set-Cookie` header values.
@@ -39,7 +39,6 @@ pub trait Backend: Send + Sync + 'static {
         csrf: String,
         form: SamlForm,
     ) -> Result<IdentitySettings, AppError>;
-    async fn users(&self, request: &Parts) -> Result<Vec<UserRow>, AppError>;
     async fn users_page(&self, request: &Parts, query: UsersQuery) -> Result<UsersView, AppError>;
     async fn add_person(
         &self,

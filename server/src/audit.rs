@@ -113,7 +113,7 @@ pub async fn search(
 ) -> Result<AuditPage, crate::error::PortalError> {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
     let per_page = filter.per_page.unwrap_or(50).clamp(1, MAX_PER_PAGE);
-    let page = filter.page.unwrap_or(1).max(1);
+    let page = filter.page.unwrap_or(1).clamp(1, 1_000_000);
     let mut query = audit_event::Entity::find();
     if let Some(outcome) = filter.outcome.as_deref().filter(|o| !o.is_empty()) {
         if !matches!(outcome, "success" | "failure") {
@@ -124,30 +124,34 @@ pub async fn search(
         }
         query = query.filter(audit_event::Column::Outcome.eq(outcome));
     }
-    if let Some(action) = filter
-        .action
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        query = match action.strip_suffix('*') {
-            Some(family) => query.filter(audit_event::Column::Action.starts_with(family)),
-            None if action.ends_with('.') => {
-                query.filter(audit_event::Column::Action.starts_with(action))
-            }
-            None => query.filter(audit_event::Column::Action.eq(action)),
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let like = |pattern: String| LikeExpr::new(pattern).escape('\\');
+    let escape = crate::people::like_escape;
+    let given = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(action) = given(&filter.action) {
+        let family = action
+            .strip_suffix('*')
+            .or_else(|| action.ends_with('.').then_some(action.as_str()));
+        query = match family {
+            Some(family) => query.filter(
+                Expr::col(audit_event::Column::Action).like(like(format!("{}%", escape(family)))),
+            ),
+            None => query.filter(audit_event::Column::Action.eq(action.as_str())),
         };
     }
-    if let Some(person) = filter
-        .person
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(person) = given(&filter.person) {
+        let pattern = format!("%{}%", escape(&person.to_lowercase()));
+        let lower = |column: audit_event::Column| Expr::expr(Func::lower(Expr::col(column)));
         query = query.filter(
             sea_orm::Condition::any()
-                .add(audit_event::Column::Actor.contains(person))
-                .add(audit_event::Column::Target.contains(person)),
+                .add(lower(audit_event::Column::Actor).like(like(pattern.clone())))
+                .add(lower(audit_event::Column::Target).like(like(pattern))),
         );
     }
     if let Some(id) = filter

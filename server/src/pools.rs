@@ -15,7 +15,7 @@ use crate::auth::caller::Caller;
 use crate::db::entities::{agent_pool, pool_member, pool_role, role, user};
 use crate::domain::Role;
 use crate::error::PortalError;
-use crate::people::admin::keep_an_active_admin;
+use crate::people::admin::{keep_an_active_admin, lock_admins};
 use crate::state::Portal;
 
 /// A pool as the API and pages show it.
@@ -219,6 +219,7 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<PoolView, PortalError> {
         let txn = self.db.begin().await?;
+        lock_admins(&txn).await?;
         let pool = find(&txn, id).await?;
         let before = view(&txn, pool.clone()).await?;
         let mut update: agent_pool::ActiveModel = pool.clone().into();
@@ -249,7 +250,7 @@ impl Portal {
         if let Some(roles) = &change.roles {
             set_roles(&txn, id, roles).await?;
         }
-        keep_an_active_admin(&txn, &caller.user).await?;
+        keep_an_active_admin(&txn, caller, &caller.user).await?;
         let after = view(&txn, find(&txn, id).await?).await?;
         record(
             &txn,
@@ -278,6 +279,7 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<(), PortalError> {
         let txn = self.db.begin().await?;
+        lock_admins(&txn).await?;
         let pool = find(&txn, id).await?;
         if pool.is_default {
             return Err(PortalError::invalid(
@@ -298,7 +300,7 @@ impl Portal {
             ));
         }
         agent_pool::Entity::delete_by_id(id).exec(&txn).await?;
-        keep_an_active_admin(&txn, &caller.user).await?;
+        keep_an_active_admin(&txn, caller, &caller.user).await?;
         record(
             &txn,
             caller,
@@ -361,6 +363,7 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<PoolView, PortalError> {
         let txn = self.db.begin().await?;
+        lock_admins(&txn).await?;
         let pool = find(&txn, pool_id).await?;
         let person = user::Entity::find_by_id(user_id)
             .one(&txn)
@@ -375,7 +378,7 @@ impl Portal {
                 person.email, pool.name
             )));
         }
-        keep_an_active_admin(&txn, &person).await?;
+        keep_an_active_admin(&txn, caller, &person).await?;
         record(
             &txn,
             caller,

@@ -369,7 +369,7 @@ async fn the_default_pool_cannot_be_deleted_and_a_pool_with_members_asks_first()
 }
 
 #[tokio::test]
-async fn the_last_active_admin_cannot_be_demoted_deactivated_or_removed() {
+async fn the_last_active_admin_cannot_be_demoted_and_no_admin_removes_themselves() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
     let me = admin_id(&app).await;
@@ -1015,4 +1015,182 @@ async fn the_audit_log_filters_by_day_or_instant() {
     assert_eq!(total(&since_instant), 1);
     let bad = app.api_get(&token, "/api/v1/audit?since=yesterday").await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_drop_their_own_admin_role_through_a_pool_either() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let _other_admin = app
+        .person_with_role("other@example.test", Role::Admin)
+        .await;
+    let me = admin_id(&app).await;
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Admins", "roles": ["admin"] })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pool_id = pool["id"].as_i64().unwrap();
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": me })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    // Admin through the pool only: the direct role may go, since the pool still grants it.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    portal::db::entities::user_role::Entity::delete_many()
+        .filter(portal::db::entities::user_role::Column::UserId.eq(me as i32))
+        .exec(&app.portal.db)
+        .await
+        .unwrap();
+    let own = "This would take away your own Admin role";
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/pools/{pool_id}"),
+        Some(json!({ "roles": [] })),
+    )
+    .await;
+    assert!(refused(response, "roles").await.contains(own));
+    let response = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{pool_id}/members/{me}"),
+        None,
+    )
+    .await;
+    assert!(refused(response, "roles").await.contains(own));
+    let response = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{pool_id}?confirm=true"),
+        None,
+    )
+    .await;
+    assert!(refused(response, "roles").await.contains(own));
+    let response = call(
+        &app,
+        &token,
+        Method::PATCH,
+        &format!("/api/v1/users/{me}"),
+        Some(json!({ "pools": [] })),
+    )
+    .await;
+    assert!(refused(response, "roles").await.contains(own));
+    let still: Value = ok_json(app.api_get(&token, "/api/v1/me").await, StatusCode::OK).await;
+    assert_eq!(still["roles"], json!(["admin"]));
+}
+
+#[tokio::test]
+async fn searches_take_wildcards_literally_and_ignore_case() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    add(
+        &app,
+        &token,
+        "mary_jones@example.test",
+        json!([]),
+        json!([]),
+    )
+    .await;
+    add(
+        &app,
+        &token,
+        "maryXjones@example.test",
+        json!([]),
+        json!([]),
+    )
+    .await;
+    let found: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?q=mary_jones").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let everyone: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?q=%25").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        everyone.as_array().unwrap().len(),
+        0,
+        "% is a character, not a wildcard"
+    );
+    let by_person: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?person=MARY_JONES").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_person["total"], 1, "{by_person}");
+    let wildcard: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?person=%25").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(wildcard["total"], 0);
+}
+
+#[tokio::test]
+async fn users_read_nothing_of_people_pools_roles_or_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let user = app.person_with_role("user@example.test", Role::User).await;
+    for path in [
+        "/api/v1/users",
+        "/api/v1/users/1",
+        "/api/v1/pools",
+        "/api/v1/pools/1",
+        "/api/v1/roles",
+        "/api/v1/audit",
+        "/api/v1/audit.csv",
+    ] {
+        assert_eq!(
+            app.api_get(&user, path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_write_without_the_form_token_is_refused() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let before = app.user_count().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .json(&json!({ "first_name": "E", "last_name": "V", "email": "eve@example.test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.user_count().await, before);
+    let csrf = app.session_csrf().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({ "first_name": "E", "last_name": "V", "email": "eve@example.test" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

@@ -53,7 +53,19 @@ pub fn PersonPage() -> impl IntoView {
             );
         }
     });
+    let last_pool_action = RwSignal::new(PoolAction::Added);
+    Effect::new(move |_| {
+        if add_pool.value().get().is_some() {
+            last_pool_action.set(PoolAction::Added);
+        }
+    });
+    Effect::new(move |_| {
+        if remove_pool.value().get().is_some() {
+            last_pool_action.set(PoolAction::Removed);
+        }
+    });
     let actions = Actions {
+        last_pool_action,
         roles,
         add_pool,
         remove_pool,
@@ -77,8 +89,15 @@ pub fn PersonPage() -> impl IntoView {
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum PoolAction {
+    Added,
+    Removed,
+}
+
 #[derive(Clone, Copy)]
 struct Actions {
+    last_pool_action: RwSignal<PoolAction>,
     roles: ServerAction<SavePersonRoles>,
     add_pool: ServerAction<AddPersonToPool>,
     remove_pool: ServerAction<RemovePersonFromPool>,
@@ -142,9 +161,15 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
     let no_pools = view.memberships.is_empty();
     let in_every_pool = view.other_pools.is_empty();
     let direct_roles = view.direct_roles.clone();
+    // The line under the pools says what the latest of the two pool actions did.
     let pools_result = move || {
-        outcome(actions.add_pool.value().get(), "Saved.")
-            .or_else(|| outcome(actions.remove_pool.value().get(), "Saved."))
+        let added = actions.add_pool.value().get();
+        let removed = actions.remove_pool.value().get();
+        if actions.last_pool_action.get() == PoolAction::Removed {
+            outcome(removed, "Saved.")
+        } else {
+            outcome(added, "Saved.")
+        }
     };
     view! {
         <div class="space-y-6">
@@ -201,7 +226,9 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
                 })}
             </Card>
 
-            {write.then(|| view! { <StatusAndRemoval view=view.clone() actions /> })}
+            // One's own account is neither deactivated nor removed from here (the server refuses
+            // it too): another admin does that.
+            {(write && !view.is_self).then(|| view! { <StatusAndRemoval view=view.clone() actions /> })}
         </div>
     }
 }

@@ -16,7 +16,7 @@ pub fn UsersPage() -> impl IntoView {
     let query = use_query_map();
     let add = ServerAction::<AddPerson>::new();
     let users = Resource::new(
-        move || (query.get(), add.version().get()),
+        move || (query.get(), add.value().get().and_then(|r| r.ok())),
         |(query, _)| {
             get_users_page(
                 query.get("q"),
@@ -56,8 +56,8 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
             format!(
                 "/settings/iam/users?q={}&source={}&status={}&page={page}",
                 crate::components::status::urlencode(&q),
-                source,
-                status
+                crate::components::status::urlencode(&source),
+                crate::components::status::urlencode(&status)
             )
         }
     };
@@ -190,7 +190,7 @@ fn AddPersonCard(
 ) -> impl IntoView {
     let result = move || outcome(add.value().get(), "Added.");
     view! {
-        <details class="mt-6 rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
+        <details class="mt-6 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" open=add.value().get_untracked().is_some()>
             <summary class="cursor-pointer text-lg font-semibold">"Add a person"</summary>
             <ActionForm action=add attr:class="mt-4 grid max-w-xl gap-3">
                 <input type="hidden" name="csrf" value=csrf />

@@ -117,6 +117,7 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<user::Model, PortalError> {
         let txn = self.db.begin().await?;
+        lock_admins(&txn).await?;
         let account = user::Entity::find_by_id(id)
             .one(&txn)
             .await?
@@ -153,7 +154,7 @@ impl Portal {
                 }
             }
         }
-        keep_an_active_admin(&txn, &account).await?;
+        keep_an_active_admin(&txn, caller, &account).await?;
         let after = snapshot(&txn, &account).await?;
         audit::record(
             &txn,
@@ -313,18 +314,42 @@ pub async fn active_admins(db: &impl ConnectionTrait) -> Result<BTreeSet<i32>, P
     Ok(active)
 }
 
-/// Refuses a change (inside `txn`, before it commits) that leaves no active Admin.
+/// Serialises the changes that can take Admin away from someone: the first statement of such
+/// a transaction, so that two of them cannot each see the other's Admin and both commit.
+pub async fn lock_admins(txn: &DatabaseTransaction) -> Result<(), PortalError> {
+    use sea_orm::{sea_query::Expr, QueryFilter as _};
+    crate::db::entities::role::Entity::update_many()
+        .col_expr(
+            crate::db::entities::role::Column::Key,
+            Expr::col(crate::db::entities::role::Column::Key).into(),
+        )
+        .filter(crate::db::entities::role::Column::Key.eq(Role::Admin.key()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Refuses a change (inside `txn`, before it commits) that leaves no active Admin, or that
+/// takes the caller's own Admin away (directly, or through a pool).
 pub async fn keep_an_active_admin(
     txn: &DatabaseTransaction,
+    caller: &Caller,
     about: &user::Model,
 ) -> Result<(), PortalError> {
-    if active_admins(txn).await?.is_empty() {
+    let admins = active_admins(txn).await?;
+    if admins.is_empty() {
         return Err(PortalError::invalid(
             "roles",
             format!(
                 "{} is the last active Admin: make someone else an Admin first.",
                 about.email
             ),
+        ));
+    }
+    if caller.has(Role::Admin) && !admins.contains(&caller.user.id) {
+        return Err(PortalError::invalid(
+            "roles",
+            "This would take away your own Admin role; ask another admin to do it.",
         ));
     }
     Ok(())

@@ -111,13 +111,14 @@ pub async fn search(
     use sea_orm::{sea_query::Func, PaginatorTrait};
     let mut find = user::Entity::find();
     if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pattern = format!("%{}%", like_escape(&q.to_lowercase()));
         let lower = |column: user::Column| Expr::expr(Func::lower(Expr::col(column)));
+        let like = || sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\');
         find = find.filter(
             Condition::any()
-                .add(lower(user::Column::EmailNormalized).like(pattern.clone()))
-                .add(lower(user::Column::FirstName).like(pattern.clone()))
-                .add(lower(user::Column::LastName).like(pattern)),
+                .add(lower(user::Column::EmailNormalized).like(like()))
+                .add(lower(user::Column::FirstName).like(like()))
+                .add(lower(user::Column::LastName).like(like())),
         );
     }
     match query.source.as_deref().unwrap_or_default() {
@@ -137,7 +138,7 @@ pub async fn search(
         }
     }
     let per_page = query.per_page.unwrap_or(50).clamp(1, MAX_PER_PAGE);
-    let page = std::cmp::Ord::max(query.page.unwrap_or(1), 1);
+    let page = query.page.unwrap_or(1).clamp(1, 1_000_000);
     let paginator = find.order_by_asc(user::Column::Id).paginate(db, per_page);
     let total = paginator.num_items().await?;
     let accounts = paginator.fetch_page(page - 1).await?;
@@ -247,6 +248,18 @@ pub async fn listing(db: &impl ConnectionTrait, account: user::Model) -> Result<
     })
 }
 
+/// `text` with the LIKE wildcards `%` and `_` (and the escape `\`) taken literally.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Where each of a person's roles comes from: `direct`, or the pool that grants it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RoleSource {
@@ -304,11 +317,6 @@ pub async fn role_sources(
     Ok(sources)
 }
 
-/// Everyone, in the order their accounts were made, with effective roles and pools.
-pub async fn directory(db: &impl ConnectionTrait) -> Result<Vec<Listing>, DbErr> {
-    listings(db, all(db).await?).await
-}
-
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
     user::Entity::find()
         .order_by_asc(user::Column::Id)
@@ -332,13 +340,14 @@ impl crate::state::Portal {
             ));
         }
         let txn = self.db.begin().await?;
+        admin::lock_admins(&txn).await?;
         let account = user::Entity::find_by_id(id)
             .one(&txn)
             .await?
             .ok_or_else(|| PortalError::NotFound(format!("user {id}")))?;
         crate::auth::session::end_all_for(&txn, id).await?;
         user::Entity::delete_by_id(id).exec(&txn).await?;
-        admin::keep_an_active_admin(&txn, &account).await?;
+        admin::keep_an_active_admin(&txn, caller, &account).await?;
         crate::audit::record(&txn, crate::audit::AuditEvent {
             actor_id: Some(caller.user.id),
             actor: &caller.user.email,
@@ -373,13 +382,13 @@ pub async fn find_by_email(
         .await
 }
 
+/// Whether an active Admin exists, directly or through a pool.
 async fn any_admin(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
-    let admin = role_id(db, Role::Admin).await?;
-    Ok(user_role::Entity::find()
-        .filter(user_role::Column::RoleId.eq(admin))
-        .one(db)
-        .await?
-        .is_some())
+    match admin::active_admins(db).await {
+        Ok(admins) => Ok(!admins.is_empty()),
+        Err(crate::error::PortalError::Database(e)) => Err(e),
+        Err(other) => Err(DbErr::Custom(other.to_string())),
+    }
 }
 
 /// What start-up did about the first admin.

@@ -5,7 +5,7 @@ mod access;
 use app::backend::{Backend, SetCookies};
 use app::model::{
     AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, OidcForm, OidcView, RpView,
-    SamlForm, SamlView, ShellInfo, SpView, UserRow,
+    SamlForm, SamlView, ShellInfo, SpView,
 };
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -373,36 +373,6 @@ impl Backend for Portal {
             });
             let config = self.replace_identity(&caller, doc, &id).await?;
             Ok(self.identity_settings_view(&config, &caller))
-        };
-        result.await.map_err(|e: PortalError| e.for_page(&id))
-    }
-
-    async fn users(&self, request: &Parts) -> Result<Vec<UserRow>, AppError> {
-        let id = correlation(request);
-        let result = async {
-            let caller = self.caller(&request.headers).await?;
-            if !caller.may_read_people() {
-                return Err(PortalError::Forbidden);
-            }
-            let listings = crate::people::directory(&self.db).await?;
-            Ok(listings
-                .into_iter()
-                .map(|person| UserRow {
-                    id: person.id,
-                    name: format!("{} {}", person.first_name, person.last_name)
-                        .trim()
-                        .to_string(),
-                    email: person.email,
-                    source: person.source,
-                    jit_provisioned: person.jit_provisioned,
-                    active: person.active,
-                    roles: person.roles,
-                    pools: person.pools,
-                    last_sign_in: person
-                        .last_login_at
-                        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
-                })
-                .collect())
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
