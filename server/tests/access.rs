@@ -1194,3 +1194,71 @@ async fn a_cookie_write_without_the_form_token_is_refused() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = TestApp::spawn().await;
+    let first = app.admin_token().await;
+    let second = app
+        .person_with_role("second@example.test", Role::Admin)
+        .await;
+    let first_id = admin_id(&app).await;
+    let second_me: Value = ok_json(app.api_get(&second, "/api/v1/me").await, StatusCode::OK).await;
+    let second_id = second_me["id"].as_i64().unwrap();
+    for _ in 0..5 {
+        let (second_path, first_path) = (
+            format!("/api/v1/users/{second_id}"),
+            format!("/api/v1/users/{first_id}"),
+        );
+        let (a, b) = tokio::join!(
+            call(
+                &app,
+                &first,
+                Method::PATCH,
+                &second_path,
+                Some(json!({ "roles": [] }))
+            ),
+            call(
+                &app,
+                &second,
+                Method::PATCH,
+                &first_path,
+                Some(json!({ "roles": [] }))
+            ),
+        );
+        let admins = portal::people::admin::active_admins(&app.portal.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            admins.len(),
+            1,
+            "exactly one stays Admin ({} / {})",
+            a.status(),
+            b.status()
+        );
+        assert!(
+            a.status() == StatusCode::OK || b.status() == StatusCode::OK,
+            "{} / {}",
+            a.status(),
+            b.status()
+        );
+        // Put the demoted one back for the next round.
+        let (survivor, demoted) = if admins.contains(&(first_id as i32)) {
+            (&first, second_id)
+        } else {
+            (&second, first_id)
+        };
+        ok_json(
+            call(
+                &app,
+                survivor,
+                Method::PATCH,
+                &format!("/api/v1/users/{demoted}"),
+                Some(json!({ "roles": ["admin"] })),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+}
