@@ -109,6 +109,45 @@ impl Portal {
     }
 }
 
+/// The answer to a finished sign-in: back to where the person was going, with their session.
+pub fn signed_in(cookie: &str, return_to: &str) -> Response {
+    let mut response = axum::response::Redirect::to(return_to).into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The answer to a refused sign-in: an audit event with the reason (about `subject` when the
+/// identity provider said who it was), then the page.
+pub async fn refused(
+    portal: &Portal,
+    protocol: &str,
+    reason: &str,
+    page: SsoFailure,
+    subject: Option<String>,
+) -> Response {
+    let subject = subject.unwrap_or_else(|| "(unknown)".into());
+    let recorded = audit::record(
+        &portal.db,
+        AuditEvent {
+            actor_id: None,
+            actor: &subject,
+            action: &format!("sign_in.{protocol}"),
+            target: &subject,
+            outcome: Outcome::Failure,
+            details: serde_json::json!({ "reason": reason, "detail": page.detail }),
+            correlation_id: &page.correlation_id,
+        },
+    )
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(correlation_id = %page.correlation_id, error = %e, protocol, "could not record a refused sign-in");
+    }
+    page.into_response()
+}
+
 /// Why [`Portal::admit_with_retries`] let nobody in.
 #[derive(Debug)]
 pub enum AdmitFailure {

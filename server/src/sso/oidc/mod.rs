@@ -26,7 +26,6 @@ use openidconnect::{
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde::Deserialize;
 
-use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::{self, session};
 use crate::db::entities::oidc_login;
 use crate::domain::{Email, ProvisioningMethod};
@@ -420,34 +419,20 @@ async fn callback(
         Err(malformed) => Err((malformed, None)),
     };
     match outcome {
-        Ok((cookie, return_to)) => {
-            let mut response = Redirect::to(&return_to).into_response();
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
-        }
+        Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
         Err((error, subject)) => {
             if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error
             {
                 tracing::warn!(correlation_id = %correlation.0, %detail, reason = error.code(), "OIDC sign-in could not finish");
             }
-            let subject = subject.unwrap_or_else(|| "(unknown)".into());
-            let recorded = audit::record(&portal.db, AuditEvent {
-                actor_id: None,
-                actor: &subject,
-                action: "sign_in.oidc",
-                target: &subject,
-                outcome: Outcome::Failure,
-                details: serde_json::json!({ "reason": error.code(), "detail": error.page("").detail }),
-                correlation_id: &correlation.0,
-            })
-            .await;
-            if let Err(e) = recorded {
-                tracing::warn!(correlation_id = %correlation.0, error = %e, "could not record a refused OIDC sign-in");
-            }
-            error.page(&correlation.0).into_response()
+            crate::sso::refused(
+                &portal,
+                "oidc",
+                error.code(),
+                error.page(&correlation.0),
+                subject,
+            )
+            .await
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{DefaultBodyLimit, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Extension, Form, Router,
@@ -19,7 +19,6 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
-use crate::audit::{self, AuditEvent, Outcome};
 use crate::db::entities::{saml_assertion_seen, saml_request};
 use crate::domain::{Email, ProvisioningMethod, SsoProtocol};
 use crate::identity::SamlTrust;
@@ -247,33 +246,19 @@ async fn acs(
     Form(form): Form<AcsForm>,
 ) -> Response {
     match consume(&portal, &form, &correlation.0).await {
-        Ok((cookie, return_to)) => {
-            let mut response = Redirect::to(&return_to).into_response();
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
-        }
+        Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
         Err((error, subject)) => {
             if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {
                 tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
             }
-            let subject = subject.unwrap_or_else(|| "(unknown)".into());
-            let recorded = audit::record(&portal.db, AuditEvent {
-                actor_id: None,
-                actor: &subject,
-                action: "sign_in.saml",
-                target: &subject,
-                outcome: Outcome::Failure,
-                details: serde_json::json!({ "reason": error.code(), "detail": error.page("").detail }),
-                correlation_id: &correlation.0,
-            })
-            .await;
-            if let Err(e) = recorded {
-                tracing::warn!(correlation_id = %correlation.0, error = %e, "could not record a refused SAML sign-in");
-            }
-            error.page(&correlation.0).into_response()
+            crate::sso::refused(
+                &portal,
+                "saml",
+                error.code(),
+                error.page(&correlation.0),
+                subject,
+            )
+            .await
         }
     }
 }
