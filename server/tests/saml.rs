@@ -345,7 +345,14 @@ async fn two_first_logins_of_one_person_at_once_create_one_account_and_both_succ
     let second = saml.spec("twin@example.com");
     let (a, b) = tokio::join!(saml.post_spec(&first), saml.post_spec(&second));
     assert!(has_session_cookie(&a), "first: {}", a.status());
-    assert!(has_session_cookie(&b), "second: {}", b.status());
+    let b_status = b.status();
+    let b_ok = has_session_cookie(&b);
+    assert!(
+        b_ok,
+        "second: {} {}",
+        b_status,
+        b.text().await.unwrap_or_default()
+    );
     assert_eq!(
         saml.app.user_count().await,
         2,
