@@ -233,19 +233,10 @@ pub async fn listings(
 }
 
 pub async fn listing(db: &impl ConnectionTrait, account: user::Model) -> Result<Listing, DbErr> {
-    Ok(Listing {
-        roles: effective_roles(db, account.id).await?,
-        pools: pool_names(db, account.id).await?,
-        id: account.id,
-        email: account.email,
-        first_name: account.first_name,
-        last_name: account.last_name,
-        source: account.source,
-        jit_provisioned: account.jit_provisioned,
-        active: account.active,
-        created_at: account.created_at,
-        last_login_at: account.last_login_at,
-    })
+    Ok(listings(db, vec![account])
+        .await?
+        .pop()
+        .expect("one account makes one listing"))
 }
 
 /// `text` with the LIKE wildcards `%` and `_` (and the escape `\`) taken literally.
