@@ -20,6 +20,10 @@ pub struct Cli {
     /// A TOML configuration file; PORTAL_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Demo only: at start, apply the identity configuration in FILE (as PUT /api/v1/identity
+    /// takes it). `scripts/run` sets it for the demo identity provider it starts.
+    #[arg(long, env = "PORTAL_DEMO", value_name = "FILE")]
+    demo: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,13 +57,20 @@ pub async fn run() -> anyhow::Result<()> {
     let config = Config::load(cli.config)?;
     crate::telemetry::init(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve(config, cli.demo).await,
         Command::Token { action } => token(config, action).await,
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: Option<PathBuf>) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
+    if let Some(file) = demo {
+        let identity = crate::demo::apply(app.portal(), &file).await?;
+        tracing::info!(
+            provider = identity.summary().unwrap_or_default(),
+            "demo: single sign-on uses the demo identity provider, SSO JIT is on"
+        );
+    }
     match app.first_admin() {
         FirstAdmin::Created {
             email,

@@ -95,7 +95,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("PORTAL_").ignore(&["config", "test_postgres_url"]));
+        figment = figment.merge(Env::prefixed("PORTAL_").ignore(&[
+            "config",
+            "demo",
+            "test_postgres_url",
+        ]));
         // The environment parser reads `1.50` as the number 1.5; a release is text, so take it
         // exactly as written.
         if let Ok(release) = std::env::var("PORTAL_RELEASE") {

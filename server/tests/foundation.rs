@@ -791,3 +791,59 @@ async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configur
         "local admin sign-in must keep working under SSO"
     );
 }
+
+#[tokio::test]
+async fn the_demo_switch_puts_its_identity_document_in_force_as_the_api_would() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("identity.json");
+    std::fs::write(&file, saml_document("sso_jit").to_string()).unwrap();
+
+    let identity = portal::demo::apply(&app.portal, &file).await.unwrap();
+    assert!(identity
+        .summary()
+        .unwrap()
+        .contains("http://www.okta.com/exk1portal"));
+    let document = app.identity_document().await;
+    assert_eq!(document["sso"]["protocol"], "saml");
+    assert_eq!(document["provisioning"]["method"], "sso_jit");
+    assert_eq!(document["updated_by"], ADMIN_EMAIL);
+    assert!(app.audited("identity_config.update", "success").await);
+}
+
+#[tokio::test]
+async fn a_demo_document_that_is_refused_says_why_and_leaves_the_configuration_in_force() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, saml_document("sso_jit").to_string()).unwrap();
+    portal::demo::apply(&app.portal, &good).await.unwrap();
+    let in_force = app.identity_document().await;
+
+    let missing = dir.path().join("missing.json");
+    let error = portal::demo::apply(&app.portal, &missing)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("missing.json"), "{error:#}");
+
+    let garbled = dir.path().join("garbled.json");
+    std::fs::write(&garbled, "{\"login_method\": \"sso\"").unwrap();
+    let error = portal::demo::apply(&app.portal, &garbled)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("is not an identity document"),
+        "{error:#}"
+    );
+
+    let mut bad = saml_document("sso_jit");
+    bad["sso"]["saml"]["idp_certificates"] = json!(["not a certificate"]);
+    let refused = dir.path().join("refused.json");
+    std::fs::write(&refused, bad.to_string()).unwrap();
+    let error = portal::demo::apply(&app.portal, &refused)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("was refused"), "{error:#}");
+
+    assert_eq!(app.identity_document().await, in_force);
+}
