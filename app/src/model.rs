@@ -135,7 +135,40 @@ pub struct IdentitySettings {
     pub jit_unavailable_reason: Option<String>,
     pub updated_by: Option<String>,
     pub updated_at: Option<String>,
+    /// The last SSO sign-in that named the person, for the Okta setup checklist.
+    pub last_sso_sign_in: Option<SsoSignInView>,
     pub csrf_token: String,
+}
+
+/// Which of the attributes Portal reads the last SSO sign-in carried (never their values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SsoSignInView {
+    pub at: String,
+    /// `saml` or `oidc`.
+    pub protocol: String,
+    pub succeeded: bool,
+    pub first_name: bool,
+    pub last_name: bool,
+    pub email: bool,
+}
+
+impl SsoSignInView {
+    /// The attributes Portal reads that did not arrive, by the names Okta's app uses.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let (first, last) = if self.protocol == "oidc" {
+            ("given_name", "family_name")
+        } else {
+            ("firstName", "lastName")
+        };
+        [
+            (self.first_name, first),
+            (self.last_name, last),
+            (self.email, "email"),
+        ]
+        .into_iter()
+        .filter_map(|(present, name)| (!present).then_some(name))
+        .collect()
+    }
 }
 
 /// One row of the Users page.

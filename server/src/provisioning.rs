@@ -28,6 +28,21 @@ pub struct ExternalIdentity {
     pub last_name: String,
 }
 
+impl ExternalIdentity {
+    /// Which of the attributes Portal reads the provider sent: their names, never their values,
+    /// so that the audit log can show whether Okta's attribute statements are in place.
+    pub fn attributes_received(&self) -> Vec<&'static str> {
+        [
+            ("firstName", !self.first_name.is_empty()),
+            ("lastName", !self.last_name.is_empty()),
+            ("email", self.email.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Admission {
     /// A known person signed in.
@@ -193,5 +208,34 @@ impl JitProvisioner {
         .insert(db)
         .await?;
         Ok(Admission::Created(account))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arriving(first: &str, last: &str, email: Option<&str>) -> ExternalIdentity {
+        ExternalIdentity {
+            provider: "saml:http://www.okta.com/exk1".into(),
+            subject: "00u1".into(),
+            email: email.map(|e| Email::parse(e).unwrap()),
+            email_verified: true,
+            first_name: first.into(),
+            last_name: last.into(),
+        }
+    }
+
+    #[test]
+    fn attributes_received_names_what_arrived_and_nothing_else() {
+        assert_eq!(
+            arriving("Ada", "Lovelace", Some("ada@example.com")).attributes_received(),
+            ["firstName", "lastName", "email"]
+        );
+        assert_eq!(
+            arriving("", "Lovelace", None).attributes_received(),
+            ["lastName"]
+        );
+        assert!(arriving("", "", None).attributes_received().is_empty());
     }
 }

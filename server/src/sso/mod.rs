@@ -100,7 +100,11 @@ impl Portal {
                 action: admission.action(),
                 target: &account.email,
                 outcome: Outcome::Success,
-                details: serde_json::json!({ "protocol": protocol, "provider": who.provider }),
+                details: serde_json::json!({
+                    "protocol": protocol,
+                    "provider": who.provider,
+                    "attributes_received": who.attributes_received(),
+                }),
                 correlation_id,
             },
         )
@@ -119,16 +123,43 @@ pub fn signed_in(cookie: &str, return_to: &str) -> Response {
     response
 }
 
-/// The answer to a refused sign-in: an audit event with the reason (about `subject` when the
-/// identity provider said who it was), then the page.
+/// Who a refused sign-in was about, when the identity provider got as far as saying so.
+pub struct Arrival {
+    /// The email, else the provider's subject.
+    pub subject: String,
+    pub attributes_received: Vec<&'static str>,
+}
+
+impl From<&ExternalIdentity> for Arrival {
+    fn from(who: &ExternalIdentity) -> Self {
+        Arrival {
+            subject: who
+                .email
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| who.subject.clone()),
+            attributes_received: who.attributes_received(),
+        }
+    }
+}
+
+/// The answer to a refused sign-in: an audit event with the reason (about the person, and
+/// which attributes arrived, when the identity provider said who it was), then the page.
 pub async fn refused(
     portal: &Portal,
     protocol: &str,
     reason: &str,
     page: SsoFailure,
-    subject: Option<String>,
+    arrival: Option<Arrival>,
 ) -> Response {
-    let subject = subject.unwrap_or_else(|| "(unknown)".into());
+    let subject = arrival
+        .as_ref()
+        .map_or("(unknown)", |a| a.subject.as_str())
+        .to_string();
+    let mut details = serde_json::json!({ "reason": reason, "detail": page.detail });
+    if let Some(arrival) = &arrival {
+        details["attributes_received"] = serde_json::json!(arrival.attributes_received);
+    }
     let recorded = audit::record(
         &portal.db,
         AuditEvent {
@@ -137,7 +168,7 @@ pub async fn refused(
             action: &format!("sign_in.{protocol}"),
             target: &subject,
             outcome: Outcome::Failure,
-            details: serde_json::json!({ "reason": reason, "detail": page.detail }),
+            details,
             correlation_id: &page.correlation_id,
         },
     )
@@ -187,5 +218,55 @@ impl Portal {
                 }
             }
         }
+    }
+}
+
+/// The last SSO sign-in that got as far as naming the person, successful or refused, and
+/// which of the attributes Portal reads it carried: what the Okta setup checklist shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastArrival {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `saml` or `oidc`.
+    pub protocol: String,
+    pub succeeded: bool,
+    pub attributes_received: Vec<String>,
+}
+
+impl Portal {
+    /// Reads it from the audit log, where every such sign-in records the attributes' names.
+    #[tracing::instrument(skip(self))]
+    pub async fn last_sso_arrival(&self) -> Result<Option<LastArrival>, DbErr> {
+        use crate::db::entities::audit_event;
+        use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+        use sea_orm::{EntityTrait, QueryFilter, QueryOrder};
+        let latest = audit_event::Entity::find()
+            .filter(
+                Expr::col(audit_event::Column::Details)
+                    .like(LikeExpr::new(r#"%"attributes\_received"%"#).escape('\\')),
+            )
+            .order_by_desc(audit_event::Column::At)
+            .order_by_desc(audit_event::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(latest.map(|event| {
+            let details: serde_json::Value =
+                serde_json::from_str(&event.details).unwrap_or_default();
+            let protocol = details["protocol"]
+                .as_str()
+                .or_else(|| event.action.strip_prefix("sign_in."))
+                .unwrap_or_default()
+                .to_string();
+            LastArrival {
+                at: event.at,
+                protocol,
+                succeeded: event.outcome == Outcome::Success.as_str(),
+                attributes_received: details["attributes_received"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|name| name.as_str().map(str::to_string))
+                    .collect(),
+            }
+        }))
     }
 }

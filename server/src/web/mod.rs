@@ -5,7 +5,7 @@ mod access;
 use app::backend::{Backend, SetCookies};
 use app::model::{
     AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, OidcForm, OidcView, RpView,
-    SamlForm, SamlView, ShellInfo, SpView,
+    SamlForm, SamlView, ShellInfo, SpView, SsoSignInView,
 };
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -47,9 +47,24 @@ impl Portal {
         Ok(caller)
     }
 
-    fn identity_settings_view(&self, config: &IdentityConfig, caller: &Caller) -> IdentitySettings {
+    async fn identity_settings_view(
+        &self,
+        config: &IdentityConfig,
+        caller: &Caller,
+    ) -> Result<IdentitySettings, PortalError> {
         let release = self.config.release;
-        IdentitySettings {
+        let last_sso_sign_in = self.last_sso_arrival().await?.map(|arrival| {
+            let received = |name: &str| arrival.attributes_received.iter().any(|a| a == name);
+            SsoSignInView {
+                at: arrival.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                first_name: received("firstName"),
+                last_name: received("lastName"),
+                email: received("email"),
+                protocol: arrival.protocol,
+                succeeded: arrival.succeeded,
+            }
+        });
+        Ok(IdentitySettings {
             release: release.to_string(),
             jit_label: release.jit_label().to_string(),
             oidc_available: release.offers_oidc(),
@@ -111,8 +126,9 @@ impl Portal {
             updated_at: config
                 .updated_at
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+            last_sso_sign_in,
             csrf_token: session_csrf(caller),
-        }
+        })
     }
 
     async fn password_sign_in(
@@ -309,7 +325,7 @@ impl Backend for Portal {
         let result = async {
             let caller = self.page_admin(request).await?;
             let config = self.identity_config().await?;
-            Ok(self.identity_settings_view(&config, &caller))
+            self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
@@ -330,7 +346,7 @@ impl Backend for Portal {
                 crate::domain::LoginMethod::Password
             };
             let config = self.replace_identity(&caller, doc, &id).await?;
-            Ok(self.identity_settings_view(&config, &caller))
+            self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
@@ -372,7 +388,7 @@ impl Backend for Portal {
                 allow_idp_initiated: form.allow_idp_initiated,
             });
             let config = self.replace_identity(&caller, doc, &id).await?;
-            Ok(self.identity_settings_view(&config, &caller))
+            self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
@@ -515,7 +531,7 @@ impl Backend for Portal {
                 token_auth_method,
             });
             let config = self.replace_identity(&caller, doc, &id).await?;
-            Ok(self.identity_settings_view(&config, &caller))
+            self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }
@@ -530,7 +546,7 @@ impl Backend for Portal {
         let result = async {
             let caller = self.page_admin_form(request, &csrf).await?;
             let config = self.set_sso_jit(&caller, jit_enabled, &id).await?;
-            Ok(self.identity_settings_view(&config, &caller))
+            self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
     }

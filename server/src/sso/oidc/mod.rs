@@ -31,7 +31,7 @@ use crate::db::entities::oidc_login;
 use crate::domain::{Email, ProvisioningMethod};
 use crate::identity::OidcSettings;
 use crate::provisioning::{ExternalIdentity, Refusal};
-use crate::sso::{AdmitFailure, SsoFailure};
+use crate::sso::{AdmitFailure, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
 
 use provider::{describe, is_timeout, OidcProvider, TokenRejection};
@@ -420,7 +420,7 @@ async fn callback(
     };
     match outcome {
         Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
-        Err((error, subject)) => {
+        Err((error, arrival)) => {
             if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error
             {
                 tracing::warn!(correlation_id = %correlation.0, %detail, reason = error.code(), "OIDC sign-in could not finish");
@@ -430,7 +430,7 @@ async fn callback(
                 "oidc",
                 error.code(),
                 error.page(&correlation.0),
-                subject,
+                arrival,
             )
             .await
         }
@@ -443,7 +443,7 @@ async fn finish(
     query: &CallbackQuery,
     headers: &HeaderMap,
     correlation_id: &str,
-) -> Result<(String, String), (CallbackError, Option<String>)> {
+) -> Result<(String, String), (CallbackError, Option<Arrival>)> {
     let bare = |error| (error, None);
     let config = portal
         .identity_config()
@@ -503,17 +503,12 @@ async fn finish(
     let who = identity_of(portal, &provider, &claims, tokens.access_token())
         .await
         .map_err(bare)?;
-    let subject = who
-        .email
-        .as_ref()
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| who.subject.clone());
 
     let jit = config.provisioning == ProvisioningMethod::SsoJit;
     let cookie = portal
         .admit_with_retries(&who, jit, "oidc", correlation_id)
         .await
-        .map_err(|failure| (failure.into(), Some(subject)))?;
+        .map_err(|failure| (failure.into(), Some(Arrival::from(&who))))?;
     Ok((cookie, started.return_to))
 }
 

@@ -23,7 +23,7 @@ use crate::db::entities::{saml_assertion_seen, saml_request};
 use crate::domain::{Email, ProvisioningMethod, SsoProtocol};
 use crate::identity::SamlTrust;
 use crate::provisioning::{AdmitError, ExternalIdentity, Refusal};
-use crate::sso::{is_retryable, SsoFailure};
+use crate::sso::{is_retryable, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
 
 use verify::{Expectations, Rejection, VerifiedAssertion, EMAIL_NAME_ID};
@@ -59,7 +59,15 @@ impl Portal {
     }
 }
 
-async fn metadata(State(portal): State<Portal>) -> Response {
+#[derive(Deserialize)]
+struct MetadataQuery {
+    /// Any value asks for the XML as a file to save (`?download=1`).
+    download: Option<String>,
+}
+
+/// The SP metadata; as an attachment named `portal-sp-metadata.xml` with `?download=1`, for the
+/// Identity Configuration page's "Download SP metadata".
+async fn metadata(State(portal): State<Portal>, Query(query): Query<MetadataQuery>) -> Response {
     let sp = portal.saml_sp();
     let xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -73,11 +81,20 @@ async fn metadata(State(portal): State<Portal>) -> Response {
         entity = xml_escape(&sp.entity_id),
         acs = xml_escape(&sp.acs_url),
     );
-    (
+    let mut response = (
         [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
         xml,
     )
-        .into_response()
+        .into_response();
+    if query.download.is_some() {
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            axum::http::HeaderValue::from_static(
+                r#"attachment; filename="portal-sp-metadata.xml""#,
+            ),
+        );
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -247,7 +264,7 @@ async fn acs(
 ) -> Response {
     match consume(&portal, &form, &correlation.0).await {
         Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
-        Err((error, subject)) => {
+        Err((error, arrival)) => {
             if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {
                 tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
             }
@@ -256,7 +273,7 @@ async fn acs(
                 "saml",
                 error.code(),
                 error.page(&correlation.0),
-                subject,
+                arrival,
             )
             .await
         }
@@ -268,7 +285,7 @@ async fn consume(
     portal: &Portal,
     form: &AcsForm,
     correlation_id: &str,
-) -> Result<(String, String), (AcsError, Option<String>)> {
+) -> Result<(String, String), (AcsError, Option<Arrival>)> {
     let config = portal
         .identity_config()
         .await
@@ -284,12 +301,6 @@ async fn consume(
         .await
         .map_err(|r| (AcsError::Rejected(r), None))?;
     let who = identity_of(&verified, &trust);
-    let subject = Some(
-        who.email
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| who.subject.clone()),
-    );
     let jit = config.provisioning == ProvisioningMethod::SsoJit;
 
     // Two first logins of one person at once: the loser of the race sees the winner's account.
@@ -298,7 +309,7 @@ async fn consume(
         attempt += 1;
         match admit_once(portal, &verified, &trust, &who, jit, form, correlation_id).await {
             Err(AcsError::Contended(_)) if attempt < 4 => continue,
-            Err(error) => return Err((error, subject)),
+            Err(error) => return Err((error, Some(Arrival::from(&who)))),
             Ok(done) => return Ok(done),
         }
     }

@@ -1,0 +1,237 @@
+//! What the Identity Configuration page's Okta setup guide stands on: the SP metadata as a file
+//! to download, and which attributes the last SSO sign-in carried (names in the audit log,
+//! never values) for its status checklist.
+
+mod support;
+
+use reqwest::{header, Client, StatusCode};
+use serde_json::{json, Value};
+use support::oidc::*;
+use support::saml::*;
+use support::*;
+
+const IDP: &str = "http://www.okta.com/exk1setup";
+
+/// A portal with a SAML identity provider and SSO JIT `jit`, and the admin signed in.
+async fn saml_portal(jit: bool) -> (TestApp, TestIdp) {
+    let app = TestApp::spawn().await;
+    let idp = TestIdp::new(IDP);
+    let token = app.admin_token().await;
+    let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
+    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
+    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.sign_in_as_admin().await;
+    (app, idp)
+}
+
+/// Posts Okta's answer for `email` carrying `attributes` to the ACS.
+async fn saml_sign_in(
+    app: &TestApp,
+    idp: &TestIdp,
+    email: &str,
+    attributes: &[(&str, &str)],
+) -> StatusCode {
+    let mut spec = ResponseSpec::new(
+        idp,
+        &app.url("/sso/saml/metadata"),
+        &app.url("/sso/saml/acs"),
+        email,
+    );
+    spec.attributes = attributes
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    browser()
+        .post(app.url("/sso/saml/acs"))
+        .form(&[("SAMLResponse", spec.encoded(idp))])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The Identity Configuration page's data, as the page reads it.
+async fn identity_settings(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn newest_event_details(app: &TestApp) -> Value {
+    use sea_orm::{EntityTrait, QueryOrder};
+    let event = portal::db::entities::audit_event::Entity::find()
+        .order_by_desc(portal::db::entities::audit_event::Column::Id)
+        .one(&app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(&event.details).unwrap()
+}
+
+#[tokio::test]
+async fn sp_metadata_downloads_as_a_file_named_portal_sp_metadata_xml() {
+    let app = TestApp::spawn().await;
+    let response = Client::new()
+        .get(app.url("/sso/saml/metadata?download=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_DISPOSITION],
+        r#"attachment; filename="portal-sp-metadata.xml""#
+    );
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/samlmetadata+xml"
+    );
+    let xml = response.text().await.unwrap();
+    assert!(xml.contains(&format!(r#"entityID="{}""#, app.url("/sso/saml/metadata"))));
+
+    // Okta and other identity providers read the same URL as the entity id: no attachment there.
+    let plain = Client::new()
+        .get(app.url("/sso/saml/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(plain.headers().get(header::CONTENT_DISPOSITION).is_none());
+}
+
+#[tokio::test]
+async fn before_any_sso_sign_in_the_checklist_has_no_last_sign_in() {
+    let (app, _) = saml_portal(true).await;
+    let view = identity_settings(&app).await;
+    assert_eq!(view["last_sso_sign_in"], Value::Null);
+    assert_eq!(view["protocol"], "saml");
+    assert_eq!(view["jit_enabled"], true);
+}
+
+#[tokio::test]
+async fn a_saml_sign_in_records_the_names_of_the_attributes_it_carried_never_their_values() {
+    let (app, idp) = saml_portal(true).await;
+    let status = saml_sign_in(
+        &app,
+        &idp,
+        "ada@example.com",
+        &[("firstName", "Ada"), ("lastName", "Lovelace")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let details = newest_event_details(&app).await;
+    assert_eq!(
+        details["attributes_received"],
+        json!(["firstName", "lastName", "email"])
+    );
+    let text = details.to_string();
+    assert!(
+        !text.contains("Ada") && !text.contains("Lovelace"),
+        "no attribute value is recorded: {text}"
+    );
+
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(last["protocol"], "saml");
+    assert_eq!(last["succeeded"], true);
+    assert_eq!(
+        (&last["first_name"], &last["last_name"], &last["email"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_without_the_name_statements_shows_them_missing_and_the_latest_sign_in_wins() {
+    let (app, idp) = saml_portal(true).await;
+    saml_sign_in(&app, &idp, "ada@example.com", &[("firstName", "Ada")]).await;
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(
+        (&last["first_name"], &last["last_name"], &last["email"]),
+        (&json!(true), &json!(false), &json!(true))
+    );
+
+    // The admin adds the missing statement in Okta; the next sign-in says so.
+    saml_sign_in(
+        &app,
+        &idp,
+        "ada@example.com",
+        &[("firstName", "Ada"), ("lastName", "Lovelace")],
+    )
+    .await;
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(last["last_name"], true);
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_still_tells_the_checklist_which_attributes_arrived() {
+    let (app, idp) = saml_portal(false).await;
+    let status = saml_sign_in(&app, &idp, "new.person@example.com", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let details = newest_event_details(&app).await;
+    assert_eq!(details["reason"], "no_account");
+    assert_eq!(details["attributes_received"], json!(["email"]));
+
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(last["succeeded"], false);
+    assert_eq!(last["protocol"], "saml");
+    assert_eq!(
+        (&last["first_name"], &last["last_name"], &last["email"]),
+        (&json!(false), &json!(false), &json!(true))
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_before_the_person_is_known_is_not_taken_for_a_sign_in() {
+    let (app, idp) = saml_portal(true).await;
+    saml_sign_in(&app, &idp, "ada@example.com", &[("firstName", "Ada")]).await;
+    // A response whose signature fails names nobody: the checklist keeps the last real one.
+    let forged = browser()
+        .post(app.url("/sso/saml/acs"))
+        .form(&[("SAMLResponse", "bm90IGEgcmVzcG9uc2U=")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(last["succeeded"], true);
+    assert_eq!(last["first_name"], true);
+}
+
+#[tokio::test]
+async fn an_oidc_sign_in_records_which_claims_arrived() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    let token = app.admin_token().await;
+    let response = app
+        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.sign_in_as_admin().await;
+
+    let mut grace = Person::new("grace.hopper@example.com");
+    grace.family_name = String::new();
+    let person = browser();
+    let start = person.get(app.url("/sso/oidc/login")).send().await.unwrap();
+    let authorize = start.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let callback = op.authorize(&authorize, &grace, TokenSpec::default());
+    let finished = person.get(&callback).send().await.unwrap();
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+
+    let last = &identity_settings(&app).await["last_sso_sign_in"];
+    assert_eq!(last["protocol"], "oidc");
+    assert_eq!(last["succeeded"], true);
+    assert_eq!(
+        (&last["first_name"], &last["last_name"], &last["email"]),
+        (&json!(true), &json!(false), &json!(true))
+    );
+}
