@@ -48,8 +48,9 @@ pub async fn record(db: &impl ConnectionTrait, event: AuditEvent<'_>) -> Result<
 }
 
 /// Which events to show; every part is optional.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// `success` or `failure`.
     pub outcome: Option<String>,
@@ -60,16 +61,18 @@ pub struct AuditFilter {
     pub correlation_id: Option<String>,
     /// From this instant (RFC 3339) or the start of this day (`YYYY-MM-DD`, UTC).
     #[serde(default, deserialize_with = "from_instant_or_day")]
+    #[param(value_type = Option<String>, example = "2026-01-31")]
     pub since: Option<chrono::DateTime<Utc>>,
     /// Before this instant, or up to the end of this day.
     #[serde(default, deserialize_with = "until_instant_or_day")]
+    #[param(value_type = Option<String>)]
     pub until: Option<chrono::DateTime<Utc>>,
     pub page: Option<u64>,
     pub per_page: Option<u64>,
 }
 
 /// One page of events, newest first, and how many match in all.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     pub total: u64,
@@ -77,7 +80,7 @@ pub struct AuditPage {
     pub per_page: u64,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i32,
     pub at: chrono::DateTime<Utc>,

@@ -44,7 +44,7 @@ impl fmt::Display for Email {
 }
 
 /// How people sign in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginMethod {
     Password,
@@ -52,7 +52,7 @@ pub enum LoginMethod {
 }
 
 /// Which single sign-on protocol the one identity provider speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SsoProtocol {
     Saml,
@@ -60,7 +60,7 @@ pub enum SsoProtocol {
 }
 
 /// How accounts come to exist; exactly one method is in force at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProvisioningMethod {
     /// Admins add people by hand.
@@ -110,7 +110,9 @@ impl AccountSource {
 }
 
 /// The predefined roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,

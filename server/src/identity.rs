@@ -18,7 +18,7 @@ use crate::state::Portal;
 const ROW: i32 = 1;
 
 /// The identity configuration as `GET` and `PUT /api/v1/identity` carry it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityDocument {
     pub login_method: LoginMethod,
@@ -27,13 +27,15 @@ pub struct IdentityDocument {
     pub provisioning: ProvisioningDocument,
     /// Read-only; accepted and ignored on `PUT` so that a fetched document can be sent back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
     pub updated_by: Option<String>,
     /// Read-only, like `updated_by`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
     pub updated_at: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoDocument {
     pub protocol: Option<SsoProtocol>,
@@ -43,14 +45,14 @@ pub struct SsoDocument {
     pub oidc: Option<OidcDocument>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisioningDocument {
     pub method: ProvisioningMethod,
 }
 
 /// SAML settings, stored as given once checked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SamlSettings {
     pub idp_entity_id: Option<String>,
@@ -66,22 +68,24 @@ pub struct SamlSettings {
 }
 
 /// OIDC settings as the API carries them: the secret is write-only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDocument {
     pub discovery_url: String,
     pub client_id: String,
     /// Write-only: never returned. Omit it on `PUT` to keep the stored one.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "always")]
+    #[schema(write_only)]
     pub client_secret: Option<String>,
     /// Read-only: whether a secret is stored.
     #[serde(default)]
+    #[schema(read_only)]
     pub client_secret_set: bool,
     #[serde(default)]
     pub token_auth_method: TokenAuthMethod,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenAuthMethod {
     #[default]
@@ -109,6 +113,12 @@ impl std::fmt::Debug for OidcSettings {
 }
 
 fn yes() -> bool {
+    true
+}
+
+/// Keeps a write-only field out of every answer; `skip_serializing` would do the same but also
+/// hide the field from the OpenAPI document.
+fn always<T>(_: &T) -> bool {
     true
 }
 

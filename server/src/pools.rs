@@ -19,7 +19,7 @@ use crate::people::admin::{keep_an_active_admin, lock_admins};
 use crate::state::Portal;
 
 /// A pool as the API and pages show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PoolView {
     pub id: i32,
     pub name: String,
@@ -32,14 +32,14 @@ pub struct PoolView {
 }
 
 /// A new pool and its agent key, which is shown this once.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PoolWithKey {
     #[serde(flatten)]
     pub pool: PoolView,
     pub agent_key: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPool {
     pub name: String,
@@ -49,7 +49,7 @@ pub struct NewPool {
 
 /// A change to a pool; what is absent stays. `is_default: true` makes it the default pool
 /// (the previous default stops being it); a pool stops being the default only that way.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolChange {
     pub name: Option<String>,

@@ -50,6 +50,8 @@ impl Application {
             config.public_url = url::Url::parse(&format!("http://{bound}/"))?;
         }
         let portal = Portal::new(db, config);
+        // Installed before the first request, so that no sign-in goes uncounted.
+        crate::metrics::handle();
         crate::janitor::spawn(portal.db.clone());
         let router = router(portal.clone(), listener.local_addr()?);
         Ok(Application {

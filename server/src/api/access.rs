@@ -6,12 +6,13 @@ use axum::{
     extract::{Path, Query, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
-    Extension, Json, Router,
+    Extension, Json,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{parse_json, ApiError};
+use super::{parse_json, ApiError, ErrorBody};
 use crate::audit::{self, AuditFilter};
 use crate::auth::caller::Caller;
 use crate::domain::Role;
@@ -24,27 +25,18 @@ use crate::people::{
 use crate::pools::{self, NewPool, PoolChange};
 use crate::state::{CorrelationId, Portal};
 
-pub fn router() -> Router<Portal> {
-    Router::new()
-        .route("/api/v1/users", get(list_users).post(add_user))
-        .route(
-            "/api/v1/users/{id}",
-            get(get_user).patch(change_user).delete(remove_user),
-        )
-        .route("/api/v1/pools", get(list_pools).post(create_pool))
-        .route(
-            "/api/v1/pools/{id}",
-            get(get_pool).patch(change_pool).delete(delete_pool),
-        )
-        .route("/api/v1/pools/{id}/members", post(add_member))
-        .route(
-            "/api/v1/pools/{id}/members/{user_id}",
-            axum::routing::delete(remove_member),
-        )
-        .route("/api/v1/pools/{id}/agent-key", post(rotate_agent_key))
-        .route("/api/v1/roles", get(roles))
-        .route("/api/v1/audit", get(audit_events))
-        .route("/api/v1/audit.csv", get(audit_csv))
+pub fn router() -> OpenApiRouter<Portal> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, add_user))
+        .routes(routes!(get_user, change_user, remove_user))
+        .routes(routes!(list_pools, create_pool))
+        .routes(routes!(get_pool, change_pool, delete_pool))
+        .routes(routes!(add_member))
+        .routes(routes!(remove_member))
+        .routes(routes!(rotate_agent_key))
+        .routes(routes!(roles))
+        .routes(routes!(audit_events))
+        .routes(routes!(audit_csv))
 }
 
 /// Who may read: Admins and Viewers.
@@ -63,6 +55,16 @@ async fn reader(
 
 type Answer<T> = Result<T, ApiError>;
 
+/// People, one page in the order their accounts were made (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/users", tag = "people",
+    params(PeopleQuery),
+    responses(
+        (status = 200, body = Vec<people::Listing>,
+            headers(("x-total-count" = u64, description = "How many people match in all"))),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Neither Admin nor Viewer", body = ErrorBody),
+        (status = 422, description = "A query parameter does not fit", body = ErrorBody),
+    ))]
 async fn list_users(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -81,7 +83,8 @@ async fn list_users(
     Ok(response)
 }
 
-#[derive(Serialize)]
+/// A person, with where each of their roles comes from.
+#[derive(Serialize, ToSchema)]
 struct PersonDetail {
     #[serde(flatten)]
     listing: people::Listing,
@@ -101,6 +104,15 @@ async fn person_detail(portal: &Portal, id: i32) -> Result<PersonDetail, PortalE
 
 use sea_orm::EntityTrait;
 
+/// A person (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "people",
+    params(("id" = i32, Path, description = "The person's id")),
+    responses(
+        (status = 200, body = PersonDetail),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn get_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -113,6 +125,15 @@ async fn get_user(
     Ok(Json(person_detail(&portal, id).await.map_err(fail)?))
 }
 
+/// Adds a person by hand (Admins; while provisioning is Manual).
+#[utoipa::path(post, path = "/api/v1/users", tag = "people",
+    request_body = NewPerson,
+    responses(
+        (status = 201, body = PersonDetail),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A field does not fit, the email is taken, or SSO JIT is on", body = ErrorBody),
+    ))]
 async fn add_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -133,6 +154,17 @@ async fn add_user(
     ))
 }
 
+/// Changes a person's direct roles, pools or status (Admins); what is absent stays.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "people",
+    params(("id" = i32, Path, description = "The person's id")),
+    request_body = PersonChange,
+    responses(
+        (status = 200, body = PersonDetail),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "A field does not fit, or the change would leave no active Admin", body = ErrorBody),
+    ))]
 async fn change_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -153,6 +185,15 @@ async fn change_user(
 
 /// Removes a person and ends their sessions at once. Removing them in Okta does nothing here;
 /// this is how an admin removes them from Portal.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "people",
+    params(("id" = i32, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "The last active Admin, or the caller themselves", body = ErrorBody),
+    ))]
 async fn remove_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -169,6 +210,13 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Every agent pool (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/pools", tag = "pools",
+    responses(
+        (status = 200, body = Vec<pools::PoolView>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ))]
 async fn list_pools(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -180,6 +228,15 @@ async fn list_pools(
     Ok(Json(pools::list(&portal.db).await.map_err(fail)?))
 }
 
+/// An agent pool (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/pools/{id}", tag = "pools",
+    params(("id" = i32, Path, description = "The pool's id")),
+    responses(
+        (status = 200, body = pools::PoolView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn get_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -192,6 +249,15 @@ async fn get_pool(
     Ok(Json(pools::get(&portal.db, id).await.map_err(fail)?))
 }
 
+/// Creates an agent pool (Admins); the answer carries its agent key, this once.
+#[utoipa::path(post, path = "/api/v1/pools", tag = "pools",
+    request_body = NewPool,
+    responses(
+        (status = 201, body = pools::PoolWithKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn create_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -209,6 +275,17 @@ async fn create_pool(
     Ok((StatusCode::CREATED, Json(made)))
 }
 
+/// Renames a pool, sets the roles it grants, or makes it the default (Admins).
+#[utoipa::path(patch, path = "/api/v1/pools/{id}", tag = "pools",
+    params(("id" = i32, Path, description = "The pool's id")),
+    request_body = PoolChange,
+    responses(
+        (status = 200, body = pools::PoolView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn change_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -228,12 +305,24 @@ async fn change_pool(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
+    /// Needed when the pool has members, who lose what it grants.
     #[serde(default)]
     confirm: bool,
 }
 
+/// Deletes a pool (Admins); not the default one.
+#[utoipa::path(delete, path = "/api/v1/pools/{id}", tag = "pools",
+    params(("id" = i32, Path, description = "The pool's id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "The default pool, or members without `confirm=true`", body = ErrorBody),
+    ))]
 async fn delete_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -251,12 +340,23 @@ async fn delete_pool(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMember {
     user_id: i32,
 }
 
+/// Adds a person to a pool (Admins).
+#[utoipa::path(post, path = "/api/v1/pools/{id}/members", tag = "pools",
+    params(("id" = i32, Path, description = "The pool's id")),
+    request_body = NewMember,
+    responses(
+        (status = 200, body = pools::PoolView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn add_member(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -276,6 +376,19 @@ async fn add_member(
     ))
 }
 
+/// Takes a person out of a pool (Admins).
+#[utoipa::path(delete, path = "/api/v1/pools/{id}/members/{user_id}", tag = "pools",
+    params(
+        ("id" = i32, Path, description = "The pool's id"),
+        ("user_id" = i32, Path, description = "The person's id"),
+    ),
+    responses(
+        (status = 200, body = pools::PoolView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "It would leave no active Admin", body = ErrorBody),
+    ))]
 async fn remove_member(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -293,11 +406,21 @@ async fn remove_member(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AgentKey {
+    /// Shown this once; only its hash is stored.
     agent_key: String,
 }
 
+/// Replaces a pool's agent key (Admins); the old one stops working.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/agent-key", tag = "pools",
+    params(("id" = i32, Path, description = "The pool's id")),
+    responses(
+        (status = 200, body = AgentKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn rotate_agent_key(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -315,12 +438,21 @@ async fn rotate_agent_key(
 }
 
 /// What each role may do: the read-only matrix the Roles tab shows.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RoleMatrix {
+    #[schema(value_type = String, example = "admin")]
     role: &'static str,
+    #[schema(value_type = Vec<String>)]
     may: Vec<&'static str>,
 }
 
+/// The predefined roles and what each may do (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/roles", tag = "audit",
+    responses(
+        (status = 200, body = Vec<RoleMatrix>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ))]
 async fn roles(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -341,6 +473,15 @@ async fn roles(
     ))
 }
 
+/// Audit events, newest first, one page (Admins and Viewers).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(AuditFilter),
+    responses(
+        (status = 200, body = audit::AuditPage),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A query parameter does not fit", body = ErrorBody),
+    ))]
 async fn audit_events(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -359,6 +500,15 @@ async fn audit_events(
 /// The most events one CSV export carries; narrow the filters for more.
 const MAX_EXPORT: usize = 100_000;
 
+/// Every event the filters match (up to 100,000) as CSV; `page` and `per_page` are ignored.
+#[utoipa::path(get, path = "/api/v1/audit.csv", tag = "audit",
+    params(AuditFilter),
+    responses(
+        (status = 200, description = "An attachment, `portal-audit.csv`", body = String, content_type = "text/csv"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn audit_csv(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,

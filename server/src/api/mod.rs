@@ -1,17 +1,26 @@
 //! `/api/v1`: the JSON API for automation, by bearer token or session cookie, plus the
-//! health probes. Errors are JSON with a code, a message a person can act on, the field at
-//! fault where there is one, and the correlation id.
+//! health probes, `/metrics` and the OpenAPI document. Errors are JSON with a code, a message a
+//! person can act on, the field at fault where there is one, and the correlation id.
+//!
+//! Every route is declared through [`utoipa_axum`]'s `routes!`, which both routes it and
+//! documents it from its `#[utoipa::path]`: `/api/v1/openapi.json` is generated from this code.
+
+use std::sync::OnceLock;
 
 use axum::{
     body::Bytes,
     extract::State,
-    http::{HeaderMap, Method, StatusCode},
+    http::{header, HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
     Extension, Json, Router,
 };
 use serde::Serialize;
 use serde_json::json;
+use utoipa::{
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 mod access;
 
@@ -22,18 +31,101 @@ use crate::people;
 use crate::state::{CorrelationId, Portal};
 
 pub fn router() -> Router<Portal> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/identity", get(get_identity).put(put_identity))
+    documented().split_for_parts().0
+}
+
+/// The OpenAPI document of every route [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
+fn documented() -> OpenApiRouter<Portal> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(me))
+        .routes(routes!(get_identity, put_identity))
         .merge(access::router())
 }
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portal API",
+        description = "Automation for Portal: identity configuration, people, agent pools, roles \
+            and the audit log. Send an API token (`portal token create`) as a bearer token, or a \
+            session cookie with the session's `X-CSRF-Token` header on writes."
+    ),
+    modifiers(&Credentials),
+    security(("bearer" = []), ("session" = [])),
+    tags(
+        (name = "identity", description = "Who is asking, and the identity configuration"),
+        (name = "people", description = "People and their access"),
+        (name = "pools", description = "Agent pools"),
+        (name = "audit", description = "Roles and the audit log"),
+        (name = "operations", description = "Probes, metrics and this document; no credentials"),
+    )
+)]
+struct ApiDoc;
+
+/// The two ways to call the API: an API token, or a browser session (whose writes also need
+/// the session's CSRF token in `X-CSRF-Token`).
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from `portal token create`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::session::COOKIE,
+                "A signed-in browser's session; writes also send its X-CSRF-Token header.",
+            ))),
+        );
+    }
+}
+
+/// The body of every API error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `unauthenticated`, `session_expired`, `invalid_token`, `forbidden`, `csrf_rejected`,
+    /// `invalid`, `not_found`, `unavailable` or `internal`.
+    #[schema(example = "invalid")]
+    error: &'static str,
+    /// What to do about it, in a sentence.
+    message: String,
+    /// The field at fault, for `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    /// Matches the server's log lines and audit events.
+    correlation_id: String,
+}
+
+/// Answers while the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process is up", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Answers 200 while the database is reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({ "status": "ready" })),
+        (status = 503, description = "The database is unreachable", body = Object,
+            example = json!({ "status": "database unreachable" })),
+    ))]
 async fn readyz(State(portal): State<Portal>) -> Response {
     match portal.db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
@@ -45,17 +137,56 @@ async fn readyz(State(portal): State<Portal>) -> Response {
     }
 }
 
-#[derive(Serialize)]
+/// Prometheus metrics: sign-ins, refusals by reason, JIT creations, SSO callback latency and
+/// the database pool.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "The Prometheus text exposition format", body = String,
+        content_type = "text/plain; version=0.0.4")))]
+async fn metrics(State(portal): State<Portal>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&portal.db),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "The OpenAPI document of this API", body = Object)))]
+async fn openapi_json() -> Response {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let document =
+        DOCUMENT.get_or_init(|| openapi().to_pretty_json().expect("the document serialises"));
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.as_str(),
+    )
+        .into_response()
+}
+
+/// Who is calling: the account behind the token or session.
+#[derive(Serialize, ToSchema)]
 struct MeResponse {
     id: i32,
     email: String,
     first_name: String,
     last_name: String,
+    /// Effective roles, direct and from pools.
     roles: Vec<String>,
+    /// Names of the agent pools the caller belongs to.
     pools: Vec<String>,
     jit_provisioned: bool,
 }
 
+/// The caller's own account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "identity",
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, description = "No valid token or session", body = ErrorBody),
+    ))]
 async fn me(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -80,6 +211,14 @@ async fn me(
     }))
 }
 
+/// The identity configuration in force (Admins and Viewers). The OIDC client secret is never
+/// returned: `client_secret_set` says whether one is stored.
+#[utoipa::path(get, path = "/api/v1/identity", tag = "identity",
+    responses(
+        (status = 200, body = IdentityDocument),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Neither Admin nor Viewer", body = ErrorBody),
+    ))]
 async fn get_identity(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -96,6 +235,16 @@ async fn get_identity(
     ))
 }
 
+/// Replaces the whole identity configuration (Admins): all of it is stored, or nothing and a
+/// 422 naming the field at fault.
+#[utoipa::path(put, path = "/api/v1/identity", tag = "identity",
+    request_body = IdentityDocument,
+    responses(
+        (status = 200, description = "The configuration now in force", body = IdentityDocument),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an Admin, or a cookie write without its CSRF token", body = ErrorBody),
+        (status = 422, description = "A field does not fit; nothing changed", body = ErrorBody),
+    ))]
 async fn put_identity(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
@@ -203,11 +352,12 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let mut body =
-            json!({ "error": code, "message": message, "correlation_id": correlation_id });
-        if let Some(field) = field {
-            body["field"] = json!(field);
-        }
+        let body = ErrorBody {
+            error: code,
+            message,
+            field,
+            correlation_id,
+        };
         (status, Json(body)).into_response()
     }
 }

@@ -19,7 +19,7 @@ use crate::error::PortalError;
 use crate::state::Portal;
 
 /// A person added by hand.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     pub first_name: String,
@@ -33,7 +33,7 @@ pub struct NewPerson {
 }
 
 /// A change to a person; what is absent stays as it is.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonChange {
     /// The direct roles, replacing the current ones (pool roles are the pools' business).

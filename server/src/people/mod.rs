@@ -71,7 +71,7 @@ pub async fn pool_names(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<S
 
 /// Everyone, oldest account first.
 /// A person as the Users list shows them: the account, and where their access comes from.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Listing {
     pub id: i32,
     pub email: String,
@@ -87,8 +87,9 @@ pub struct Listing {
 }
 
 /// Which people to list; every part is optional.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeopleQuery {
     /// Part of the name or email, in any case.
     pub q: Option<String>,
@@ -252,7 +253,7 @@ pub fn like_escape(text: &str) -> String {
 }
 
 /// Where each of a person's roles comes from: `direct`, or the pool that grants it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct RoleSource {
     pub role: String,
     pub from: String,

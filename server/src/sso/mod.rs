@@ -114,7 +114,8 @@ impl Portal {
 }
 
 /// The answer to a finished sign-in: back to where the person was going, with their session.
-pub fn signed_in(cookie: &str, return_to: &str) -> Response {
+pub fn signed_in(protocol: &'static str, cookie: &str, return_to: &str) -> Response {
+    crate::metrics::signed_in(protocol);
     let mut response = axum::response::Redirect::to(return_to).into_response();
     *response.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(value) = HeaderValue::from_str(cookie) {
@@ -147,11 +148,12 @@ impl From<&ExternalIdentity> for Arrival {
 /// which attributes arrived, when the identity provider said who it was), then the page.
 pub async fn refused(
     portal: &Portal,
-    protocol: &str,
-    reason: &str,
+    protocol: &'static str,
+    reason: &'static str,
     page: SsoFailure,
     arrival: Option<Arrival>,
 ) -> Response {
+    crate::metrics::refused(protocol, reason);
     let subject = arrival
         .as_ref()
         .map_or("(unknown)", |a| a.subject.as_str())
@@ -194,7 +196,7 @@ impl Portal {
         &self,
         who: &ExternalIdentity,
         jit_enabled: bool,
-        protocol: &str,
+        protocol: &'static str,
         correlation_id: &str,
     ) -> Result<String, AdmitFailure> {
         let mut attempt = 0;
@@ -202,10 +204,13 @@ impl Portal {
             attempt += 1;
             let outcome = async {
                 let txn = self.db.begin().await?;
-                let (_, cookie) = self
+                let (admission, cookie) = self
                     .admit_and_start_session(&txn, who, jit_enabled, protocol, correlation_id)
                     .await?;
                 txn.commit().await?;
+                if matches!(admission, Admission::Created(_)) {
+                    crate::metrics::jit_created(protocol);
+                }
                 Ok::<_, AdmitError>(cookie)
             }
             .await;

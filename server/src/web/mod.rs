@@ -160,6 +160,7 @@ impl Portal {
         let account = match account {
             Some(account) if verified => account,
             other => {
+                crate::metrics::refused("local", "bad_credentials");
                 audit::record(
                     &self.db,
                     refuse("email and password do not match", other.as_ref()),
@@ -169,6 +170,7 @@ impl Portal {
             }
         };
         if !account.active {
+            crate::metrics::refused("local", "inactive");
             audit::record(&self.db, refuse("account deactivated", Some(&account))).await?;
             return Err(PortalError::AccountDisabled);
         }
@@ -189,6 +191,7 @@ impl Portal {
             },
         )
         .await?;
+        crate::metrics::signed_in("local");
         Ok(vec![
             cookie,
             session::expired_cookie(LOGIN_CSRF_COOKIE, self.config.cookies_secure()),

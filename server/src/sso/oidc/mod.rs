@@ -414,12 +414,13 @@ async fn callback(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let _timer = crate::metrics::CallbackTimer::start("oidc");
     let outcome = match CallbackQuery::parse(raw.as_deref().unwrap_or_default()) {
         Ok(query) => finish(&portal, &query, &headers, &correlation.0).await,
         Err(malformed) => Err((malformed, None)),
     };
     match outcome {
-        Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
+        Ok((cookie, return_to)) => crate::sso::signed_in("oidc", &cookie, &return_to),
         Err((error, arrival)) => {
             if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error
             {

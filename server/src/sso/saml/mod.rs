@@ -262,8 +262,9 @@ async fn acs(
     Extension(correlation): Extension<CorrelationId>,
     Form(form): Form<AcsForm>,
 ) -> Response {
+    let _timer = crate::metrics::CallbackTimer::start("saml");
     match consume(&portal, &form, &correlation.0).await {
-        Ok((cookie, return_to)) => crate::sso::signed_in(&cookie, &return_to),
+        Ok((cookie, return_to)) => crate::sso::signed_in("saml", &cookie, &return_to),
         Err((error, arrival)) => {
             if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {
                 tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
@@ -372,7 +373,7 @@ async fn admit_once(
             db_error(error)
         });
     }
-    let (_, cookie) = match portal
+    let (admission, cookie) = match portal
         .admit_and_start_session(&txn, who, jit, "saml", correlation_id)
         .await
     {
@@ -381,6 +382,9 @@ async fn admit_once(
         Err(AdmitError::Database(e)) => return Err(db_error(e)),
     };
     txn.commit().await.map_err(db_error)?;
+    if matches!(admission, crate::provisioning::Admission::Created(_)) {
+        crate::metrics::jit_created("saml");
+    }
     Ok((cookie, return_to))
 }
 
