@@ -1,11 +1,22 @@
-//! The operator's kit: the OpenAPI document and Prometheus metrics.
+//! The operator's kit: the OpenAPI document, Prometheus metrics, logs that keep secrets out, and
+//! a stop on SIGTERM that finishes what is in flight. The last two run the real `portal` binary.
 
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use app::api::{GetLoginPage, GetShell, SignIn};
+use base64::Engine;
+use leptos::server_fn::ServerFn;
 use reqwest::{header, Client, Method, StatusCode};
 use serde_json::{json, Value};
+use support::oidc::{
+    oidc_document, urlencode, Person, TestOp, TokenSpec, CLIENT_ID, CLIENT_SECRET,
+};
 use support::saml::{ResponseSpec, TestIdp};
 use support::*;
 
@@ -350,4 +361,471 @@ async fn a_refused_sign_in_is_counted_with_its_reason() {
         "refused callbacks are timed too: {after}"
     );
     assert!(!after.contains("nobody.known") && !after.contains("mallory"));
+}
+
+// ---- The binary ---------------------------------------------------------------------------
+
+/// The `portal` binary serving on a port of its own, its stderr captured.
+struct Binary {
+    child: Child,
+    base: String,
+    env: Vec<(String, String)>,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    async fn start(extra: &[(&str, &str)]) -> Binary {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = with_password(&fresh_database_url(&dir).await);
+        let mut env: Vec<(String, String)> = [
+            ("PORTAL_ADDR", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", database_url.as_str()),
+            ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.push(("PORTAL_SITE_ROOT".into(), dir.path().display().to_string()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portal"))
+            .env_clear()
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the portal binary starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let text = log.lock().unwrap().clone();
+            if let Some(line) = text.lines().find(|l| l.contains("Portal is listening")) {
+                let at = line.find("127.0.0.1:").expect("the address") + "127.0.0.1:".len();
+                let port: String = line[at..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                break port;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the binary did not start listening:\n{text}"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the binary exited:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Binary {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            env,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `portal token create` for the first admin, with the server's environment; its stderr
+    /// joins the log.
+    fn create_token(&self) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_portal"))
+            .env_clear()
+            .envs(self.env.iter().cloned())
+            .args(["token", "create", "--email", ADMIN_EMAIL])
+            .output()
+            .unwrap();
+        self.log
+            .lock()
+            .unwrap()
+            .push_str(&String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, at most `limit`.
+    async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the binary did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// PostgreSQL's URL with a password in it, so that the logs can be searched for it (the test
+/// server trusts local connections and ignores it).
+fn with_password(database_url: &str) -> String {
+    match database_url.split_once("://postgres@") {
+        Some((scheme, rest)) => format!("{scheme}://postgres:{DATABASE_PASSWORD}@{rest}"),
+        None => database_url.to_string(),
+    }
+}
+
+const DATABASE_PASSWORD: &str = "a-database-password-in-the-url";
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    session_cookie_value(response).expect("a session cookie")
+}
+
+/// Everything secret that passes through a portal in one sitting: a password sign-in, an API
+/// call with a token, a SAML sign-in and an OIDC sign-in. Each is returned with its name.
+async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
+    let mut secrets: Vec<(&'static str, String)> = vec![
+        ("the admin password", ADMIN_PASSWORD.into()),
+        ("the OIDC client secret", CLIENT_SECRET.into()),
+        (
+            "the client's Basic credentials",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")),
+        ),
+    ];
+
+    // A local password sign-in through the form, as the page sends it.
+    let person = browser();
+    let page: Value = person
+        .post(portal.url(GetLoginPage::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let form_token = page["csrf_token"].as_str().unwrap().to_string();
+    let response = person
+        .post(portal.url(SignIn::PATH))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", &form_token),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    secrets.push(("the sign-in form's CSRF token", form_token));
+    secrets.push(("a password session's cookie", session_cookie(&response)));
+    let shell: Value = person
+        .post(portal.url(GetShell::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = shell["me"]["csrf_token"].as_str().unwrap().to_string();
+    secrets.push(("a session's CSRF token", csrf));
+
+    // The API, by bearer token.
+    let token = portal.create_token();
+    let api = Client::new();
+    let me = api
+        .get(portal.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    secrets.push(("the API token", token.clone()));
+
+    // SAML, SP-initiated.
+    let idp = TestIdp::new(IDP);
+    let mut doc = saml_document("sso_jit");
+    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
+    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
+    let saved = api
+        .put(portal.url("/api/v1/identity"))
+        .bearer_auth(&token)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let started = browser()
+        .get(portal.url("/sso/saml/login?return_to=/settings"))
+        .send()
+        .await
+        .unwrap();
+    let request_id = saml_request_id(started.headers()[header::LOCATION].to_str().unwrap());
+    let mut spec = saml_spec(&portal.base, &idp, "ada.lovelace@example.com");
+    spec.in_response_to = Some(request_id);
+    let encoded = spec.encoded(&idp);
+    let response = post_saml(&portal.base, &encoded).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    secrets.push(("a SAML session's cookie", session_cookie(&response)));
+    secrets.push(("the SAMLResponse", encoded));
+    secrets.push(("the assertion's ID", spec.assertion_id.clone()));
+
+    // OpenID Connect.
+    let op = TestOp::start().await;
+    let saved = api
+        .put(portal.url("/api/v1/identity"))
+        .bearer_auth(&token)
+        .json(&oidc_document(&op, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        saved.status(),
+        StatusCode::OK,
+        "{}",
+        saved.text().await.unwrap()
+    );
+    let person = browser();
+    let started = person
+        .get(portal.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let asked: Vec<(String, String)> = url::Url::parse(authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let asked = |key: &str| {
+        asked
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    secrets.push(("the OIDC state", asked("state")));
+    secrets.push(("the OIDC nonce", asked("nonce")));
+    let browser_cookie = started
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .find_map(|v| {
+            v.to_str()
+                .ok()?
+                .strip_prefix("portal_oidc_browser=")?
+                .split(';')
+                .next()
+                .map(str::to_string)
+        })
+        .expect("the browser-binding cookie");
+    secrets.push(("the OIDC browser-binding cookie", browser_cookie));
+    let callback = op.authorize(
+        authorize,
+        &Person::new("alan.turing@example.com"),
+        TokenSpec::default(),
+    );
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    secrets.push(("the authorization code", code));
+    let response = person.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    secrets.push(("an OIDC session's cookie", session_cookie(&response)));
+    for secret in op.token_secrets() {
+        secrets.push((
+            "a PKCE verifier, an ID token or an access token",
+            secret.clone(),
+        ));
+        // An ID token's signature alone is as telling.
+        if let Some((_, signature)) = secret.rsplit_once('.') {
+            secrets.push(("an ID token's signature", signature.to_string()));
+        }
+    }
+    assert!(op.token_secrets().len() >= 3);
+
+    // And the API once more, now that SSO is in force.
+    let users = api
+        .get(portal.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), StatusCode::OK);
+    secrets
+}
+
+/// The AuthnRequest's ID from the redirect to the identity provider.
+fn saml_request_id(location: &str) -> String {
+    use std::io::Read;
+    let encoded = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "SAMLRequest")
+        .unwrap()
+        .1
+        .to_string();
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_string(&mut xml)
+        .unwrap();
+    xml.split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn assert_trace_logs_keep_secrets_out(format: &str) {
+    let mut portal = Binary::start(&[("RUST_LOG", "trace"), ("PORTAL_LOG_FORMAT", format)]).await;
+    let mut secrets = sign_in_every_way(&portal).await;
+    if portal
+        .env
+        .iter()
+        .any(|(_, v)| v.contains(DATABASE_PASSWORD))
+    {
+        secrets.push(("the database password", DATABASE_PASSWORD.into()));
+    }
+    portal.terminate();
+    assert!(portal.exit_within(Duration::from_secs(10)).await.success());
+    let log = portal.log();
+
+    // The log is there, as verbose as asked, and follows every request made above, so that
+    // finding no secret in it means something.
+    for expected in [
+        "Portal is listening",
+        "TRACE",
+        "DEBUG",
+        "/api/sign_in",
+        "/api/v1/me",
+        "/sso/saml/acs",
+        "/sso/oidc/callback",
+        "/api/v1/users",
+        "shutting down",
+    ] {
+        assert!(log.contains(expected), "the log lacks {expected}:\n{log}");
+    }
+    if format == "json" {
+        for line in log.lines().filter(|l| l.starts_with('{')).take(50) {
+            serde_json::from_str::<Value>(line).expect("every log line is JSON");
+        }
+    }
+    for (what, secret) in &secrets {
+        assert!(
+            secret.len() >= 8,
+            "{what} is too short to look for: {secret:?}"
+        );
+        for form in [secret.clone(), urlencode(secret)] {
+            if let Some(at) = log.find(&form) {
+                let line_start = log[..at].rfind('\n').map_or(0, |n| n + 1);
+                let line_end = log[at..].find('\n').map_or(log.len(), |n| at + n);
+                panic!(
+                    "{what} appears in the {format} log:\n{}",
+                    &log[line_start..line_end]
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn trace_logs_in_text_carry_no_secret_of_any_sign_in() {
+    assert_trace_logs_keep_secrets_out("text").await;
+}
+
+#[tokio::test]
+async fn trace_logs_in_json_carry_no_secret_of_any_sign_in() {
+    assert_trace_logs_keep_secrets_out("json").await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_sign_in_in_flight_finish_and_exits_with_success() {
+    let mut portal = Binary::start(&[]).await;
+    let token = portal.create_token();
+    let op = TestOp::start().await;
+    let saved = Client::new()
+        .put(portal.url("/api/v1/identity"))
+        .bearer_auth(&token)
+        .json(&oidc_document(&op, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let person = browser();
+    let started = person
+        .get(portal.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let callback = op.authorize(
+        authorize,
+        &Person::new("katherine.johnson@example.com"),
+        TokenSpec::default(),
+    );
+    // Okta takes its time: the callback waits on the token endpoint when the signal comes.
+    op.delay_token_endpoint(Duration::from_millis(1500));
+    let in_flight = tokio::spawn(async move { person.get(&callback).send().await.unwrap() });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while op.token_requests() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the callback never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    portal.terminate();
+
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", portal.log());
+    assert!(has_session_cookie(&response));
+    let status = portal.exit_within(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status:?}\n{}", portal.log());
+    assert!(portal.log().contains("shutting down"));
+    // Nothing listens any more.
+    assert!(Client::new()
+        .get(portal.url("/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_err());
 }

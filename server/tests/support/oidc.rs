@@ -212,6 +212,8 @@ struct OpState {
     attacker_jwks_fetches: usize,
     token_requests: usize,
     auth_method: &'static str,
+    /// PKCE verifiers received, ID and access tokens issued: what must never reach a log.
+    token_secrets: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -236,6 +238,7 @@ impl TestOp {
             attacker_jwks_fetches: 0,
             token_requests: 0,
             auth_method: "client_secret_basic",
+            token_secrets: Vec::new(),
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -296,6 +299,11 @@ impl TestOp {
 
     pub fn token_requests(&self) -> usize {
         self.with(|s| s.token_requests)
+    }
+
+    /// Every PKCE verifier the token endpoint received and every ID and access token it issued.
+    pub fn token_secrets(&self) -> Vec<String> {
+        self.with(|s| s.token_secrets.clone())
     }
 
     pub fn delay_token_endpoint(&self, delay: Duration) {
@@ -474,6 +482,8 @@ async fn token(
     }
     let id_token = id_token(&s, &grant);
     let access_token = hex::encode(rand::random::<[u8; 16]>());
+    s.token_secrets
+        .extend([verifier, id_token.clone(), access_token.clone()]);
     s.access_tokens.insert(
         access_token.clone(),
         (grant.person.clone(), grant.spec.clone()),
