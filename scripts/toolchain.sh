@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs every tool Portal's build and tests need, skipping what is already present.
 # Nothing here downloads a prebuilt binary: Debian packages, crates.io sources and npm only.
-# Usage: scripts/toolchain.sh [run|test]; `run` skips what only the tests need (Chromium,
-# Playwright). Every step is skipped when its tool already answers with the right version.
+# Usage: scripts/toolchain.sh [run|test]; `run` skips what only the tests need (Chromium).
+# Every step is skipped when its tool already answers with the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-test}
@@ -61,8 +61,10 @@ if [ ! -x node_modules/.bin/tailwindcss ] || [ ! -x node_modules/.bin/wasm-opt ]
   say "npm: tailwindcss, binaryen"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-if [ "$purpose" = test ] && { [ ! -d end2end/node_modules/@playwright/test ] || [ ! -d end2end/node_modules/saml-idp ] || [ ! -d end2end/node_modules/oidc-provider ]; }; then
-  say "npm: end2end"
+# The identity providers the demo and the browser tests run (and Playwright) live in end2end;
+# npm ci writes node_modules/.package-lock.json, so an older one means package-lock.json changed.
+if [ ! -f end2end/node_modules/.package-lock.json ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "npm: end2end (Playwright, saml-idp, oidc-provider)"
   (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
 fi
 say "toolchain ready"

@@ -1,8 +1,10 @@
 // An independent OpenID Connect provider (npm oidc-provider, OpenID Certified) playing Okta for the
-// browser tests. People sign in at its built-in development login page with any password; the login
-// is their email address. Keys and cookie secrets are made fresh each time it starts.
+// browser tests and for the demo (`scripts/run --oidc`). People sign in at its built-in development
+// login page with any password; the login is their email address. Keys and cookie secrets are made
+// fresh each time it starts.
 //
-//   OIDC_PORT=7155 OIDC_REDIRECT_URI=http://127.0.0.1:3155/sso/oidc/callback node end2end/idp/oidc-provider.mjs
+//   OIDC_PORT=7155 OIDC_REDIRECT_URI=http://127.0.0.1:3155/sso/oidc/callback \
+//   [OIDC_CLIENT_ID=… OIDC_CLIENT_SECRET=…] node end2end/idp/oidc-provider.mjs
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 
 const port = Number(process.env.OIDC_PORT ?? 7155);
@@ -10,8 +12,8 @@ const redirectUri = process.env.OIDC_REDIRECT_URI ?? "http://127.0.0.1:3155/sso/
 const issuer = `http://127.0.0.1:${port}`;
 
 const client = {
-  client_id: "portal-e2e",
-  client_secret: "portal-e2e-secret-0123456789abcdef",
+  client_id: process.env.OIDC_CLIENT_ID ?? "portal-e2e",
+  client_secret: process.env.OIDC_CLIENT_SECRET ?? "portal-e2e-secret-0123456789abcdef",
   redirect_uris: [redirectUri],
   grant_types: ["authorization_code"],
   response_types: ["code"],
