@@ -102,7 +102,7 @@ fn AuditCard(view: AuditView) -> impl IntoView {
                 <button type="submit" class="rounded border border-slate-300 bg-white px-4 py-2 font-medium hover:bg-slate-50">"Filter"</button>
                 <a href=export class="py-2 text-indigo-700 underline" download="portal-audit.csv">"Export CSV"</a>
             </form>
-            <div class="mt-4 overflow-x-auto">
+            <div class="mt-4 overflow-x-auto focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" tabindex="0" role="region" aria-label="Audit events">
                 <table class="min-w-full text-left text-sm">
                     <thead class="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
                         <tr>

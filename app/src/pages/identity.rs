@@ -5,9 +5,9 @@
 use leptos::prelude::*;
 
 use crate::api::{get_identity_settings, SaveLoginMethod, SaveOidc, SaveProvisioning, SaveSaml};
-use crate::components::form::{Card, CopyValue, Field, SaveRow};
+use crate::components::form::{field_error, Card, CopyValue, Field, SaveRow, TextArea};
 use crate::components::status::PageError;
-use crate::model::{IdentitySettings, OidcView, SamlView};
+use crate::model::{IdentitySettings, OidcView, SamlView, SsoSignInView};
 use crate::pages::settings::SettingsFrame;
 
 #[component]
@@ -34,6 +34,7 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
                     Ok(current) => view! {
                         <SettingsFrame>
                             <div class="space-y-6">
+                                {view! { <OktaSetup settings=current.clone() /> }.into_any()}
                                 <LoginMethodCard settings=current.clone() save=save_login />
                                 <SingleSignOnCard settings=current.clone() save_saml save_oidc />
                                 <ProvisioningCard settings=current save />
@@ -157,6 +158,9 @@ fn SamlSection(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl
             Err(error) => (false, error.to_string()),
         })
     };
+    let invalid = move |fields: &'static [&'static str]| {
+        Signal::derive(move || field_error(save.value().get(), fields))
+    };
     let current = saml.clone().unwrap_or(SamlView {
         idp_entity_id: String::new(),
         idp_sso_url: String::new(),
@@ -180,21 +184,15 @@ fn SamlSection(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl
                         <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
                         <fieldset class="space-y-2">
                             <legend class="text-sm font-semibold">"SAML 2.0: import the IdP metadata from Okta"</legend>
-                            <Field label="IdP metadata URL" name="metadata_url" id="saml-metadata-url" value=String::new() placeholder="https://example.okta.com/app/…/sso/saml/metadata" />
-                            <div>
-                                <label for="saml-metadata-xml" class="block text-sm font-medium text-slate-700">"…or paste the IdP metadata XML"</label>
-                                <textarea id="saml-metadata-xml" name="metadata_xml" rows="3" class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 font-mono text-xs focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"></textarea>
-                            </div>
+                            <Field label="IdP metadata URL" name="metadata_url" id="saml-metadata-url" value=String::new() placeholder="https://example.okta.com/app/…/sso/saml/metadata" kind="url" hint="Okta: the Portal app > Sign On tab > Metadata URL." error=invalid(&["sso.saml.metadata_url"]) />
+                            <TextArea label="…or paste the IdP metadata XML" name="metadata_xml" id="saml-metadata-xml" error=invalid(&["sso.saml.metadata_xml"]) />
                         </fieldset>
                         <details class="rounded border border-slate-200 p-3" open=saml.is_some()>
                             <summary class="cursor-pointer text-sm font-semibold">"…or enter the three values by hand"</summary>
                             <div class="mt-3 space-y-2">
-                                <Field label="IdP entity id (Issuer)" name="idp_entity_id" id="saml-entity-id" value=current.idp_entity_id.clone() placeholder="http://www.okta.com/exk…" />
-                                <Field label="IdP single sign-on URL" name="idp_sso_url" id="saml-sso-url" value=current.idp_sso_url.clone() placeholder="https://example.okta.com/app/…/sso/saml" />
-                                <div>
-                                    <label for="saml-certificate" class="block text-sm font-medium text-slate-700">"IdP signing certificate (PEM); leave empty to keep the one in force"</label>
-                                    <textarea id="saml-certificate" name="certificate" rows="3" class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 font-mono text-xs focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"></textarea>
-                                </div>
+                                <Field label="IdP entity id (Issuer)" name="idp_entity_id" id="saml-entity-id" value=current.idp_entity_id.clone() placeholder="http://www.okta.com/exk…" error=invalid(&["sso.saml.idp_entity_id"]) />
+                                <Field label="IdP single sign-on URL" name="idp_sso_url" id="saml-sso-url" value=current.idp_sso_url.clone() placeholder="https://example.okta.com/app/…/sso/saml" kind="url" error=invalid(&["sso.saml.idp_sso_url"]) />
+                                <TextArea label="IdP signing certificate (PEM); leave empty to keep the one in force" name="certificate" id="saml-certificate" error=invalid(&["sso.saml.idp_certificates"]) />
                             </div>
                         </details>
                         <label class="flex items-center gap-3 text-sm">
@@ -216,10 +214,11 @@ fn SamlSection(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl
                         <CopyValue label="Single sign-on URL (ACS)" value=settings.sp.acs_url.clone() testid="sp-acs-url" />
                         <CopyValue label="Audience URI (SP entity id)" value=settings.sp.entity_id.clone() testid="sp-entity-id" />
                         <CopyValue label="Name ID format" value="EmailAddress".to_string() testid="sp-name-id-format" />
-                        <CopyValue label="Attribute statement" value="firstName = user.firstName".to_string() testid="sp-attribute-first" />
-                        <CopyValue label="Attribute statement" value="lastName = user.lastName".to_string() testid="sp-attribute-last" />
+                        <CopyValue label="Attribute statement" value="firstName = user.firstName".to_string() testid="sp-attribute-first" copy_label="Copy attribute statement firstName" />
+                        <CopyValue label="Attribute statement" value="lastName = user.lastName".to_string() testid="sp-attribute-last" copy_label="Copy attribute statement lastName" />
+                        <CopyValue label="Attribute statement" value="email = user.email".to_string() testid="sp-attribute-email" copy_label="Copy attribute statement email" />
                     </dl>
-                    <a href="/sso/saml/metadata" download="portal-sp-metadata.xml" class="mt-4 inline-block text-sm text-indigo-700 underline">"Download SP metadata"</a>
+                    <a href=SP_METADATA_DOWNLOAD download="portal-sp-metadata.xml" data-testid="sp-metadata-download" class="mt-4 inline-block text-sm text-indigo-700 underline">"Download SP metadata"</a>
                 </aside>
             </div>
     }
@@ -236,12 +235,16 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
             Err(error) => (false, error.to_string()),
         })
     };
+    let invalid = move |fields: &'static [&'static str]| {
+        Signal::derive(move || field_error(save.value().get(), fields))
+    };
     let current = settings.oidc.clone().unwrap_or(OidcView {
         discovery_url: String::new(),
         client_id: String::new(),
         client_secret_set: false,
         token_auth_method: "client_secret_basic".into(),
     });
+    let secret_error = invalid(&["sso.oidc.client_secret"]);
     let post = current.token_auth_method == "client_secret_post";
     let secret_state = if current.client_secret_set {
         "A client secret is stored. Leave the field empty to keep it."
@@ -253,8 +256,8 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
             <div class="lg:col-span-3">
                 <ActionForm action=save attr:class="mt-4 space-y-3">
                     <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
-                    <Field label="Discovery URL" name="discovery_url" id="oidc-discovery-url" value=current.discovery_url.clone() placeholder="https://example.okta.com/oauth2/default/.well-known/openid-configuration" />
-                    <Field label="Client ID" name="client_id" id="oidc-client-id" value=current.client_id.clone() placeholder="0oa…" />
+                    <Field label="Discovery URL" name="discovery_url" id="oidc-discovery-url" value=current.discovery_url.clone() placeholder="https://example.okta.com/oauth2/default/.well-known/openid-configuration" kind="url" required=true error=invalid(&["sso.oidc.discovery_url", "sso.oidc"]) />
+                    <Field label="Client ID" name="client_id" id="oidc-client-id" value=current.client_id.clone() placeholder="0oa…" required=true error=invalid(&["sso.oidc.client_id"]) />
                     <div>
                         <label for="oidc-client-secret" class="block text-sm font-medium text-slate-700">"Client secret"</label>
                         <input
@@ -262,10 +265,14 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
                             name="client_secret"
                             type="password"
                             autocomplete="off"
-                            aria-describedby="oidc-secret-state"
-                            class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500"
+                            aria-describedby=move || if secret_error.get().is_some() { "oidc-secret-state oidc-client-secret-error" } else { "oidc-secret-state" }
+                            aria-invalid=move || secret_error.get().map(|_| "true")
+                            class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500 aria-[invalid=true]:border-red-600"
                         />
-                        <p id="oidc-secret-state" data-testid="oidc-secret-state" class="mt-1 text-xs text-slate-500">{secret_state}</p>
+                        <p id="oidc-secret-state" data-testid="oidc-secret-state" class="mt-1 text-xs text-slate-600">{secret_state}</p>
+                        {move || secret_error.get().map(|text| view! {
+                            <p id="oidc-client-secret-error" class="mt-1 text-sm text-red-700">{text}</p>
+                        })}
                     </div>
                     <div>
                         <label for="oidc-token-auth" class="block text-sm font-medium text-slate-700">"Token endpoint authentication"</label>
@@ -368,5 +375,269 @@ fn ProvisioningCard(
                 })}
             </ActionForm>
         </Card>
+    }
+}
+
+/// Where "Download SP metadata" points: the SP metadata as a file to save.
+const SP_METADATA_DOWNLOAD: &str = "/sso/saml/metadata?download=1";
+
+/// Okta's guide to SSO JIT provisioning, walked through with this portal's values, under a
+/// checklist of what is done: an identity provider, a sign-in that carried the attributes, JIT.
+#[component]
+fn OktaSetup(settings: IdentitySettings) -> impl IntoView {
+    let checks = SetupChecks::of(&settings);
+    let done = checks.done();
+    let label = settings.jit_label.clone();
+    let jit_title = if settings.jit_label == "SAML JIT" {
+        "SAML JIT on"
+    } else {
+        "SSO JIT on"
+    };
+    // Open until everything is done; then the checklist alone says that it works.
+    let open = done < 3;
+    let columns = if settings.oidc_available {
+        "mt-4 grid gap-8 lg:grid-cols-2"
+    } else {
+        "mt-4 grid gap-8"
+    };
+    view! {
+        <section aria-labelledby="okta-setup-title" data-testid="okta-setup" class="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 id="okta-setup-title" class="text-lg font-semibold">"Okta setup"</h2>
+                <p class="text-sm text-slate-600" data-testid="okta-setup-progress">{format!("{done} of 3 done")}</p>
+            </div>
+            <p class="mt-1 text-sm text-slate-600">
+                "Okta sends a person's name and email at each sign-in; with " {label.clone()} " on, Portal creates the account of a person it does not know yet."
+            </p>
+            <ul class="mt-3 divide-y divide-slate-100" aria-label="Status checklist">
+                {view! { <CheckItem done=checks.idp.0 title="Identity provider configured" detail=checks.idp.1 testid="check-idp" />
+                <CheckItem done=checks.attributes.0 title="The last Okta sign-in carried first name, last name and email" detail=checks.attributes.1 testid="check-attributes" />
+                <CheckItem done=checks.jit.0 title=jit_title detail=checks.jit.1 testid="check-jit" /> }.into_any()}
+            </ul>
+            <details class="mt-4 border-t border-slate-200 pt-4" open=open data-testid="okta-guide">
+                <summary class="cursor-pointer text-sm font-semibold text-indigo-800">"Step-by-step guide, with this portal's values"</summary>
+                <div class=columns>
+                    {view! { <SamlGuide settings=settings.clone() /> }.into_any()}
+                    {settings.oidc_available.then(|| view! { <OidcGuide settings=settings.clone() /> }.into_any())}
+                </div>
+            </details>
+        </section>
+    }
+}
+
+/// Each check of the Okta setup: whether it is done, and what it found or what to do next.
+struct SetupChecks {
+    idp: (bool, String),
+    attributes: (bool, String),
+    jit: (bool, String),
+}
+
+impl SetupChecks {
+    fn of(settings: &IdentitySettings) -> SetupChecks {
+        let label = &settings.jit_label;
+        let idp = match &settings.sso_summary {
+            Some(summary) if settings.protocol.is_some() => (true, summary.clone()),
+            _ => (
+                false,
+                "Not yet: create the Portal app in Okta (guide below), then import its IdP metadata in the Single sign-on card and save.".to_string(),
+            ),
+        };
+        let attributes = match &settings.last_sso_sign_in {
+            None => (
+                false,
+                "Not yet: no Okta sign-in has reached Portal. Assign yourself to the Portal app in Okta, then use \"Sign in with Okta\" once (a private window keeps this session).".to_string(),
+            ),
+            Some(last) => attributes_check(last),
+        };
+        let jit = if settings.jit_enabled {
+            (
+                true,
+                format!("{label} is on: a person's first Okta sign-in creates their account, in the default agent pool with the User role."),
+            )
+        } else {
+            match &settings.jit_unavailable_reason {
+                Some(reason) => (false, format!("Not yet: {reason}")),
+                None => (
+                    false,
+                    format!("Not yet: turn {label} on in the Provisioning card and save."),
+                ),
+            }
+        };
+        SetupChecks {
+            idp,
+            attributes,
+            jit,
+        }
+    }
+
+    fn done(&self) -> usize {
+        [&self.idp, &self.attributes, &self.jit]
+            .iter()
+            .filter(|(done, _)| *done)
+            .count()
+    }
+}
+
+/// What the last sign-in says about Okta's attribute statements (or OIDC claims).
+fn attributes_check(last: &SsoSignInView) -> (bool, String) {
+    let oidc = last.protocol == "oidc";
+    let over = if oidc { "OpenID Connect" } else { "SAML" };
+    let refused = if last.succeeded {
+        ""
+    } else {
+        " Portal refused that sign-in; the Audit Log says why."
+    };
+    let missing = last.missing();
+    if missing.is_empty() {
+        let names = if oidc {
+            "given_name, family_name and email"
+        } else {
+            "firstName, lastName and email"
+        };
+        return (
+            true,
+            format!(
+                "The last sign-in ({at}, over {over}) carried {names}.{refused}",
+                at = last.at
+            ),
+        );
+    }
+    let fix = if oidc {
+        "check that the Okta app grants the scopes openid email profile and that the person's Okta profile has a first name, last name and email"
+    } else {
+        "add the attribute statements of step 3 of the guide to the Portal app in Okta"
+    };
+    (
+        false,
+        format!(
+            "Not yet: the last sign-in ({at}, over {over}) did not carry {missing}. Next: {fix}, then sign in again.{refused}",
+            at = last.at,
+            missing = missing.join(", "),
+        ),
+    )
+}
+
+/// One line of the checklist: "Done" or "Not yet" in words (not colour alone), and the detail.
+#[component]
+fn CheckItem(
+    done: bool,
+    title: &'static str,
+    detail: String,
+    testid: &'static str,
+) -> impl IntoView {
+    let (state, badge) = if done {
+        ("Done", "bg-emerald-50 text-emerald-800 ring-emerald-200")
+    } else {
+        ("Not yet", "bg-amber-50 text-amber-900 ring-amber-200")
+    };
+    view! {
+        <li data-testid=testid data-done=done.to_string() class="flex items-start gap-3 py-3">
+            <span
+                data-testid=format!("{testid}-state")
+                class=format!("mt-0.5 inline-flex w-24 shrink-0 justify-center rounded-full px-2 py-0.5 text-xs font-semibold ring-1 ring-inset {badge}")
+            >
+                <span aria-hidden="true" class="mr-1">{if done { "✓" } else { "○" }}</span>
+                {state}
+                <span class="sr-only">": "</span>
+            </span>
+            <div class="min-w-0">
+                <p class="text-sm font-medium text-slate-900">{title}</p>
+                <p class="mt-0.5 text-sm text-slate-600" data-testid=format!("{testid}-detail")>{detail}</p>
+            </div>
+        </li>
+    }
+}
+
+/// Okta's SAML 2.0 app for Portal, step by step.
+#[component]
+fn SamlGuide(settings: IdentitySettings) -> impl IntoView {
+    let label = settings.jit_label.clone();
+    let attribute = |name: &'static str, value: &'static str| {
+        view! {
+            <dl class="grid grid-cols-2 gap-2">
+                <CopyValue label="Name" value=name.to_string() testid=name_testid(name) copy_label=format!("Copy attribute name {name}") />
+                <CopyValue label="Value" value=value.to_string() testid=value_testid(name) copy_label=format!("Copy attribute value {value}") />
+            </dl>
+        }
+        .into_any()
+    };
+    view! {
+        <section aria-labelledby="guide-saml-title">
+            <h3 id="guide-saml-title" class="text-base font-semibold">"With SAML 2.0"</h3>
+            <ol class="mt-2 list-decimal space-y-3 pl-5 text-sm text-slate-800">
+                <li>"In the Okta Admin Console open " <strong>"Applications > Applications"</strong> ", click " <strong>"Create App Integration"</strong> ", choose " <strong>"SAML 2.0"</strong> " and name the app Portal."</li>
+                <li>
+                    "On " <strong>"Configure SAML"</strong> ", enter:"
+                    <dl class="mt-2 space-y-2 rounded bg-slate-50 p-3">
+                        <CopyValue label="Single sign-on URL" value=settings.sp.acs_url.clone() testid="guide-acs-url" copy_label="Copy the single sign-on URL for Okta" />
+                        <CopyValue label="Audience URI (SP Entity ID)" value=settings.sp.entity_id.clone() testid="guide-entity-id" copy_label="Copy the audience URI for Okta" />
+                        <CopyValue label="Name ID format" value="EmailAddress".to_string() testid="guide-name-id-format" copy_label="Copy the name ID format for Okta" />
+                    </dl>
+                    <p class="mt-1 text-slate-600">"Application username: Email."</p>
+                </li>
+                <li>
+                    "Under " <strong>"Attribute Statements"</strong> ", add:"
+                    <div class="mt-2 space-y-2 rounded bg-slate-50 p-3">
+                        {attribute("firstName", "user.firstName")}
+                        {attribute("lastName", "user.lastName")}
+                        {attribute("email", "user.email")}
+                    </div>
+                </li>
+                <li>"Click " <strong>"Next"</strong> ", answer Okta's feedback question and click " <strong>"Finish"</strong> ". On the " <strong>"Assignments"</strong> " tab, assign the people or groups who may use Portal."</li>
+                <li>
+                    "On the " <strong>"Sign On"</strong> " tab, copy the " <strong>"Metadata URL"</strong> " and paste it in the "
+                    <a href="#sso-title" class="text-indigo-700 underline">"Single sign-on card"</a>
+                    " below, then " <strong>"Save SAML settings"</strong> ". An identity provider that imports SP metadata can take this portal's: "
+                    <a href=SP_METADATA_DOWNLOAD download="portal-sp-metadata.xml" data-testid="guide-metadata-download" class="text-indigo-700 underline">"Download SP metadata"</a> "."
+                </li>
+                <li>"In the " <a href="#provisioning-title" class="text-indigo-700 underline">"Provisioning card"</a> ", turn " <strong>{label}</strong> " on and click " <strong>"Save"</strong> "."</li>
+                <li>"Sign in with Okta once: the checklist above then says whether the name and email arrived."</li>
+            </ol>
+        </section>
+    }
+}
+
+fn name_testid(attribute: &str) -> &'static str {
+    match attribute {
+        "firstName" => "guide-attribute-first-name",
+        "lastName" => "guide-attribute-last-name",
+        _ => "guide-attribute-email-name",
+    }
+}
+
+fn value_testid(attribute: &str) -> &'static str {
+    match attribute {
+        "firstName" => "guide-attribute-first-value",
+        "lastName" => "guide-attribute-last-value",
+        _ => "guide-attribute-email-value",
+    }
+}
+
+/// Okta's OIDC Web app for Portal, step by step (release 1.54 and later).
+#[component]
+fn OidcGuide(settings: IdentitySettings) -> impl IntoView {
+    let label = settings.jit_label.clone();
+    view! {
+        <section aria-labelledby="guide-oidc-title">
+            <h3 id="guide-oidc-title" class="text-base font-semibold">"Or with OpenID Connect (release 1.54 and later)"</h3>
+            <ol class="mt-2 list-decimal space-y-3 pl-5 text-sm text-slate-800">
+                <li>"In the Okta Admin Console open " <strong>"Applications > Applications"</strong> ", click " <strong>"Create App Integration"</strong> ", choose " <strong>"OIDC - OpenID Connect"</strong> " and " <strong>"Web Application"</strong> "."</li>
+                <li>
+                    "Keep the " <strong>"Authorization Code"</strong> " grant type and enter:"
+                    <dl class="mt-2 space-y-2 rounded bg-slate-50 p-3">
+                        <CopyValue label="Sign-in redirect URI" value=settings.rp.redirect_uri.clone() testid="guide-redirect-uri" copy_label="Copy the sign-in redirect URI for Okta" />
+                        <CopyValue label="Scopes Portal asks for" value=settings.rp.scopes.clone() testid="guide-scopes" copy_label="Copy the scopes Portal asks for" />
+                    </dl>
+                </li>
+                <li>"Assign the people or groups who may use Portal and save the app."</li>
+                <li>
+                    "In the " <a href="#sso-title" class="text-indigo-700 underline">"Single sign-on card"</a> " choose " <strong>"OpenID Connect"</strong>
+                    " and enter the discovery URL of the authorization server (for example "
+                    <code class="text-xs">"https://your-org.okta.com/oauth2/default/.well-known/openid-configuration"</code>
+                    "), and the app's client ID and secret from its " <strong>"General"</strong> " tab; then " <strong>"Save OIDC settings"</strong> "."
+                </li>
+                <li>"Turn " <strong>{label}</strong> " on in the " <a href="#provisioning-title" class="text-indigo-700 underline">"Provisioning card"</a> " and click " <strong>"Save"</strong> "."</li>
+            </ol>
+        </section>
     }
 }

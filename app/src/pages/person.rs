@@ -131,7 +131,7 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
                             <input type="hidden" name="csrf" value=csrf.get_value() />
                             <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="pool" value=pool.id.to_string() />
-                            <button type="submit" class="text-sm text-red-700 underline">{label}</button>
+                            <button type="submit" disabled=move || actions.remove_pool.pending().get() class="text-sm text-red-700 underline disabled:cursor-wait disabled:opacity-60">{label}</button>
                         </ActionForm>
                     })}
                 </li>
@@ -280,8 +280,13 @@ fn StatusAndRemoval(view: PersonView, actions: Actions) -> impl IntoView {
                         <ActionForm action=actions.remove attr:class="mt-3 flex items-center gap-4">
                             <input type="hidden" name="csrf" value=csrf.get_value() />
                             <input type="hidden" name="id" value=id.to_string() />
-                            <button type="submit" class="rounded bg-red-700 px-4 py-2 font-medium text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500">
-                                {confirm_label.get_value()}
+                            <button
+                                type="submit"
+                                disabled=move || actions.remove.pending().get()
+                                aria-busy=move || actions.remove.pending().get().to_string()
+                                class="rounded bg-red-700 px-4 py-2 font-medium text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500 disabled:cursor-wait disabled:opacity-60"
+                            >
+                                {move || if actions.remove.pending().get() { "Removing…".to_string() } else { confirm_label.get_value() }}
                             </button>
                             <button type="button" on:click=move |_| confirming.set(false) class="text-slate-700 underline">"Cancel"</button>
                             <p role="status" data-testid="remove-result" class="text-red-700">

@@ -8,7 +8,7 @@ use crate::api::{
     get_pool_page, get_pools_page, AddPoolMember, CreatePool, DeletePool, MakeDefaultPool,
     RemovePoolMember, RenamePool, RotatePoolKey, SavePoolRoles,
 };
-use crate::components::form::{outcome, Card, Field, RoleChoices, SaveRow};
+use crate::components::form::{field_error, outcome, Card, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
 use crate::model::{PoolDetail, PoolsView};
 use crate::pages::settings::SettingsFrame;
@@ -86,7 +86,7 @@ fn PoolsCard(view: PoolsView, create: ServerAction<CreatePool>) -> impl IntoView
                 <Card title="Create a pool" id="create-pool-title">
                     <ActionForm action=create attr:class="mt-3 grid max-w-xl gap-3">
                         <input type="hidden" name="csrf" value=create_csrf.clone() />
-                        <Field label="Pool name" name="name" id="pool-name" value=String::new() placeholder="Field agents" />
+                        <Field label="Pool name" name="name" id="pool-name" value=String::new() placeholder="Field agents" required=true max_length=64 error=Signal::derive(move || field_error(create.value().get(), &["name"])) />
                         <RoleChoices checked=vec![] legend="Roles it grants its members" />
                         <SaveRow label="Create pool" pending=create.pending().into() result=Signal::derive(result) testid="create-pool-result" />
                     </ActionForm>
@@ -193,7 +193,7 @@ fn PoolCards(view: PoolDetail, actions: PoolActions) -> impl IntoView {
                             <input type="hidden" name="csrf" value=csrf.get_value() />
                             <input type="hidden" name="id" value=id.to_string() />
                             <input type="hidden" name="user_id" value=user_id.to_string() />
-                            <button type="submit" class="text-sm text-red-700 underline">{label}</button>
+                            <button type="submit" disabled=move || actions.remove_member.pending().get() class="text-sm text-red-700 underline disabled:cursor-wait disabled:opacity-60">{label}</button>
                         </ActionForm>
                     })}
                 </li>
@@ -233,7 +233,7 @@ fn PoolCards(view: PoolDetail, actions: PoolActions) -> impl IntoView {
                     <ActionForm action=actions.rename attr:class="mt-3 flex flex-wrap items-end gap-4">
                         <input type="hidden" name="csrf" value=csrf.get_value() />
                         <input type="hidden" name="id" value=id.to_string() />
-                        <Field label="Pool name" name="name" id="pool-rename" value=name.get_value() placeholder="" />
+                        <Field label="Pool name" name="name" id="pool-rename" value=name.get_value() placeholder="" required=true max_length=64 error=Signal::derive(move || field_error(actions.rename.value().get(), &["name"])) />
                         <SaveRow label="Rename" pending=actions.rename.pending().into() result=Signal::derive(move || outcome(actions.rename.value().get(), "Saved.")) testid="rename-result" />
                     </ActionForm>
                     <ActionForm action=actions.roles attr:class="mt-4 space-y-3">
@@ -253,7 +253,7 @@ fn PoolCards(view: PoolDetail, actions: PoolActions) -> impl IntoView {
                     <ActionForm action=actions.add_member attr:class="mt-4 flex flex-wrap items-end gap-4">
                         <input type="hidden" name="csrf" value=csrf.get_value() />
                         <input type="hidden" name="id" value=id.to_string() />
-                        <Field label="Add a member by email" name="email" id="pool-add-member" value=String::new() placeholder="name@example.com" />
+                        <Field label="Add a member by email" name="email" id="pool-add-member" value=String::new() placeholder="name@example.com" kind="email" required=true error=Signal::derive(move || field_error(actions.add_member.value().get(), &["email"])) />
                         <SaveRow label="Add member" pending=actions.add_member.pending().into() result=Signal::derive(members_result) testid="members-result" />
                     </ActionForm>
                 })}
@@ -268,14 +268,21 @@ fn PoolCards(view: PoolDetail, actions: PoolActions) -> impl IntoView {
                     {move || new_key().map(|key| view! { <p class="mt-2 text-sm"><code data-testid="agent-key" class="rounded bg-slate-100 px-2 py-1">{key}</code></p> })}
                     {(!pool.is_default).then(|| view! {
                         <div class="mt-6 border-t border-slate-200 pt-4">
-                            <button type="button" on:click=move |_| confirming.set(true) class="rounded border border-red-300 px-4 py-2 text-sm font-medium text-red-700 hover:bg-red-50">"Delete pool…"</button>
+                            <button type="button" on:click=move |_| confirming.set(true) class="rounded border border-red-300 px-4 py-2 text-sm font-medium text-red-700 hover:bg-red-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500">"Delete pool…"</button>
                             <div data-testid="delete-confirmation" class="mt-3 rounded border border-red-200 bg-red-50 p-4 text-sm" class:hidden=move || !confirming.get()>
                                 <p>{format!("Delete {}? {consequence}", name.get_value())}</p>
                                 <ActionForm action=actions.delete attr:class="mt-3 flex items-center gap-4">
                                     <input type="hidden" name="csrf" value=csrf.get_value() />
                                     <input type="hidden" name="id" value=id.to_string() />
                                     <input type="hidden" name="confirm" value="on" />
-                                    <button type="submit" class="rounded bg-red-700 px-4 py-2 font-medium text-white hover:bg-red-800">{format!("Delete {}", name.get_value())}</button>
+                                    <button
+                                        type="submit"
+                                        disabled=move || actions.delete.pending().get()
+                                        aria-busy=move || actions.delete.pending().get().to_string()
+                                        class="rounded bg-red-700 px-4 py-2 font-medium text-white hover:bg-red-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500 disabled:cursor-wait disabled:opacity-60"
+                                    >
+                                        {move || if actions.delete.pending().get() { "Deleting…".to_string() } else { format!("Delete {}", name.get_value()) }}
+                                    </button>
                                     <button type="button" on:click=move |_| confirming.set(false) class="text-slate-700 underline">"Cancel"</button>
                                     <p role="status" class="text-red-700">{move || outcome(actions.delete.value().get(), "").filter(|(ok, _)| !ok).map(|(_, t)| t)}</p>
                                 </ActionForm>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{get_users_page, AddPerson};
-use crate::components::form::{outcome, Field, RoleChoices, SaveRow};
+use crate::components::form::{field_error, outcome, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
 use crate::model::{UserRow, UsersView};
 use crate::pages::settings::SettingsFrame;
@@ -103,7 +103,7 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
                 </div>
                 <button type="submit" class="rounded border border-slate-300 bg-white px-4 py-2 font-medium hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">"Filter"</button>
             </form>
-            <div class="overflow-x-auto p-6 pt-3">
+            <div class="overflow-x-auto p-6 pt-3 focus:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-indigo-500" tabindex="0" role="region" aria-label="People">
                 <table class="min-w-full text-left text-sm">
                     <thead class="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500">
                         <tr>
@@ -189,14 +189,17 @@ fn AddPersonCard(
     csrf: String,
 ) -> impl IntoView {
     let result = move || outcome(add.value().get(), "Added.");
+    let invalid = move |fields: &'static [&'static str]| {
+        Signal::derive(move || field_error(add.value().get(), fields))
+    };
     view! {
         <details class="mt-6 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" open=add.value().get_untracked().is_some()>
             <summary class="cursor-pointer text-lg font-semibold">"Add a person"</summary>
             <ActionForm action=add attr:class="mt-4 grid max-w-xl gap-3">
                 <input type="hidden" name="csrf" value=csrf />
-                <Field label="First name" name="first_name" id="add-first-name" value=String::new() placeholder="" />
-                <Field label="Last name" name="last_name" id="add-last-name" value=String::new() placeholder="" />
-                <Field label="Email" name="email" id="add-email" value=String::new() placeholder="name@example.com" />
+                <Field label="First name" name="first_name" id="add-first-name" value=String::new() placeholder="" required=true error=invalid(&["first_name"]) />
+                <Field label="Last name" name="last_name" id="add-last-name" value=String::new() placeholder="" required=true error=invalid(&["last_name"]) />
+                <Field label="Email" name="email" id="add-email" value=String::new() placeholder="name@example.com" kind="email" required=true error=invalid(&["email"]) />
                 <RoleChoices checked=vec!["user".to_string()] legend="Roles" />
                 <div>
                     <label for="add-pool" class="block text-sm font-medium text-slate-700">"Agent pool"</label>
