@@ -641,3 +641,56 @@ fn OidcGuide(settings: IdentitySettings) -> impl IntoView {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last(protocol: &str, first: bool, last: bool, email: bool) -> SsoSignInView {
+        SsoSignInView {
+            at: "2026-12-01 09:30 UTC".into(),
+            protocol: protocol.into(),
+            succeeded: true,
+            first_name: first,
+            last_name: last,
+            email,
+        }
+    }
+
+    #[test]
+    fn a_sign_in_with_all_three_attributes_is_done() {
+        let (done, text) = attributes_check(&last("saml", true, true, true));
+        assert!(done);
+        assert!(
+            text.contains("carried firstName, lastName and email"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_attribute_is_named_with_what_to_do_in_okta() {
+        let (done, text) = attributes_check(&last("saml", true, false, true));
+        assert!(!done);
+        assert!(text.contains("did not carry lastName."), "{text}");
+        assert!(text.contains("attribute statements"), "{text}");
+    }
+
+    #[test]
+    fn over_oidc_the_missing_claims_go_by_their_oidc_names() {
+        let (done, text) = attributes_check(&last("oidc", false, false, true));
+        assert!(!done);
+        assert!(
+            text.contains("did not carry given_name, family_name."),
+            "{text}"
+        );
+        assert!(text.contains("openid email profile"), "{text}");
+    }
+
+    #[test]
+    fn a_refused_sign_in_says_so() {
+        let mut refused = last("saml", true, true, true);
+        refused.succeeded = false;
+        let (_, text) = attributes_check(&refused);
+        assert!(text.contains("Portal refused that sign-in"), "{text}");
+    }
+}
