@@ -9,7 +9,11 @@ import { samlIdp, servers } from "./servers";
 import { adminToken, configureSaml, hydrated, signIn, testCertificate } from "./helpers";
 
 const portal = servers.current;
-const SCREENSHOT = path.resolve(__dirname, "..", "..", "docs", "identity-configuration.png");
+// The README's picture. Every run takes it; only `UPDATE_SCREENSHOT=1` writes it over the
+// committed one (it shows the time of the last sign-in, so it differs on every run).
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT
+  ? path.resolve(__dirname, "..", "..", "docs", "identity-configuration.png")
+  : path.resolve(__dirname, "..", "..", "target", "e2e", "identity-configuration.png");
 
 // One story: the current portal goes from unconfigured to configured and back.
 test.describe.configure({ mode: "serial" });
