@@ -3,7 +3,7 @@
 //! whole document first and writes nothing when any part of it is refused.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -716,7 +716,7 @@ impl Portal {
             None => None,
         };
 
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let current = load(&txn).await?;
         let accepted = check(doc, &current, release, plan)?;
         let before = (current.login_method, current.protocol, current.provisioning);

@@ -15,6 +15,7 @@ pub const JIT_CREATED: &str = "portal_jit_accounts_created_total";
 pub const CALLBACK_SECONDS: &str = "portal_sso_callback_duration_seconds";
 pub const DB_CONNECTIONS: &str = "portal_db_pool_connections";
 pub const DB_MAX_CONNECTIONS: &str = "portal_db_pool_max_connections";
+pub const DB_STATEMENTS: &str = "portal_db_statements_total";
 
 /// How a person signs in, as the `protocol` label says it.
 pub const PROTOCOLS: [&str; 3] = ["saml", "oidc", "local"];
@@ -73,6 +74,10 @@ fn describe() {
         "Database connections of the pool, by state (in_use, idle)."
     );
     describe_gauge!(DB_MAX_CONNECTIONS, "The most connections the pool opens.");
+    describe_counter!(
+        DB_STATEMENTS,
+        "SQL statements run through the pool, in transactions or not (BEGIN and COMMIT not counted)."
+    );
     // Known series start at zero, so that a rate is defined before the first sign-in.
     for protocol in PROTOCOLS {
         for outcome in ["success", "refused"] {
@@ -118,6 +123,13 @@ impl Drop for CallbackTimer {
         histogram!(CALLBACK_SECONDS, "protocol" => self.protocol)
             .record(self.started.elapsed().as_secs_f64());
     }
+}
+
+/// Counts every statement `db` and its clones run from now on.
+pub fn count_statements(db: &mut DatabaseConnection) {
+    handle();
+    let statements = counter!(DB_STATEMENTS);
+    db.set_metric_callback(move |_| statements.increment(1));
 }
 
 /// The exposition, with the pool's gauges read from `db` at this moment.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -184,7 +184,7 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<PoolWithKey, PortalError> {
         let name = pool_name(&new.name)?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         name_is_free(&txn, &name, None).await?;
         let agent_key = new_agent_key();
         let pool = agent_pool::ActiveModel {
@@ -218,7 +218,7 @@ impl Portal {
         change: PoolChange,
         correlation_id: &str,
     ) -> Result<PoolView, PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         lock_admins(&txn).await?;
         let pool = find(&txn, id).await?;
         let before = view(&txn, pool.clone()).await?;
@@ -278,7 +278,7 @@ impl Portal {
         confirm: bool,
         correlation_id: &str,
     ) -> Result<(), PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         lock_admins(&txn).await?;
         let pool = find(&txn, id).await?;
         if pool.is_default {
@@ -321,7 +321,7 @@ impl Portal {
         user_id: i32,
         correlation_id: &str,
     ) -> Result<PoolView, PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let pool = find(&txn, pool_id).await?;
         let person = user::Entity::find_by_id(user_id)
             .one(&txn)
@@ -362,7 +362,7 @@ impl Portal {
         user_id: i32,
         correlation_id: &str,
     ) -> Result<PoolView, PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         lock_admins(&txn).await?;
         let pool = find(&txn, pool_id).await?;
         let person = user::Entity::find_by_id(user_id)
@@ -400,7 +400,7 @@ impl Portal {
         pool_id: i32,
         correlation_id: &str,
     ) -> Result<String, PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let pool = find(&txn, pool_id).await?;
         let agent_key = new_agent_key();
         let name = pool.name.clone();

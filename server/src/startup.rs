@@ -37,9 +37,10 @@ impl Application {
     /// Connects and migrates the database, makes sure an admin exists, and binds the listener
     /// (`PORTAL_ADDR` with port 0 picks a free port).
     pub async fn build(mut config: Config) -> anyhow::Result<Application> {
-        let db = crate::db::connect_and_migrate(&config.database_url)
+        let mut db = crate::db::connect_and_migrate(&config.database_url)
             .await
             .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}"))?;
+        crate::metrics::count_statements(&mut db);
         let first_admin = people::ensure_first_admin(&db, &config).await?;
         let listener = TcpListener::bind(config.addr)
             .await

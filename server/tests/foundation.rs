@@ -847,3 +847,39 @@ async fn a_demo_document_that_is_refused_says_why_and_leaves_the_configuration_i
 
     assert_eq!(app.identity_document().await, in_force);
 }
+
+#[tokio::test]
+async fn every_sqlite_connection_of_the_pool_runs_wal_with_normal_durability() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/portal.db", dir.path().display());
+    let db = portal::db::connect_and_migrate(&url).await.unwrap();
+    // Transactions held open at once each hold a connection of their own.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(db.begin().await.unwrap());
+    }
+    for txn in &open {
+        let pragma = |name: &str| {
+            Statement::from_string(sea_orm::DbBackend::Sqlite, format!("PRAGMA {name}"))
+        };
+        let synchronous = txn
+            .query_one_raw(pragma("synchronous"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(synchronous.try_get_by_index::<i32>(0).unwrap(), 1, "NORMAL");
+        let journal = txn
+            .query_one_raw(pragma("journal_mode"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(journal.try_get_by_index::<String>(0).unwrap(), "wal");
+        let keys = txn
+            .query_one_raw(pragma("foreign_keys"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys.try_get_by_index::<i32>(0).unwrap(), 1);
+    }
+}

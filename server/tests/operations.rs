@@ -296,6 +296,8 @@ async fn sign_ins_jit_creations_and_callback_latency_are_counted() {
         ) >= 1.0,
         "a histogram with buckets: {after}"
     );
+    // A JIT sign-in reads and writes the database: its statements are counted.
+    assert!(moved("portal_db_statements_total", &[]) >= 5.0, "{after}");
     // Known series exist before anything happened to them.
     assert!(after.contains(r#"portal_sign_ins_total{protocol="oidc",outcome="refused"}"#));
     // The pool, as sqlx counts it for this portal.

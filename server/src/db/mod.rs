@@ -5,7 +5,11 @@ pub mod entities;
 use std::{path::Path, time::Duration};
 
 use migrations::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Opens the database named by `url`, creating a SQLite file and its folder when needed, and
 /// brings the schema up to date.
@@ -17,17 +21,32 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Every connection of the pool, not only the first: WAL lets readers proceed while a
+        // login writes; NORMAL is durable across application crashes and loses at most the last
+        // transactions on power loss.
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
     let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers proceed while a login writes; NORMAL is durable across application
-        // crashes and loses at most the last transactions on power loss.
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        db.execute_unprepared("PRAGMA synchronous=NORMAL").await?;
-        db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
-    }
     migrations::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), waiting up to the busy timeout for another writer to finish, so that a
+/// transaction that reads first cannot fail when it comes to write (SQLITE_BUSY). PostgreSQL
+/// begins as usual.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// `sqlite://data/portal.db` → the folder exists and the file is created on first open.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter, TransactionTrait,
+    EntityTrait, QueryFilter,
 };
 use serde::Deserialize;
 
@@ -65,7 +65,7 @@ impl Portal {
         let email = Email::parse(&new.email).map_err(|m| PortalError::invalid("email", m))?;
         let first_name = required_name("first_name", &new.first_name)?;
         let last_name = required_name("last_name", &new.last_name)?;
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         if crate::people::find_by_email(&txn, &email).await?.is_some() {
             return Err(PortalError::invalid(
                 "email",
@@ -116,7 +116,7 @@ impl Portal {
         change: PersonChange,
         correlation_id: &str,
     ) -> Result<user::Model, PortalError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         lock_admins(&txn).await?;
         let account = user::Entity::find_by_id(id)
             .one(&txn)

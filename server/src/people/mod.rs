@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use secrecy::ExposeSecret;
 
@@ -331,7 +331,7 @@ impl crate::state::Portal {
                 "You cannot remove your own account; ask another admin.",
             ));
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         admin::lock_admins(&txn).await?;
         let account = user::Entity::find_by_id(id)
             .one(&txn)
@@ -413,7 +413,7 @@ pub async fn ensure_first_admin(
         None => (password::generate(), true),
     };
     let hash = password::hash(password.clone()).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = find_by_email(&txn, &email).await?;
     let account = match existing {
         // No admin exists but the configured email has an account: it becomes the admin, with

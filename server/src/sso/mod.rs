@@ -8,7 +8,7 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
-use sea_orm::{DatabaseTransaction, DbErr, SqlErr, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::session;
@@ -203,7 +203,7 @@ impl Portal {
         loop {
             attempt += 1;
             let outcome = async {
-                let txn = self.db.begin().await?;
+                let txn = crate::db::begin_write(&self.db).await?;
                 let (admission, cookie) = self
                     .admit_and_start_session(&txn, who, jit_enabled, protocol, correlation_id)
                     .await?;

@@ -14,9 +14,7 @@ use axum::{
     Extension, Form, Router,
 };
 use chrono::{TimeDelta, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use crate::db::entities::{saml_assertion_seen, saml_request};
@@ -332,7 +330,7 @@ async fn admit_once(
             AcsError::Unavailable(e.to_string())
         }
     };
-    let txn = portal.db.begin().await.map_err(db_error)?;
+    let txn = crate::db::begin_write(&portal.db).await.map_err(db_error)?;
     let now = Utc::now();
     let return_to = match &verified.in_response_to {
         Some(request_id) => {
