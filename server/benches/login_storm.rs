@@ -1,0 +1,659 @@
+//! The login storm: the release server, pinned to one CPU, on a fresh database, driven from the
+//! other CPU at a chosen concurrency through
+//!
+//! 1. N distinct first-time SAML sign-ins at `POST /sso/saml/acs` (the JIT path), with responses
+//!    signed in advance by a test IdP key;
+//! 2. N returning SAML sign-ins of the same people;
+//! 3. N OIDC callbacks (new people, JIT) against a local provider signing with ES256;
+//! 4. N renders of the Identity Configuration page for a signed-in admin;
+//!
+//! and, in the same run, the floor: the responses of phase 1 verified by xmlsec in a tight loop
+//! on the server's CPU, with nothing else. After the storm it checks that exactly 2N accounts
+//! exist, each JIT-flagged, in the default pool, with the User role, and that nothing answered 5xx.
+//!
+//!     cargo bench -p portal --bench login_storm --profile storm -- [--logins N] [--concurrency C] [--postgres URL]
+//!
+//! `--postgres` takes a server URL (`postgres://postgres@127.0.0.1:5432/postgres`) and runs on a
+//! fresh database there, dropped afterwards. The `storm` profile is the release profile built
+//! into target/storm, so that the release binary the browser tests run stays as it is.
+
+#[path = "../tests/support/oidc.rs"]
+#[allow(dead_code)]
+mod oidc_support;
+#[path = "../tests/support/saml.rs"]
+#[allow(dead_code)]
+mod saml_support;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use leptos::server_fn::ServerFn;
+use oidc_support::{OpKey, Person, Signing, TestOp, TokenSpec};
+use reqwest::{header, redirect, Client, StatusCode};
+use saml_support::{ResponseSpec, TestIdp};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+
+const ADMIN_EMAIL: &str = "admin@bench.example";
+const ADMIN_PASSWORD: &str = "a long bench admin password";
+
+struct Args {
+    logins: usize,
+    concurrency: usize,
+    postgres: Option<String>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        logins: 2000,
+        concurrency: 32,
+        postgres: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--logins" => args.logins = it.next().context("--logins N")?.parse()?,
+            "--concurrency" => args.concurrency = it.next().context("--concurrency C")?.parse()?,
+            "--postgres" => args.postgres = Some(it.next().context("--postgres URL")?),
+            // `cargo bench` adds --bench; nothing else is expected.
+            "--bench" => {}
+            other => {
+                bail!("unknown argument {other}; see the comment at the top of login_storm.rs")
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// What one phase measured.
+struct Phase {
+    name: &'static str,
+    count: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+    server_cpu: Duration,
+    statements: f64,
+    server_errors: usize,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.wall.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    }
+}
+
+/// The server process and how to read its CPU time and memory.
+struct Server {
+    child: Child,
+    base: String,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    fn start(database_url: &str, dir: &std::path::Path) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let env = vec![
+            ("PORTAL_ADDR".to_string(), format!("127.0.0.1:{port}")),
+            ("PORTAL_DATABASE_URL".to_string(), database_url.to_string()),
+            ("PORTAL_ADMIN_EMAIL".to_string(), ADMIN_EMAIL.to_string()),
+            (
+                "PORTAL_ADMIN_PASSWORD".to_string(),
+                ADMIN_PASSWORD.to_string(),
+            ),
+            ("RUST_LOG".to_string(), "warn".to_string()),
+        ];
+        let binary = env!("CARGO_BIN_EXE_portal");
+        let pinned = Command::new("taskset").arg("--version").output().is_ok();
+        let mut command = if pinned {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", binary]);
+            c
+        } else {
+            Command::new(binary)
+        };
+        let child = command
+            .envs(env.iter().cloned())
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start the portal binary")?;
+        if !pinned {
+            eprintln!("taskset is missing: the server is not pinned to one CPU");
+        }
+        Ok(Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            env,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User plus system CPU time of the server so far.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        Duration::from_secs_f64(ticks as f64 / clock_ticks())
+    }
+
+    /// A line of /proc/PID/status in megabytes (VmRSS, VmHWM).
+    fn memory_mb(&self, key: &str) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    fn token(&self) -> anyhow::Result<String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_portal"))
+            .args(["token", "create", "--email", ADMIN_EMAIL, "--name", "bench"])
+            .envs(self.env.iter().cloned())
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "portal token create: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8(output.stdout)?.trim().to_string())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.pid().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The statements the server has run, from its /metrics.
+async fn statements(client: &Client, base: &str) -> anyhow::Result<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find(|l| l.starts_with("portal_db_statements_total"))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0))
+}
+
+/// Runs `work(i)` for i in 0..count with `concurrency` at once; each answers its status.
+async fn drive<F, Fut>(
+    name: &'static str,
+    server: &Server,
+    client: &Client,
+    count: usize,
+    concurrency: usize,
+    work: F,
+) -> anyhow::Result<Phase>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<StatusCode>> + Send,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(count)));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let statements_before = statements(client, &server.base).await?;
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (work, next, latencies, errors) = (
+            work.clone(),
+            next.clone(),
+            latencies.clone(),
+            errors.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return anyhow::Ok(());
+                }
+                let t = Instant::now();
+                let status = work(i).await?;
+                latencies.lock().unwrap().push(t.elapsed());
+                if status.is_server_error() {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    let wall = started.elapsed();
+    let server_cpu = server.cpu().saturating_sub(cpu_before);
+    let statements = statements(client, &server.base).await? - statements_before;
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    Ok(Phase {
+        name,
+        count,
+        wall,
+        latencies,
+        server_cpu,
+        statements,
+        server_errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+fn pin_self(cpu: usize) {
+    let _ = Command::new("taskset")
+        .args(["-cp", &cpu.to_string(), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+}
+
+fn session_cookie(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|c| {
+            c.to_str().is_ok_and(|c| {
+                c.starts_with("portal_session=") && !c.starts_with("portal_session=;")
+            })
+        })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let n = args.logins;
+    pin_self(1);
+    let dir = tempfile::tempdir()?;
+    let (database_url, drop_database) = match &args.postgres {
+        Some(server) => {
+            let name = format!("portal_bench_{}", hex::encode(rand::random::<[u8; 4]>()));
+            let admin = Database::connect(server).await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
+            let (base, _) = server
+                .rsplit_once('/')
+                .context("a URL with a database name")?;
+            (format!("{base}/{name}"), Some((server.clone(), name)))
+        }
+        None => (format!("sqlite://{}/portal.db", dir.path().display()), None),
+    };
+    let server = Server::start(&database_url, dir.path())?;
+    let client = Client::builder()
+        .redirect(redirect::Policy::none())
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let ready = Instant::now();
+    while !client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == StatusCode::OK)
+    {
+        if ready.elapsed() > Duration::from_secs(30) {
+            bail!("the server did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = server.memory_mb("VmRSS");
+    let token = server.token()?;
+    let base = server.base.clone();
+
+    // SAML with SSO JIT on, as an admin configures it.
+    let idp = TestIdp::new("http://www.okta.com/exkbench");
+    let saml_document = json!({
+        "login_method": "sso",
+        "sso": {"protocol": "saml", "saml": {
+            "idp_entity_id": idp.entity_id,
+            "idp_sso_url": "https://bench.okta.example/app/sso/saml",
+            "idp_certificates": [idp.cert_pem()],
+            "allow_idp_initiated": true}},
+        "provisioning": {"method": "sso_jit"}
+    });
+    put_identity(&client, &base, &token, &saml_document).await?;
+
+    eprintln!("signing {} SAML responses in advance…", 2 * n);
+    let sign = |email: &str| {
+        ResponseSpec::new(
+            &idp,
+            &format!("{base}/sso/saml/metadata"),
+            &format!("{base}/sso/saml/acs"),
+            email,
+        )
+        .encoded(&idp)
+    };
+    let emails: Vec<String> = (0..n)
+        .map(|i| format!("saml{i:06}@bench.example"))
+        .collect();
+    let first: Arc<Vec<String>> = Arc::new(emails.iter().map(|e| sign(e)).collect());
+    let returning: Arc<Vec<String>> = Arc::new(emails.iter().map(|e| sign(e)).collect());
+
+    let acs = format!("{base}/sso/saml/acs");
+    let post_acs = |responses: Arc<Vec<String>>| {
+        let (client, acs) = (client.clone(), acs.clone());
+        move |i: usize| {
+            let (client, acs, responses) = (client.clone(), acs.clone(), responses.clone());
+            async move {
+                let response = client
+                    .post(&acs)
+                    .form(&[("SAMLResponse", responses[i].as_str())])
+                    .send()
+                    .await?;
+                let status = response.status();
+                if status != StatusCode::SEE_OTHER || !session_cookie(&response) {
+                    bail!(
+                        "a SAML sign-in answered {status}: {}",
+                        response.text().await.unwrap_or_default()
+                    );
+                }
+                Ok(status)
+            }
+        }
+    };
+    let mut phases = Vec::new();
+    phases.push(
+        drive(
+            "SAML first sign-in (JIT)",
+            &server,
+            &client,
+            n,
+            args.concurrency,
+            post_acs(first.clone()),
+        )
+        .await?,
+    );
+    let rss_after_sessions = server.memory_mb("VmRSS");
+    phases.push(
+        drive(
+            "SAML returning sign-in",
+            &server,
+            &client,
+            n,
+            args.concurrency,
+            post_acs(returning),
+        )
+        .await?,
+    );
+
+    // OIDC: a provider signing with ES256 (cheap for it), new people, SSO JIT on.
+    let op = TestOp::start().await;
+    let es = op.add_key(OpKey::ec("bench-es256"), true);
+    let mut oidc_document = oidc_support::oidc_document(&op, true);
+    oidc_document["login_method"] = json!("sso");
+    put_identity(&client, &base, &token, &oidc_document).await?;
+    eprintln!("starting {n} OIDC sign-ins…");
+    let mut callbacks = Vec::with_capacity(n);
+    for i in 0..n {
+        let response = client.get(format!("{base}/sso/oidc/login")).send().await?;
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .context("login redirects")?
+            .to_str()?
+            .to_string();
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|c| c.to_str().ok()?.split(';').next().map(str::to_string))
+            .collect();
+        let person = Person::new(&format!("oidc{i:06}.bench@bench.example"));
+        let spec = TokenSpec {
+            signing: Signing::Key(es),
+            ..TokenSpec::default()
+        };
+        callbacks.push((op.authorize(&location, &person, spec), cookies.join("; ")));
+    }
+    let callbacks = Arc::new(callbacks);
+    phases.push(
+        drive(
+            "OIDC callback (JIT)",
+            &server,
+            &client,
+            n,
+            args.concurrency,
+            {
+                let client = client.clone();
+                move |i| {
+                    let (client, callbacks) = (client.clone(), callbacks.clone());
+                    async move {
+                        let (url, cookie) = &callbacks[i];
+                        let response = client
+                            .get(url)
+                            .header(header::COOKIE, cookie)
+                            .send()
+                            .await?;
+                        let status = response.status();
+                        if status != StatusCode::SEE_OTHER || !session_cookie(&response) {
+                            bail!(
+                                "an OIDC callback answered {status}: {}",
+                                response.text().await.unwrap_or_default()
+                            );
+                        }
+                        Ok(status)
+                    }
+                }
+            },
+        )
+        .await?,
+    );
+
+    // The Identity Configuration page, for an admin signed in with the local form.
+    let admin = Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()?;
+    let login: Value = admin
+        .post(format!("{base}{}", app::api::GetLoginPage::PATH))
+        .form(&[("", "")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let csrf = login["csrf_token"]
+        .as_str()
+        .context("the login page's CSRF token")?
+        .to_string();
+    let signed_in = admin
+        .post(format!("{base}{}", app::api::SignIn::PATH))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await?;
+    if !session_cookie(&signed_in) {
+        bail!("the admin could not sign in: {}", signed_in.status());
+    }
+    phases.push(
+        drive(
+            "Identity Configuration page",
+            &server,
+            &client,
+            n,
+            args.concurrency,
+            {
+                let (admin, url) = (admin.clone(), format!("{base}/settings/iam/identity"));
+                move |_| {
+                    let (admin, url) = (admin.clone(), url.clone());
+                    async move {
+                        let response = admin.get(&url).send().await?;
+                        let status = response.status();
+                        let page = response.text().await?;
+                        if status != StatusCode::OK || !page.contains("Identity Configuration") {
+                            bail!("the Identity Configuration page answered {status}");
+                        }
+                        Ok(status)
+                    }
+                }
+            },
+        )
+        .await?,
+    );
+    let peak_rss = server.memory_mb("VmHWM");
+
+    // Correctness after the storm.
+    let mut accounts = 0;
+    let mut page = 1;
+    loop {
+        let listing: Vec<Value> = client
+            .get(format!(
+                "{base}/api/v1/users?source=sso_jit&per_page=500&page={page}"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if listing.is_empty() {
+            break;
+        }
+        for person in &listing {
+            let ok = person["jit_provisioned"] == true
+                && person["pools"] == json!(["default"])
+                && person["roles"] == json!(["user"]);
+            if !ok {
+                bail!("a JIT account is not as the storm should leave it: {person}");
+            }
+            accounts += 1;
+        }
+        page += 1;
+    }
+    if accounts != 2 * n {
+        bail!(
+            "{accounts} JIT accounts after the storm, expected {}",
+            2 * n
+        );
+    }
+
+    // The floor: phase 1's responses verified by xmlsec alone, on the server's CPU.
+    drop(server);
+    pin_self(0);
+    let certificates = vec![samael::crypto::CertificateDer::from(idp.cert.to_der()?)];
+    let decoded: Vec<String> = first
+        .iter()
+        .map(|r| portal::sso::saml::verify::decode(r).expect("decodes"))
+        .collect();
+    let started = Instant::now();
+    for xml in &decoded {
+        use samael::crypto::{CryptoProvider, ReduceMode, XmlSec};
+        XmlSec::reduce_xml_to_signed(xml, &certificates, ReduceMode::ValidateAndMarkNoAncestors)
+            .map_err(|e| anyhow::anyhow!("the floor could not verify a response: {e}"))?;
+    }
+    let floor = n as f64 / started.elapsed().as_secs_f64();
+
+    if let Some((server, name)) = drop_database {
+        let admin = Database::connect(&server).await?;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+    }
+
+    let backend = if args.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite (WAL, synchronous=NORMAL)"
+    };
+    println!();
+    println!(
+        "login storm: {n} of each at concurrency {}, server pinned to CPU 0, client on CPU 1, {backend}",
+        args.concurrency
+    );
+    println!(
+        "{:<30} {:>10} {:>8} {:>8} {:>12} {:>11} {:>5} {:>9}",
+        "phase", "per second", "p50 ms", "p99 ms", "CPU ms each", "statements", "5xx", "÷ floor"
+    );
+    for phase in &phases {
+        let ratio = if phase.name.starts_with("SAML") {
+            format!("{:.0}%", 100.0 * phase.rate() / floor)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<30} {:>10.0} {:>8.2} {:>8.2} {:>12.3} {:>11.1} {:>5} {:>9}",
+            phase.name,
+            phase.rate(),
+            phase.percentile(0.5).as_secs_f64() * 1e3,
+            phase.percentile(0.99).as_secs_f64() * 1e3,
+            phase.server_cpu.as_secs_f64() * 1e3 / phase.count as f64,
+            phase.statements / phase.count as f64,
+            phase.server_errors,
+            ratio,
+        );
+    }
+    println!(
+        "{:<30} {:>10.0}   (xmlsec verification alone, one CPU)",
+        "floor", floor
+    );
+    println!(
+        "memory: idle {idle_rss:.1} MB; after {n} first sign-ins ({n} live sessions) {rss_after_sessions:.1} MB; peak {peak_rss:.1} MB"
+    );
+    println!(
+        "checked: {accounts} JIT accounts, each flagged, in the default pool, with the User role"
+    );
+    Ok(())
+}
+
+async fn put_identity(
+    client: &Client,
+    base: &str,
+    token: &str,
+    document: &Value,
+) -> anyhow::Result<()> {
+    let response = client
+        .put(format!("{base}/api/v1/identity"))
+        .bearer_auth(token)
+        .json(document)
+        .send()
+        .await?;
+    if response.status() != StatusCode::OK {
+        bail!(
+            "PUT /api/v1/identity answered {}: {}",
+            response.status(),
+            response.text().await?
+        );
+    }
+    Ok(())
+}
