@@ -1262,3 +1262,48 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_malformed_id_or_query_gets_the_apis_json_422_naming_it_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let people_before = app.user_count().await;
+    let message = refused(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            "/api/v1/users/not-a-number",
+            None,
+        )
+        .await,
+        "path",
+    )
+    .await;
+    assert!(message.contains("not-a-number"), "{message}");
+    refused(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            "/api/v1/pools/1/members/x",
+            None,
+        )
+        .await,
+        "path",
+    )
+    .await;
+    refused(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            "/api/v1/pools/1?confirm=perhaps",
+            None,
+        )
+        .await,
+        "query",
+    )
+    .await;
+    assert_eq!(app.user_count().await, people_before);
+}

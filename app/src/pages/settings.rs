@@ -16,7 +16,7 @@ pub fn SettingsFrame(children: Children) -> impl IntoView {
     view! {
         <div class="flex gap-8">
             <nav aria-label="Settings sections" class="w-56 shrink-0">
-                <h2 class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">"Settings"</h2>
+                <p class="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">"Settings"</p>
                 <ul>
                     <li>
                         <A

@@ -3,7 +3,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     Extension, Json,
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{parse_json, ApiError, ErrorBody};
+use super::{parse_json, ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::audit::{self, AuditFilter};
 use crate::auth::caller::Caller;
 use crate::domain::Role;
@@ -116,7 +116,7 @@ use sea_orm::EntityTrait;
 async fn get_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<Json<PersonDetail>> {
@@ -168,7 +168,7 @@ async fn add_user(
 async fn change_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -197,7 +197,7 @@ async fn change_user(
 async fn remove_user(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<StatusCode> {
@@ -240,7 +240,7 @@ async fn list_pools(
 async fn get_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<Json<pools::PoolView>> {
@@ -289,7 +289,7 @@ async fn create_pool(
 async fn change_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -326,8 +326,8 @@ struct DeleteQuery {
 async fn delete_pool(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
-    Query(query): Query<DeleteQuery>,
+    ApiPath(id): ApiPath<i32>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<StatusCode> {
@@ -360,7 +360,7 @@ struct NewMember {
 async fn add_member(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -392,7 +392,7 @@ async fn add_member(
 async fn remove_member(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path((id, user_id)): Path<(i32, i32)>,
+    ApiPath((id, user_id)): ApiPath<(i32, i32)>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<Json<pools::PoolView>> {
@@ -424,7 +424,7 @@ struct AgentKey {
 async fn rotate_agent_key(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Path(id): Path<i32>,
+    ApiPath(id): ApiPath<i32>,
     method: Method,
     headers: HeaderMap,
 ) -> Answer<Json<AgentKey>> {

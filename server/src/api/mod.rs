@@ -361,3 +361,60 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+/// `Path`, refused as this API refuses any bad field (JSON 422 naming `path`), not with axum's
+/// plain-text 400.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError(
+                PortalError::invalid("path", rejection.body_text()),
+                correlation_of(parts),
+            )),
+        }
+    }
+}
+
+/// `Query`, refused like [`ApiPath`] but naming `query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError(
+                PortalError::invalid("query", rejection.body_text()),
+                correlation_of(parts),
+            )),
+        }
+    }
+}
+
+fn correlation_of(parts: &axum::http::request::Parts) -> CorrelationId {
+    parts
+        .extensions
+        .get::<CorrelationId>()
+        .cloned()
+        .unwrap_or_else(CorrelationId::new)
+}
