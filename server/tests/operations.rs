@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use support::oidc::{
     oidc_document, urlencode, Person, TestOp, TokenSpec, CLIENT_ID, CLIENT_SECRET,
 };
-use support::saml::{ResponseSpec, TestIdp};
+use support::saml::{authn_request_id, ResponseSpec, TestIdp};
 use support::*;
 
 const IDP: &str = "http://www.okta.com/exk1operations";
@@ -592,7 +592,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .send()
         .await
         .unwrap();
-    let request_id = saml_request_id(started.headers()[header::LOCATION].to_str().unwrap());
+    let request_id = authn_request_id(started.headers()[header::LOCATION].to_str().unwrap());
     let mut spec = saml_spec(&portal.base, &idp, "ada.lovelace@example.com");
     spec.in_response_to = Some(request_id);
     let encoded = spec.encoded(&idp);
@@ -689,32 +689,6 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .unwrap();
     assert_eq!(users.status(), StatusCode::OK);
     secrets
-}
-
-/// The AuthnRequest's ID from the redirect to the identity provider.
-fn saml_request_id(location: &str) -> String {
-    use std::io::Read;
-    let encoded = url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "SAMLRequest")
-        .unwrap()
-        .1
-        .to_string();
-    let deflated = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
-    let mut xml = String::new();
-    flate2::read::DeflateDecoder::new(&deflated[..])
-        .read_to_string(&mut xml)
-        .unwrap();
-    xml.split("ID=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 async fn assert_trace_logs_keep_secrets_out(format: &str) {

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::Read;
 
 use reqwest::{header, Response, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -92,30 +91,7 @@ impl Saml {
             .await
             .unwrap();
         assert!(response.status().is_redirection(), "{}", response.status());
-        let location =
-            url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
-        let encoded = location
-            .query_pairs()
-            .find(|(k, _)| k == "SAMLRequest")
-            .unwrap()
-            .1
-            .to_string();
-        use base64::Engine;
-        let deflated = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap();
-        let mut xml = String::new();
-        flate2::read::DeflateDecoder::new(&deflated[..])
-            .read_to_string(&mut xml)
-            .unwrap();
-        let id = xml
-            .split("ID=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string();
+        let id = authn_request_id(response.headers()[header::LOCATION].to_str().unwrap());
         (id, response)
     }
 

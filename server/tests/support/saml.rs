@@ -57,6 +57,31 @@ impl TestIdp {
     }
 }
 
+/// The AuthnRequest's ID in an SP-initiated redirect to the identity provider (HTTP-Redirect
+/// binding: deflated, base64, in the `SAMLRequest` parameter).
+pub fn authn_request_id(location: &str) -> String {
+    use std::io::Read;
+    let encoded = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "SAMLRequest")
+        .expect("a SAMLRequest parameter")
+        .1
+        .to_string();
+    let deflated = STANDARD.decode(encoded).unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_string(&mut xml)
+        .unwrap();
+    xml.split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// A certificate that expired yesterday.
 pub fn expired_certificate_pem() -> String {
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
