@@ -321,7 +321,7 @@ pub async fn lock_admins(txn: &DatabaseTransaction) -> Result<(), PortalError> {
     crate::db::entities::role::Entity::update_many()
         .col_expr(
             crate::db::entities::role::Column::Key,
-            Expr::col(crate::db::entities::role::Column::Key).into(),
+            Expr::col(crate::db::entities::role::Column::Key),
         )
         .filter(crate::db::entities::role::Column::Key.eq(Role::Admin.key()))
         .exec(txn)

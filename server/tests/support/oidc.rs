@@ -112,6 +112,9 @@ pub enum Signing {
     HmacWithClientSecret,
 }
 
+/// A change to an ID token's header and claims.
+pub type Edit = Arc<dyn Fn(&mut Value, &mut Value) + Send + Sync>;
+
 /// The next ID token, one rule bent at a time.
 #[derive(Clone)]
 pub struct TokenSpec {
@@ -119,7 +122,7 @@ pub struct TokenSpec {
     /// Whether the header names the key's `kid`.
     pub with_kid: bool,
     /// Changes made to the header and claims after the defaults are set, before signing.
-    pub edit: Arc<dyn Fn(&mut Value, &mut Value) + Send + Sync>,
+    pub edit: Edit,
     /// Whether email and names travel in the ID token (else only in UserInfo).
     pub profile_in_id_token: bool,
     /// Flip a byte of the signature after signing.
