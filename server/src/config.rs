@@ -29,6 +29,15 @@ pub struct Config {
     /// How long Portal waits for the identity provider (OIDC discovery, token, JWKS, UserInfo;
     /// SAML metadata) before giving up.
     pub idp_timeout: Duration,
+    /// Sign-in requests (`/sso/*`) each client address may make per second, after a burst of
+    /// `sso_rate_burst`; 0 turns the limit off.
+    pub sso_rate_per_second: u32,
+    pub sso_rate_burst: u32,
+    /// Whether the client address is the last one in `X-Forwarded-For` (set by a load balancer
+    /// in front of Portal) instead of the connection's peer.
+    pub trust_forwarded_for: bool,
+    /// The most time a request may take, body included, before Portal answers 408.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -46,6 +55,10 @@ struct Raw {
     site_root: String,
     log_format: String,
     idp_timeout_seconds: u64,
+    sso_rate_per_second: u32,
+    sso_rate_burst: u32,
+    trust_forwarded_for: bool,
+    request_timeout_seconds: u64,
 }
 
 impl Default for Raw {
@@ -63,6 +76,10 @@ impl Default for Raw {
             site_root: "target/site".into(),
             log_format: "text".into(),
             idp_timeout_seconds: 10,
+            sso_rate_per_second: 10,
+            sso_rate_burst: 100,
+            trust_forwarded_for: false,
+            request_timeout_seconds: 30,
         }
     }
 }
@@ -164,6 +181,18 @@ impl Config {
                 "must be between 1 and 120 seconds",
             ));
         }
+        if raw.sso_rate_per_second > 0 && raw.sso_rate_burst == 0 {
+            return Err(ConfigError::key(
+                "sso_rate_burst",
+                "must be at least 1 while sso_rate_per_second is on",
+            ));
+        }
+        if raw.request_timeout_seconds == 0 || raw.request_timeout_seconds > 600 {
+            return Err(ConfigError::key(
+                "request_timeout_seconds",
+                "must be between 1 and 600 seconds",
+            ));
+        }
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -194,6 +223,10 @@ impl Config {
             site_root: PathBuf::from(raw.site_root),
             log_format,
             idp_timeout: Duration::from_secs(raw.idp_timeout_seconds),
+            sso_rate_per_second: raw.sso_rate_per_second,
+            sso_rate_burst: raw.sso_rate_burst,
+            trust_forwarded_for: raw.trust_forwarded_for,
+            request_timeout: Duration::from_secs(raw.request_timeout_seconds),
         })
     }
 
@@ -201,10 +234,13 @@ impl Config {
     pub fn with_overrides(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Raw::default()));
         for (key, value) in pairs {
-            // Whole numbers are given as text here, as the environment gives them.
-            figment = match value.parse::<u64>() {
-                Ok(number) => figment.merge(Serialized::default(key, number)),
-                Err(_) => figment.merge(Serialized::default(key, *value)),
+            // Numbers and booleans are given as text here, as the environment gives them.
+            figment = if let Ok(number) = value.parse::<u64>() {
+                figment.merge(Serialized::default(key, number))
+            } else if let Ok(flag) = value.parse::<bool>() {
+                figment.merge(Serialized::default(key, flag))
+            } else {
+                figment.merge(Serialized::default(key, *value))
             };
         }
         Self::from_figment(figment)

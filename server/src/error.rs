@@ -39,10 +39,7 @@ impl PortalError {
 
     /// The database cannot be reached: the request may succeed if retried.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            PortalError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
-        )
+        matches!(self, PortalError::Database(error) if crate::db::is_unreachable(error))
     }
 
     /// The page's view of this error. Unexpected failures are logged here, once, with the

@@ -16,6 +16,7 @@ pub const CALLBACK_SECONDS: &str = "portal_sso_callback_duration_seconds";
 pub const DB_CONNECTIONS: &str = "portal_db_pool_connections";
 pub const DB_MAX_CONNECTIONS: &str = "portal_db_pool_max_connections";
 pub const DB_STATEMENTS: &str = "portal_db_statements_total";
+pub const RATE_LIMITED: &str = "portal_sign_in_rate_limited_total";
 
 /// How a person signs in, as the `protocol` label says it.
 pub const PROTOCOLS: [&str; 3] = ["saml", "oidc", "local"];
@@ -78,6 +79,11 @@ fn describe() {
         DB_STATEMENTS,
         "SQL statements run through the pool, in transactions or not (BEGIN and COMMIT not counted)."
     );
+    describe_counter!(
+        RATE_LIMITED,
+        "Sign-in requests answered 429 because their client address went over the rate limit."
+    );
+    counter!(RATE_LIMITED).increment(0);
     // Known series start at zero, so that a rate is defined before the first sign-in.
     for protocol in PROTOCOLS {
         for outcome in ["success", "refused"] {
@@ -97,6 +103,10 @@ pub fn signed_in(protocol: &'static str) {
 pub fn refused(protocol: &'static str, reason: &'static str) {
     counter!(SIGN_INS, "protocol" => protocol, "outcome" => "refused").increment(1);
     counter!(REFUSALS, "protocol" => protocol, "reason" => reason).increment(1);
+}
+
+pub fn sign_in_rate_limited() {
+    counter!(RATE_LIMITED).increment(1);
 }
 
 pub fn jit_created(protocol: &'static str) {

@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter,
 };
 
 use crate::db::entities::{agent_pool, pool_member, user, user_role};
@@ -117,11 +117,24 @@ impl JitProvisioner {
         who: &ExternalIdentity,
     ) -> Result<Admission, AdmitError> {
         let now = Utc::now();
-        let bound = user::Entity::find()
-            .filter(user::Column::IdpProvider.eq(&who.provider))
-            .filter(user::Column::IdpSubject.eq(&who.subject))
-            .one(db)
-            .await?;
+        // One statement reads both candidates, so they come from one snapshot: under READ
+        // COMMITTED, two lookups could straddle another replica's commit of this very person
+        // and mistake them for someone else holding the address.
+        let mut either = Condition::all()
+            .add(user::Column::IdpProvider.eq(&who.provider))
+            .add(user::Column::IdpSubject.eq(&who.subject));
+        if let Some(email) = &who.email {
+            either = Condition::any()
+                .add(either)
+                .add(user::Column::EmailNormalized.eq(email.normalized()));
+        }
+        let candidates = user::Entity::find().filter(either).all(db).await?;
+        let (bound, holders): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|account| {
+            account.idp_provider.as_deref() == Some(who.provider.as_str())
+                && account.idp_subject.as_deref() == Some(who.subject.as_str())
+        });
+        let bound = bound.into_iter().next();
+        let email_holder = holders.into_iter().next();
         if let Some(account) = bound {
             if !account.active {
                 return Err(Refusal::Inactive(account.email).into());
@@ -141,8 +154,7 @@ impl JitProvisioner {
             {
                 // Another account already holds the new address: keep the old one rather than
                 // take it over; an admin sorts out the two accounts.
-                let holder = people::find_by_email(db, email).await?;
-                if holder.is_none_or(|other| other.id == account.id) {
+                if email_holder.is_none() {
                     update.email = Set(email.as_str().to_string());
                     update.email_normalized = Set(email.normalized());
                 }
@@ -152,7 +164,7 @@ impl JitProvisioner {
         }
 
         let email = who.email.as_ref().ok_or(Refusal::NoEmail("email"))?;
-        if let Some(account) = people::find_by_email(db, email).await? {
+        if let Some(account) = email_holder {
             if account.idp_subject.is_some() {
                 return Err(Refusal::IdentityConflict(account.email).into());
             }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use app::{backend::SharedBackend, shell, App};
 use axum::{
     extract::{FromRef, Request},
-    http::HeaderValue,
+    http::{HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{Redirect, Response},
     routing::get,
@@ -15,6 +15,7 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::people::{self, FirstAdmin};
@@ -37,11 +38,17 @@ impl Application {
     /// Connects and migrates the database, makes sure an admin exists, and binds the listener
     /// (`PORTAL_ADDR` with port 0 picks a free port).
     pub async fn build(mut config: Config) -> anyhow::Result<Application> {
-        let mut db = crate::db::connect_and_migrate(&config.database_url)
+        let cannot_open = |e: sea_orm::DbErr| {
+            anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}")
+        };
+        let mut db = crate::db::connect(&config.database_url)
             .await
-            .map_err(|e| anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}"))?;
+            .map_err(cannot_open)?;
+        let setup = crate::db::begin_setup(&db).await.map_err(cannot_open)?;
+        crate::db::migrate(&setup).await.map_err(cannot_open)?;
+        let first_admin = people::ensure_first_admin(&setup, &config).await?;
+        setup.commit().await.map_err(cannot_open)?;
         crate::metrics::count_statements(&mut db);
-        let first_admin = people::ensure_first_admin(&db, &config).await?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|e| anyhow::anyhow!("PORTAL_ADDR: cannot listen on {}: {e}", config.addr))?;
@@ -79,14 +86,23 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
     }
 
     /// Serves until the process ends; for tests, which drop the runtime instead.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
     }
 }
 
@@ -122,13 +138,13 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
             "/settings/iam",
             get(|| async { Redirect::to("/settings/iam/identity") }),
         )
-        .merge(
-            crate::api::router()
-                .merge(crate::sso::saml::router())
-                .merge(crate::sso::oidc::router())
-                .with_state(portal),
-        )
+        .merge(crate::api::router().with_state(portal.clone()))
+        .merge(sign_in_routes(portal.clone()))
         .merge(pages)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            portal.config.request_timeout,
+        ))
         .layer(middleware::from_fn(with_correlation_id))
         .layer(
             // The path only: a query may carry an authorization code or state.
@@ -136,6 +152,20 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
         )
+}
+
+/// `/sso/*`, behind the per-client rate limit when it is on.
+fn sign_in_routes(portal: Portal) -> Router {
+    let routes = crate::sso::saml::router()
+        .merge(crate::sso::oidc::router())
+        .with_state(portal.clone());
+    match crate::sso::rate_limit::SignInRateLimit::from_config(&portal.config) {
+        Some(rate) => routes.route_layer(middleware::from_fn_with_state(
+            rate,
+            crate::sso::rate_limit::limit,
+        )),
+        None => routes,
+    }
 }
 
 /// Gives every request a correlation id, visible to handlers and echoed in `X-Correlation-Id`.

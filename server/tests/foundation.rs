@@ -883,3 +883,65 @@ async fn every_sqlite_connection_of_the_pool_runs_wal_with_normal_durability() {
         assert_eq!(keys.try_get_by_index::<i32>(0).unwrap(), 1);
     }
 }
+
+#[tokio::test]
+async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_admin() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let start = |url: String| async move {
+        let config = portal::config::Config::with_overrides(&[
+            ("addr", "127.0.0.1:0"),
+            ("database_url", &url),
+            ("admin_email", ADMIN_EMAIL),
+        ])
+        .unwrap();
+        portal::startup::Application::build(config).await
+    };
+    let (a, b, c, d) = tokio::join!(
+        start(url.clone()),
+        start(url.clone()),
+        start(url.clone()),
+        start(url.clone())
+    );
+    let replicas = [a, b, c, d];
+    let mut created = 0;
+    for replica in &replicas {
+        let replica = replica.as_ref().expect("every replica starts");
+        if let portal::people::FirstAdmin::Created {
+            generated_password, ..
+        } = replica.first_admin()
+        {
+            assert!(generated_password.is_some());
+            created += 1;
+        }
+    }
+    assert_eq!(
+        created, 1,
+        "one replica made the admin, the others found it"
+    );
+
+    let db = &replicas[0].as_ref().unwrap().portal().db;
+    let count = |sql: &str| {
+        let statement = Statement::from_string(db.get_database_backend(), sql.to_string());
+        async move {
+            db.query_one_raw(statement)
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM user_roles").await,
+        1,
+        "the admin holds the Admin role once"
+    );
+    use migrations::MigratorTrait;
+    assert_eq!(
+        count("SELECT COUNT(*) FROM seaql_migrations").await,
+        migrations::Migrator::migrations().len() as i64
+    );
+}

@@ -3,7 +3,6 @@
 
 mod support;
 
-
 use reqwest::{header, Response, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};

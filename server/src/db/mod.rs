@@ -2,18 +2,32 @@
 
 pub mod entities;
 
-use std::{path::Path, time::Duration};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use migrations::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 /// Opens the database named by `url`, creating a SQLite file and its folder when needed, and
 /// brings the schema up to date.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url).await?;
+    let setup = begin_setup(&db).await?;
+    migrate(&setup).await?;
+    setup.commit().await?;
+    Ok(db)
+}
+
+/// Opens the database named by `url` (a pool), creating a SQLite file and its folder when
+/// needed. The schema is left as it is: see [`begin_setup`].
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let url = prepare_sqlite_url(url)?;
     let mut options = ConnectOptions::new(url);
     options
@@ -32,21 +46,146 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
         });
-    let db = Database::connect(options).await?;
-    migrations::Migrator::up(&db, None).await?;
-    Ok(db)
+    Database::connect(options).await
 }
 
-/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`), waiting up to the busy timeout for another writer to finish, so that a
-/// transaction that reads first cannot fail when it comes to write (SQLITE_BUSY). PostgreSQL
-/// begins as usual.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
+/// The PostgreSQL advisory lock that start-up holds ("portal" in ASCII).
+const SETUP_LOCK: i64 = 0x706f_7274_616c;
+
+/// Begins the start-up transaction, in which the schema is migrated and the first admin made.
+/// Replicas starting at once on one PostgreSQL take turns (a transaction-scoped advisory lock):
+/// the first applies the migrations, the others wait, then find nothing left to do. If start-up
+/// fails, the transaction rolls back and the schema is as it was.
+pub async fn begin_setup(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    let setup = begin_write(db).await?;
+    if setup.get_database_backend() == DbBackend::Postgres {
+        setup
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [SETUP_LOCK.into()],
+            ))
+            .await?;
+    }
+    Ok(setup)
+}
+
+/// Applies the migrations not yet applied, inside the start-up transaction.
+pub async fn migrate(setup: &WriteTransaction) -> Result<(), DbErr> {
+    migrations::Migrator::up(&setup.txn, None).await
+}
+
+/// Begins a transaction that writes. On SQLite, writers of this process take turns in the order
+/// they arrive (a fair queue), then take the file's write lock at once (`BEGIN IMMEDIATE`), so a
+/// transaction that reads first cannot fail when it comes to write (SQLITE_BUSY) and no writer
+/// sleeps in SQLite's busy handler while another commits. PostgreSQL begins as usual.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(sqlite_writer(db).lock_owned().await),
+        _ => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    Ok(WriteTransaction { txn, _turn: turn })
+}
+
+/// The queue of this process's writers to one SQLite file.
+fn sqlite_writer(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
+    type Writers = std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>;
+    static WRITERS: LazyLock<Writers> = LazyLock::new(Writers::default);
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let mut writers = WRITERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    writers.entry(file).or_default().clone()
+}
+
+/// A transaction from [`begin_write`]: on SQLite it holds this process's writer turn until it
+/// commits, rolls back or is dropped.
+pub struct WriteTransaction {
+    // Dropped first: an unfinished transaction rolls back before the next writer's turn.
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
+
+/// Whether `error` says the database could not be reached (down, restarting, or the connection
+/// dropped), as opposed to a statement it refused: the request may succeed if tried again.
+pub fn is_unreachable(error: &DbErr) -> bool {
+    use sea_orm::{sqlx, RuntimeErr};
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_error) = runtime else {
+        return matches!(error, DbErr::Conn(_));
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception) and 57P01-57P03 (the server shutting down, crashed or
+        // starting up).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => matches!(error, DbErr::Conn(_)),
+    }
 }
 
 /// `sqlite://data/portal.db` → the folder exists and the file is created on first open.

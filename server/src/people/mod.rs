@@ -393,12 +393,13 @@ pub enum FirstAdmin {
 }
 
 /// With no admin in the database, creates the local admin from `PORTAL_ADMIN_EMAIL` and
-/// `PORTAL_ADMIN_PASSWORD`, generating a password when none is configured.
+/// `PORTAL_ADMIN_PASSWORD`, generating a password when none is configured. Runs inside the start-up transaction ([`crate::db::begin_setup`]), so replicas starting at once
+/// make one admin between them.
 pub async fn ensure_first_admin(
-    db: &sea_orm::DatabaseConnection,
+    txn: &impl ConnectionTrait,
     config: &Config,
 ) -> anyhow::Result<FirstAdmin> {
-    if any_admin(db).await? {
+    if any_admin(txn).await? {
         return Ok(FirstAdmin::AlreadyPresent);
     }
     let email = Email::parse(
@@ -413,8 +414,7 @@ pub async fn ensure_first_admin(
         None => (password::generate(), true),
     };
     let hash = password::hash(password.clone()).await?;
-    let txn = crate::db::begin_write(db).await?;
-    let existing = find_by_email(&txn, &email).await?;
+    let existing = find_by_email(txn, &email).await?;
     let account = match existing {
         // No admin exists but the configured email has an account: it becomes the admin, with
         // the configured password. This is how an operator recovers a portal with no admin.
@@ -422,7 +422,7 @@ pub async fn ensure_first_admin(
             let mut account: user::ActiveModel = found.into();
             account.password_hash = Set(Some(hash));
             account.active = Set(true);
-            account.update(&txn).await?
+            account.update(txn).await?
         }
         None => {
             user::ActiveModel {
@@ -437,18 +437,17 @@ pub async fn ensure_first_admin(
                 created_at: Set(Utc::now()),
                 ..Default::default()
             }
-            .insert(&txn)
+            .insert(txn)
             .await?
         }
     };
-    let admin = role_id(&txn, Role::Admin).await?;
+    let admin = role_id(txn, Role::Admin).await?;
     user_role::ActiveModel {
         user_id: Set(account.id),
         role_id: Set(admin),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    txn.commit().await?;
     Ok(FirstAdmin::Created {
         email: account.email,
         generated_password: generated.then_some(password),

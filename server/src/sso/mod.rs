@@ -2,6 +2,7 @@
 //! share once a person's identity is established (admission, session, audit, error page).
 
 pub mod oidc;
+pub mod rate_limit;
 pub mod saml;
 
 use axum::{
