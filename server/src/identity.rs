@@ -779,6 +779,22 @@ impl Portal {
     }
 }
 
+/// What `PUT /api/v1/identity` decides about `body` before it asks any provider or writes,
+/// against a portal with nothing configured yet: the fuzzing entry for the identity document.
+pub fn check_offline(body: &[u8], release: Release, plan: Plan) -> Result<(), PortalError> {
+    let doc: IdentityDocument = crate::api::parse_json(body)?;
+    let nothing_yet = IdentityConfig {
+        login_method: LoginMethod::Password,
+        protocol: None,
+        saml: None,
+        oidc: None,
+        provisioning: ProvisioningMethod::Manual,
+        updated_by: None,
+        updated_at: None,
+    };
+    check(doc, &nothing_yet, release, plan).map(|_| ())
+}
+
 async fn load(db: &impl ConnectionTrait) -> Result<IdentityConfig, PortalError> {
     let row = identity_config::Entity::find_by_id(ROW)
         .one(db)

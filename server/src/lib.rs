@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fuzzing;
 pub mod identity;
 pub mod janitor;
 pub mod metrics;

@@ -252,6 +252,16 @@ impl CallbackQuery {
     }
 }
 
+/// What the callback makes of its query before it looks anything up: the fuzzing entry for the
+/// OIDC callback query. Answers the page the person would see, if the query alone fails.
+pub fn read_callback_query(raw: &str) -> Option<SsoFailure> {
+    let error = match CallbackQuery::parse(raw) {
+        Err(malformed) => malformed,
+        Ok(query) => query.provider_error()?,
+    };
+    Some(error.page(""))
+}
+
 /// Why a callback failed, before it becomes a page and an audit event.
 #[derive(Debug)]
 enum CallbackError {
