@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
 use support::saml::*;
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
@@ -86,13 +85,7 @@ async fn portal_behind_relay() -> Option<(TestApp, Relay, TestIdp)> {
     relayed.set_port(Some(relay.port)).unwrap();
     let app = TestApp::spawn_on(dir, relayed.to_string(), &[]).await;
     let idp = TestIdp::new(IDP);
-    let token = app.admin_token().await;
-    let mut doc = saml_document("sso_jit");
-    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
-    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
-    doc["sso"]["saml"]["allow_idp_initiated"] = json!(true);
-    let saved = app.api_put(&token, "/api/v1/identity", &doc).await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    app.configure_saml(&idp, true, true).await;
     Some((app, relay, idp))
 }
 

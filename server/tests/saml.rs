@@ -23,18 +23,7 @@ impl Saml {
     async fn start(jit: bool, allow_idp_initiated: bool) -> Saml {
         let app = TestApp::spawn().await;
         let idp = TestIdp::new(IDP);
-        let token = app.admin_token().await;
-        let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
-        doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
-        doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
-        doc["sso"]["saml"]["allow_idp_initiated"] = json!(allow_idp_initiated);
-        let response = app.api_put(&token, "/api/v1/identity", &doc).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await.unwrap()
-        );
+        app.configure_saml(&idp, jit, allow_idp_initiated).await;
         let sp_entity_id = format!("{}/sso/saml/metadata", app.base);
         let acs_url = format!("{}/sso/saml/acs", app.base);
         Saml {

@@ -111,7 +111,8 @@ fn sqlite_writer(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
 /// A transaction from [`begin_write`]: on SQLite it holds this process's writer turn until it
 /// commits, rolls back or is dropped.
 pub struct WriteTransaction {
-    // Dropped first: an unfinished transaction rolls back before the next writer's turn.
+    // Dropped first: an unfinished transaction starts its rollback before the next writer's turn
+    // (whose BEGIN IMMEDIATE then waits the moment it takes in SQLite's busy handler).
     txn: DatabaseTransaction,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }

@@ -311,6 +311,24 @@ impl TestApp {
 }
 
 /// An unsaved local account with no roles.
+impl TestApp {
+    /// Configures SAML with `idp`, SSO JIT on or off, as an admin does through the API.
+    pub async fn configure_saml(&self, idp: &saml::TestIdp, jit: bool, allow_idp_initiated: bool) {
+        let token = self.admin_token().await;
+        let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
+        doc["sso"]["saml"]["idp_entity_id"] = serde_json::json!(idp.entity_id);
+        doc["sso"]["saml"]["idp_certificates"] = serde_json::json!([idp.cert_pem()]);
+        doc["sso"]["saml"]["allow_idp_initiated"] = serde_json::json!(allow_idp_initiated);
+        let response = self.api_put(&token, "/api/v1/identity", &doc).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+}
+
 pub fn new_account(email: &str) -> portal::db::entities::user::ActiveModel {
     use sea_orm::ActiveValue::Set;
     portal::db::entities::user::ActiveModel {
