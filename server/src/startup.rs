@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use app::{backend::SharedBackend, shell, App};
 use axum::{
-    extract::{FromRef, Request},
+    extract::{ConnectInfo, FromRef, Request},
     http::{HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{Redirect, Response},
@@ -86,24 +86,73 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(
+        serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.portal.config.request_timeout,
+            shutdown_signal(),
         )
-        .with_graceful_shutdown(shutdown_signal())
         .await
     }
 
     /// Serves until the process ends; for tests, which drop the runtime instead.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(
+        let forever = std::future::pending::<()>();
+        serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.portal.config.request_timeout,
+            forever,
         )
         .await
     }
+}
+
+/// Accepts connections until `stop`, then lets the requests in flight finish. A client gets
+/// `head_timeout` to send each request's head (the request timeout covers the body), so a
+/// connection that trickles its headers is closed instead of held open.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    head_timeout: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::{conn::auto, graceful::GracefulShutdown};
+    let mut connections = auto::Builder::new(TokioExecutor::new());
+    connections
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let app = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        let connection = connections
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out is not Portal's error.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 fn router(portal: Portal, addr: SocketAddr) -> Router {

@@ -117,3 +117,40 @@ async fn a_client_that_stops_sending_its_body_gets_408_when_the_request_time_is_
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(app.user_count().await, users);
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_head_is_disconnected_when_the_time_is_up() {
+    let app = TestApp::spawn_with(&[("request_timeout_seconds", "1")]).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET /sso/saml/login HTTP/1.1\r\nHost: {address}\r\nX-Slow: ").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was still open after 10 s");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    // Whatever hyper says on the way out, no request reached Portal.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
