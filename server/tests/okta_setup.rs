@@ -43,13 +43,7 @@ async fn saml_sign_in(
         .iter()
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
-    browser()
-        .post(app.url("/sso/saml/acs"))
-        .form(&[("SAMLResponse", spec.encoded(idp))])
-        .send()
-        .await
-        .unwrap()
-        .status()
+    app.post_saml_response(idp, &spec).await.status()
 }
 
 /// The Identity Configuration page's data, as the page reads it.

@@ -96,12 +96,7 @@ async fn first_login(app: &TestApp, idp: &TestIdp, email: &str) -> reqwest::Resp
         &app.url("/sso/saml/acs"),
         email,
     );
-    browser()
-        .post(app.url("/sso/saml/acs"))
-        .form(&[("SAMLResponse", spec.encoded(idp))])
-        .send()
-        .await
-        .unwrap()
+    app.post_saml_response(idp, &spec).await
 }
 
 async fn wait_ready(app: &TestApp) {

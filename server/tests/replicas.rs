@@ -42,12 +42,7 @@ impl Pair {
     }
 
     async fn post(&self, replica: &TestApp, spec: &ResponseSpec) -> reqwest::Response {
-        browser()
-            .post(replica.url("/sso/saml/acs"))
-            .form(&[("SAMLResponse", spec.encoded(&self.idp))])
-            .send()
-            .await
-            .unwrap()
+        replica.post_saml_response(&self.idp, spec).await
     }
 }
 

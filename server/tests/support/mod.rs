@@ -312,6 +312,20 @@ impl TestApp {
 
 /// An unsaved local account with no roles.
 impl TestApp {
+    /// Posts `spec`, signed by `idp`, to this portal's ACS from a fresh browser.
+    pub async fn post_saml_response(
+        &self,
+        idp: &saml::TestIdp,
+        spec: &saml::ResponseSpec,
+    ) -> Response {
+        browser()
+            .post(self.url("/sso/saml/acs"))
+            .form(&[("SAMLResponse", spec.encoded(idp))])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Configures SAML with `idp`, SSO JIT on or off, as an admin does through the API.
     pub async fn configure_saml(&self, idp: &saml::TestIdp, jit: bool, allow_idp_initiated: bool) {
         let token = self.admin_token().await;
