@@ -6,7 +6,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, Page, test } from "@playwright/test";
 import * as path from "node:path";
 import { samlIdp, servers } from "./servers";
-import { adminToken, configureSaml, hydrated, signIn, testCertificate } from "./helpers";
+import { adminToken, configureSaml, hydrated, SamlPerson, signIn, signInAtSamlIdp, testCertificate } from "./helpers";
 
 const portal = servers.current;
 // The README's picture. Every run takes it; only `UPDATE_SCREENSHOT=1` writes it over the
@@ -49,16 +49,11 @@ async function trustSamlIdp(login: "password" | "sso", provisioning: "manual" | 
 }
 
 /** A person signing in at saml-idp (playing Okta) from Portal's "Sign in with Okta". */
-async function signInWithOkta(page: Page, person: { email: string; first: string; last: string }) {
+async function signInWithOkta(page: Page, person: SamlPerson) {
   await page.goto(`${portal.url}/login`);
   await hydrated(page);
   await page.getByTestId("sign-in-with-okta").click();
-  await expect(page).toHaveURL(new RegExp(`^${samlIdp.url}/`));
-  await page.locator("#userName").fill(person.email);
-  await page.locator("#firstName").fill(person.first);
-  await page.locator("#lastName").fill(person.last);
-  await page.locator("#email").fill(person.email);
-  await page.locator("#btn-sign-in").click();
+  await signInAtSamlIdp(page, samlIdp.url, person);
 }
 
 const MARY = { email: "mary.jackson@example.test", first: "Mary", last: "Jackson" };

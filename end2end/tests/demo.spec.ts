@@ -4,7 +4,7 @@
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as path from "node:path";
 import { Browser, expect, Page, test } from "@playwright/test";
-import { hydrated } from "./helpers";
+import { hydrated, signInAtOidcProvider, signInAtSamlIdp } from "./helpers";
 
 const repo = path.resolve(__dirname, "..", "..");
 const portal = "http://127.0.0.1:3000";
@@ -94,12 +94,7 @@ test("scripts/run: a demo person signs in over SAML and gets a JIT account; SIGT
     await page.goto(`${portal}/login`);
     await hydrated(page);
     await page.getByTestId("sign-in-with-okta").click();
-    await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:3010\//);
-    await page.locator("#userName").fill(samlPerson.email);
-    await page.locator("#firstName").fill(samlPerson.first);
-    await page.locator("#lastName").fill(samlPerson.last);
-    await page.locator("#email").fill(samlPerson.email);
-    await page.locator("#btn-sign-in").click();
+    await signInAtSamlIdp(page, "http://127.0.0.1:3010", samlPerson);
     await landsProvisioned(page, `${samlPerson.first} ${samlPerson.last}`);
 
     expect(await personByApi(samlPerson.email)).toMatchObject({ source: "sso_jit", jit_provisioned: true, roles: ["user"], pools: ["default"] });
@@ -125,11 +120,7 @@ test("scripts/run --oidc: the same over OpenID Connect, on the data the first ru
     await page.goto(`${portal}/login`);
     await hydrated(page);
     await page.getByTestId("sign-in-with-okta").click();
-    await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:3011\//);
-    await page.getByPlaceholder("Enter any login").fill(oidcPerson.email);
-    await page.getByPlaceholder("and password").fill("any password will do");
-    await page.getByRole("button", { name: "Sign-in", exact: true }).click();
-    await page.getByRole("button", { name: "Continue", exact: true }).click();
+    await signInAtOidcProvider(page, "http://127.0.0.1:3011", oidcPerson.email);
     // oidc-provider names a person it does not know after their login's local part.
     await landsProvisioned(page, `${oidcPerson.first} ${oidcPerson.last}`);
     expect(await personByApi(oidcPerson.email)).toMatchObject({ source: "sso_jit", jit_provisioned: true, roles: ["user"], pools: ["default"] });

@@ -5,6 +5,11 @@ import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./servers";
 
 const repo = path.resolve(__dirname, "..", "..");
 
+export const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** Someone at a SAML identity provider's sign-in page (npm saml-idp's form). */
+export type SamlPerson = { email: string; first: string; last: string };
+
 /** Waits until the WASM bundle has hydrated the page, so that clicks reach Leptos. */
 export async function hydrated(page: Page) {
   await expect(page.locator("#hydration-state")).toHaveAttribute("data-state", "hydrated");
@@ -62,4 +67,39 @@ export function testCertificate(): string {
     "-keyout", path.join(dir, "idp-key.pem"), "-out", path.join(dir, "idp-cert.pem"),
   ], { stdio: "ignore" });
   return require("node:fs").readFileSync(path.join(dir, "idp-cert.pem"), "utf8");
+}
+
+/** Turns SSO JIT on or off in the Provisioning card of Identity Configuration and saves. */
+export async function saveSsoJit(page: Page, on: boolean) {
+  const toggle = page.getByRole("switch", { name: "SSO JIT" });
+  if (on) await toggle.check();
+  else await toggle.uncheck();
+  await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
+  await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
+}
+
+/** At saml-idp's sign-in page (served at `idpUrl`, playing Okta), as the person types it. */
+export async function signInAtSamlIdp(page: Page, idpUrl: string, person: SamlPerson) {
+  await expect(page).toHaveURL(new RegExp(`^${escapeRegExp(idpUrl)}/`));
+  await page.locator("#userName").fill(person.email);
+  await page.locator("#firstName").fill(person.first);
+  await page.locator("#lastName").fill(person.last);
+  await page.locator("#email").fill(person.email);
+  await page.locator("#btn-sign-in").click();
+}
+
+/** At oidc-provider's sign-in page (served at `providerUrl`), then its consent page if it asks. */
+export async function signInAtOidcProvider(page: Page, providerUrl: string, email: string) {
+  await expect(page).toHaveURL(new RegExp(`^${escapeRegExp(providerUrl)}/interaction/`));
+  await expect(page.getByRole("heading", { name: "Sign-in" })).toBeVisible();
+  await page.getByPlaceholder("Enter any login").fill(email);
+  await page.getByPlaceholder("and password").fill("any password will do");
+  await page.getByRole("button", { name: "Sign-in", exact: true }).click();
+
+  const consent = page.getByRole("button", { name: "Continue", exact: true });
+  await expect(consent.or(page.getByTestId("signed-in-as")).or(page.getByTestId("sso-error"))).toBeVisible();
+  if (page.url().startsWith(`${providerUrl}/interaction/`)) {
+    await expect(page.getByRole("heading", { name: "Authorize" })).toBeVisible();
+    await consent.click();
+  }
 }

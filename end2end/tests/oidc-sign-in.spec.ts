@@ -2,7 +2,7 @@
 // Okta) and lands in Portal with an account created just in time.
 import { APIRequestContext, Browser, BrowserContext, expect, Page, test } from "@playwright/test";
 import { oidcIdp, servers } from "./servers";
-import { adminToken, hydrated, signIn } from "./helpers";
+import { adminToken, hydrated, saveSsoJit, signIn, signInAtOidcProvider } from "./helpers";
 
 const portal = servers.oidc;
 const saved = "Saved. OpenID Connect sign-in uses these settings now.";
@@ -42,30 +42,6 @@ async function fillOidc(page: Page, discoveryUrl: string) {
   await page.getByRole("button", { name: "Save OIDC settings" }).click();
 }
 
-async function setJit(page: Page, on: boolean) {
-  const toggle = page.getByRole("switch", { name: "SSO JIT" });
-  if (on) await toggle.check();
-  else await toggle.uncheck();
-  await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
-  await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
-}
-
-/** At the provider's own sign-in page, as the person types it, then its consent page if it asks. */
-async function signInAtIdp(page: Page, email: string) {
-  await expect(page).toHaveURL(new RegExp(`^${oidcIdp.url}/interaction/`));
-  await expect(page.getByRole("heading", { name: "Sign-in" })).toBeVisible();
-  await page.getByPlaceholder("Enter any login").fill(email);
-  await page.getByPlaceholder("and password").fill("any password will do");
-  await page.getByRole("button", { name: "Sign-in", exact: true }).click();
-
-  const consent = page.getByRole("button", { name: "Continue", exact: true });
-  await expect(consent.or(page.getByTestId("signed-in-as")).or(page.getByTestId("sso-error"))).toBeVisible();
-  if (page.url().startsWith(`${oidcIdp.url}/interaction/`)) {
-    await expect(page.getByRole("heading", { name: "Authorize" })).toBeVisible();
-    await consent.click();
-  }
-}
-
 async function users(request: APIRequestContext) {
   const token = adminToken(portal);
   const response = await request.get(`${portal.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } });
@@ -97,7 +73,7 @@ test("the admin enters the discovery URL and client and turns SSO JIT on; a new 
   await expect(page.getByTestId("oidc-redirect-uri")).toHaveText(`${portal.url}/sso/oidc/callback`);
   await expect(page.getByTestId("oidc-scopes")).toHaveText("openid email profile");
 
-  await setJit(page, true);
+  await saveSsoJit(page, true);
   await page.getByRole("radio", { name: "Single sign-on (SSO)" }).check();
   await page.getByTestId("login-method-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
   await expect(page.getByTestId("login-method-result")).toHaveText("Saved. People sign in with single sign-on.");
@@ -107,7 +83,7 @@ test("the admin enters the discovery URL and client and turns SSO JIT on; a new 
   // A person Portal has never seen.
   await hydrated(page);
   await page.getByTestId("sign-in-with-okta").click();
-  await signInAtIdp(page, "ada.lovelace@example.test");
+  await signInAtOidcProvider(page, oidcIdp.url, "ada.lovelace@example.test");
   await expect(page).toHaveURL(`${portal.url}/`);
   await expect(page.getByTestId("signed-in-as")).toHaveText("Ada Lovelace");
   await expect(page.getByTestId("my-roles")).toHaveText("user");
@@ -138,13 +114,13 @@ test("the admin enters the discovery URL and client and turns SSO JIT on; a new 
 
 test("with SSO JIT off, the next new person sees the refusal page and no account is made", async ({ page, request, browser }) => {
   await openIdentityConfiguration(page);
-  await setJit(page, false);
+  await saveSsoJit(page, false);
 
   const person = await freshPage(browser);
   await person.goto(`${portal.url}/login`);
   await hydrated(person);
   await person.getByTestId("sign-in-with-okta").click();
-  await signInAtIdp(person, "new.person@example.test");
+  await signInAtOidcProvider(person, oidcIdp.url, "new.person@example.test");
   await expect(person.getByTestId("sso-error")).toHaveText(
     "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.",
   );

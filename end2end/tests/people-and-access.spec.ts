@@ -3,7 +3,7 @@
 // and the admin removes her, which ends her session and leaves a trail in the audit log.
 import { APIRequestContext, Browser, BrowserContext, expect, Page, test } from "@playwright/test";
 import { oidcIdp, servers } from "./servers";
-import { adminToken, hydrated, signIn } from "./helpers";
+import { adminToken, escapeRegExp, hydrated, signIn, signInAtOidcProvider } from "./helpers";
 
 const portal = servers.oidc;
 const KATHERINE = "katherine.johnson@example.test";
@@ -25,8 +25,6 @@ type Person = Listing & { role_sources: Array<{ role: string; from: string }> };
 type Pool = { id: number; name: string; is_default: boolean; roles: string[]; members: string[] };
 type AuditPage = { events: Array<{ action: string; target: string; outcome: string }>; total: number };
 
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
 // The provider's own pages import a web font; the tests run without the internet.
 async function offline(context: BrowserContext) {
   await context.route("https://fonts.googleapis.com/**", (route) => route.abort());
@@ -39,22 +37,6 @@ async function freshContext(browser: Browser): Promise<BrowserContext> {
   return context;
 }
 
-/** At the provider's own sign-in page, as the person types it, then its consent page if it asks. */
-async function signInAtIdp(page: Page, email: string) {
-  await expect(page).toHaveURL(new RegExp(`^${escapeRegExp(oidcIdp.url)}/interaction/`));
-  await expect(page.getByRole("heading", { name: "Sign-in" })).toBeVisible();
-  await page.getByPlaceholder("Enter any login").fill(email);
-  await page.getByPlaceholder("and password").fill("any password will do");
-  await page.getByRole("button", { name: "Sign-in", exact: true }).click();
-
-  const consent = page.getByRole("button", { name: "Continue", exact: true });
-  await expect(consent.or(page.getByTestId("signed-in-as")).or(page.getByTestId("sso-error"))).toBeVisible();
-  if (page.url().startsWith(`${oidcIdp.url}/interaction/`)) {
-    await expect(page.getByRole("heading", { name: "Authorize" })).toBeVisible();
-    await consent.click();
-  }
-}
-
 /** A person signs in with Okta from Portal's sign-in page, in a browser of their own. */
 async function signInWithOkta(browser: Browser, email: string): Promise<Page> {
   const context = await freshContext(browser);
@@ -62,7 +44,7 @@ async function signInWithOkta(browser: Browser, email: string): Promise<Page> {
   await page.goto(`${portal.url}/login`);
   await hydrated(page);
   await page.getByTestId("sign-in-with-okta").click();
-  await signInAtIdp(page, email);
+  await signInAtOidcProvider(page, oidcIdp.url, email);
   await expect(page).toHaveURL(`${portal.url}/`);
   return page;
 }

@@ -2,7 +2,7 @@
 // and lands in Portal with an account created just in time.
 import { expect, Page, test } from "@playwright/test";
 import { samlIdp, servers } from "./servers";
-import { adminToken, hydrated, signIn } from "./helpers";
+import { adminToken, hydrated, saveSsoJit, signIn, signInAtSamlIdp } from "./helpers";
 
 const portal = servers.current;
 
@@ -11,24 +11,6 @@ async function openIdentityConfiguration(page: Page) {
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
   await page.goto(`${portal.url}/settings/iam/identity`);
   await hydrated(page);
-}
-
-async function setJit(page: Page, on: boolean) {
-  const toggle = page.getByRole("switch", { name: "SSO JIT" });
-  if (on) await toggle.check();
-  else await toggle.uncheck();
-  await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
-  await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
-}
-
-/** At the IdP's own sign-in page, as the person types it. */
-async function signInAtIdp(page: Page, person: { email: string; first: string; last: string }) {
-  await expect(page).toHaveURL(new RegExp(`^${samlIdp.url}/`));
-  await page.locator("#userName").fill(person.email);
-  await page.locator("#firstName").fill(person.first);
-  await page.locator("#lastName").fill(person.last);
-  await page.locator("#email").fill(person.email);
-  await page.locator("#btn-sign-in").click();
 }
 
 test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs in with Okta and is provisioned", async ({ page, request }) => {
@@ -43,7 +25,7 @@ test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs
   await expect(page.getByTestId("sso-summary")).toContainText(samlIdp.issuer);
   await expect(page.getByTestId("idp-certificate")).toContainText("CN=saml-idp.e2e");
 
-  await setJit(page, true);
+  await saveSsoJit(page, true);
   await page.getByRole("radio", { name: "Single sign-on (SSO)" }).check();
   await page.getByTestId("login-method-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
   await expect(page.getByTestId("login-method-result")).toHaveText("Saved. People sign in with single sign-on.");
@@ -57,7 +39,7 @@ test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs
 
   // A person Portal has never seen.
   await page.getByTestId("sign-in-with-okta").click();
-  await signInAtIdp(page, { email: "grace.hopper@example.test", first: "Grace", last: "Hopper" });
+  await signInAtSamlIdp(page, samlIdp.url, { email: "grace.hopper@example.test", first: "Grace", last: "Hopper" });
   await expect(page).toHaveURL(`${portal.url}/`);
   await expect(page.getByTestId("signed-in-as")).toHaveText("Grace Hopper");
   await expect(page.getByTestId("my-roles")).toHaveText("user");
@@ -71,13 +53,13 @@ test("the admin pastes the IdP metadata and turns SSO JIT on; a new person signs
 
 test("with SSO JIT off, the next new person sees the refusal page and no account is made", async ({ page, request }) => {
   await openIdentityConfiguration(page);
-  await setJit(page, false);
+  await saveSsoJit(page, false);
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login\?signed_out=1$/);
 
   await hydrated(page);
   await page.getByTestId("sign-in-with-okta").click();
-  await signInAtIdp(page, { email: "alan.turing@example.test", first: "Alan", last: "Turing" });
+  await signInAtSamlIdp(page, samlIdp.url, { email: "alan.turing@example.test", first: "Alan", last: "Turing" });
   await expect(page.getByTestId("sso-error")).toHaveText(
     "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.",
   );

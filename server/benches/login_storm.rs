@@ -20,11 +20,13 @@
 #[path = "../tests/support/oidc.rs"]
 #[allow(dead_code)]
 mod oidc_support;
+#[path = "support/portal_process.rs"]
+mod portal_process;
 #[path = "../tests/support/saml.rs"]
 #[allow(dead_code)]
 mod saml_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,9 +34,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use leptos::server_fn::ServerFn;
 use oidc_support::{OpKey, Person, Signing, TestOp, TokenSpec};
+use portal_process::{Launch, PortalProcess};
 use reqwest::{header, redirect, Client, StatusCode};
 use saml_support::{ResponseSpec, TestIdp};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
 
 const ADMIN_EMAIL: &str = "admin@bench.example";
@@ -91,108 +93,27 @@ impl Phase {
     }
 }
 
-/// The server process and how to read its CPU time and memory.
-struct Server {
-    child: Child,
-    base: String,
-    env: Vec<(String, String)>,
+/// User plus system CPU time of process `pid` so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
 }
 
-impl Server {
-    fn start(database_url: &str, dir: &std::path::Path) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let env = vec![
-            ("PORTAL_ADDR".to_string(), format!("127.0.0.1:{port}")),
-            ("PORTAL_DATABASE_URL".to_string(), database_url.to_string()),
-            ("PORTAL_ADMIN_EMAIL".to_string(), ADMIN_EMAIL.to_string()),
-            (
-                "PORTAL_ADMIN_PASSWORD".to_string(),
-                ADMIN_PASSWORD.to_string(),
-            ),
-            ("RUST_LOG".to_string(), "warn".to_string()),
-            // One client address drives the whole storm; the limiter still runs on every call.
-            (
-                "PORTAL_SSO_RATE_PER_SECOND".to_string(),
-                "1000000".to_string(),
-            ),
-        ];
-        let binary = env!("CARGO_BIN_EXE_portal");
-        let pinned = Command::new("taskset").arg("--version").output().is_ok();
-        let mut command = if pinned {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0", binary]);
-            c
-        } else {
-            Command::new(binary)
-        };
-        let child = command
-            .envs(env.iter().cloned())
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("start the portal binary")?;
-        if !pinned {
-            eprintln!("taskset is missing: the server is not pinned to one CPU");
-        }
-        Ok(Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            env,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// User plus system CPU time of the server so far.
-    fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-        Duration::from_secs_f64(ticks as f64 / clock_ticks())
-    }
-
-    /// A line of /proc/PID/status in megabytes (VmRSS, VmHWM).
-    fn memory_mb(&self, key: &str) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    }
-
-    fn token(&self) -> anyhow::Result<String> {
-        let output = Command::new(env!("CARGO_BIN_EXE_portal"))
-            .args(["token", "create", "--email", ADMIN_EMAIL, "--name", "bench"])
-            .envs(self.env.iter().cloned())
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "portal token create: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(String::from_utf8(output.stdout)?.trim().to_string())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid().to_string()).status();
-        let _ = self.child.wait();
-    }
+/// A line of /proc/PID/status in megabytes (VmRSS, VmHWM).
+fn memory_mb(pid: u32, key: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
 fn clock_ticks() -> f64 {
@@ -224,7 +145,7 @@ async fn statements(client: &Client, base: &str) -> anyhow::Result<f64> {
 /// Runs `work(i)` for i in 0..count with `concurrency` at once; each answers its status.
 async fn drive<F, Fut>(
     name: &'static str,
-    server: &Server,
+    server: &PortalProcess,
     client: &Client,
     count: usize,
     concurrency: usize,
@@ -239,7 +160,7 @@ where
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(count)));
     let errors = Arc::new(AtomicUsize::new(0));
     let statements_before = statements(client, &server.base).await?;
-    let cpu_before = server.cpu();
+    let cpu_before = cpu_time(server.pid());
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -268,7 +189,7 @@ where
         done??;
     }
     let wall = started.elapsed();
-    let server_cpu = server.cpu().saturating_sub(cpu_before);
+    let server_cpu = cpu_time(server.pid()).saturating_sub(cpu_before);
     let statements = statements(client, &server.base).await? - statements_before;
     let latencies = std::mem::take(&mut *latencies.lock().unwrap());
     Ok(Phase {
@@ -307,40 +228,37 @@ async fn main() -> anyhow::Result<()> {
     let n = args.logins;
     pin_self(1);
     let dir = tempfile::tempdir()?;
-    let (database_url, drop_database) = match &args.postgres {
-        Some(server) => {
-            let name = format!("portal_bench_{}", hex::encode(rand::random::<[u8; 4]>()));
-            let admin = Database::connect(server).await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            let (base, _) = server
-                .rsplit_once('/')
-                .context("a URL with a database name")?;
-            (format!("{base}/{name}"), Some((server.clone(), name)))
-        }
-        None => (format!("sqlite://{}/portal.db", dir.path().display()), None),
+    let database_url = match &args.postgres {
+        Some(server) => portal_process::create_database(server, "portal_bench").await?,
+        None => format!("sqlite://{}/portal.db", dir.path().display()),
     };
-    let server = Server::start(&database_url, dir.path())?;
+    let env = [
+        ("PORTAL_DATABASE_URL", database_url.as_str()),
+        ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("RUST_LOG", "warn"),
+        // One client address drives the whole storm; the limiter still runs on every call.
+        ("PORTAL_SSO_RATE_PER_SECOND", "1000000"),
+    ];
+    let server = PortalProcess::start(
+        env!("CARGO_BIN_EXE_portal"),
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        Launch {
+            dir: Some(dir.path()),
+            cpu: Some(0),
+            show_log: true,
+        },
+    )?;
     let client = Client::builder()
         .redirect(redirect::Policy::none())
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let ready = Instant::now();
-    while !client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == StatusCode::OK)
-    {
-        if ready.elapsed() > Duration::from_secs(30) {
-            bail!("the server did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.ready(&client).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_rss = server.memory_mb("VmRSS");
-    let token = server.token()?;
+    let idle_rss = memory_mb(server.pid(), "VmRSS");
+    let token = server.token(ADMIN_EMAIL, "bench")?;
     let base = server.base.clone();
 
     // SAML with SSO JIT on, as an admin configures it.
@@ -406,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?,
     );
-    let rss_after_sessions = server.memory_mb("VmRSS");
+    let rss_after_sessions = memory_mb(server.pid(), "VmRSS");
     phases.push(
         drive(
             "SAML returning sign-in",
@@ -537,7 +455,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?,
     );
-    let peak_rss = server.memory_mb("VmHWM");
+    let peak_rss = memory_mb(server.pid(), "VmHWM");
 
     // Correctness after the storm.
     let mut accounts = 0;
@@ -589,11 +507,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let floor = n as f64 / started.elapsed().as_secs_f64();
 
-    if let Some((server, name)) = drop_database {
-        let admin = Database::connect(&server).await?;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+    if let Some(server) = &args.postgres {
+        portal_process::drop_database(server, &database_url).await?;
     }
 
     let backend = if args.postgres.is_some() {

@@ -13,16 +13,19 @@
 //! a fresh database there and drops it afterwards. `--restart` defaults to restarting the
 //! machine's cluster with `pg_ctlcluster`. `scripts/storm` runs it as CI does.
 
+#[path = "../benches/support/portal_process.rs"]
+mod portal_process;
 #[path = "../tests/support/saml.rs"]
 #[allow(dead_code)]
 mod saml_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use portal_process::{Launch, PortalProcess};
 use reqwest::{redirect, Client, StatusCode};
 use saml_support::{ResponseSpec, TestIdp};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -77,65 +80,24 @@ fn args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-struct Replica {
-    child: Child,
-    base: String,
+/// A replica: the release binary on its own port, on the shared database.
+fn start_replica(binary: &str, database_url: &str) -> anyhow::Result<PortalProcess> {
+    PortalProcess::start(binary, replica_env(database_url), Launch::default())
 }
 
-impl Replica {
-    fn start(binary: &str, database_url: &str) -> anyhow::Result<Replica> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(binary)
-            .envs(replica_env(database_url))
-            .env("PORTAL_ADDR", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {binary}"))?;
-        Ok(Replica {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    async fn ready(&self, client: &Client) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while !client
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("the replica at {} did not become ready", self.base);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn replica_env(database_url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("PORTAL_DATABASE_URL", database_url.to_string()),
-        ("PORTAL_PUBLIC_URL", "https://portal.storm.example".into()),
-        ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL.into()),
-        ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
+fn replica_env(database_url: &str) -> Vec<(String, String)> {
+    [
+        ("PORTAL_DATABASE_URL", database_url),
+        ("PORTAL_PUBLIC_URL", "https://portal.storm.example"),
+        ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
         // One client address drives everything.
-        ("PORTAL_SSO_RATE_PER_SECOND", "1000000".into()),
-        ("RUST_LOG", "error".into()),
+        ("PORTAL_SSO_RATE_PER_SECOND", "1000000"),
+        ("RUST_LOG", "error"),
     ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 #[derive(Default)]
@@ -149,22 +111,9 @@ struct Tally {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let name = format!("portal_storm_{}", hex::encode(rand::random::<[u8; 4]>()));
-    let server = Database::connect(&args.postgres).await?;
-    server
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    server.close().await.ok();
-    let (base, _) = args
-        .postgres
-        .rsplit_once('/')
-        .context("a URL with a database name")?;
-    let database_url = format!("{base}/{name}");
+    let database_url = portal_process::create_database(&args.postgres, "portal_storm").await?;
     let outcome = storm(&args, &database_url).await;
-    let server = Database::connect(&args.postgres).await?;
-    server
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    portal_process::drop_database(&args.postgres, &database_url).await?;
     outcome
 }
 
@@ -177,13 +126,13 @@ async fn storm(args: &Args, database_url: &str) -> anyhow::Result<()> {
         .build()?;
     // Both start at once on the empty database: one migrates, the other waits for it.
     let replicas = [
-        Replica::start(&args.binary, database_url)?,
-        Replica::start(&args.binary, database_url)?,
+        start_replica(&args.binary, database_url)?,
+        start_replica(&args.binary, database_url)?,
     ];
     for replica in &replicas {
         replica.ready(&client).await?;
     }
-    let token = admin_token(&args.binary, database_url)?;
+    let token = replicas[0].token(ADMIN_EMAIL, "storm")?;
     let idp = Arc::new(TestIdp::new("http://www.okta.com/exkstorm"));
     let document = json!({
         "login_method": "sso",
@@ -397,18 +346,4 @@ async fn sign_in(
         eprintln!("{email}: {status}");
         return Ok(());
     }
-}
-
-fn admin_token(binary: &str, database_url: &str) -> anyhow::Result<String> {
-    let output = Command::new(binary)
-        .args(["token", "create", "--email", ADMIN_EMAIL, "--name", "storm"])
-        .envs(replica_env(database_url))
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "portal token create: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?.trim().to_string())
 }

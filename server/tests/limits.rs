@@ -37,7 +37,11 @@ async fn one_client_over_the_sign_in_rate_gets_429_with_retry_after_and_nothing_
         .unwrap();
     assert!((1..=2).contains(&wait), "Retry-After: {wait}");
     let page = over.text().await.unwrap();
-    assert!(page.contains("Too many sign-in attempts"), "{page}");
+    assert!(
+        page.contains(r#"data-testid="sso-heading">Too many sign-in attempts</h1>"#),
+        "{page}"
+    );
+    assert!(page.contains("Try again in"), "{page}");
     // The limit covers the start of a sign-in too, and only /sso/*.
     let start = browser()
         .get(app.url("/sso/oidc/login"))

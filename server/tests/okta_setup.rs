@@ -16,12 +16,7 @@ const IDP: &str = "http://www.okta.com/exk1setup";
 async fn saml_portal(jit: bool) -> (TestApp, TestIdp) {
     let app = TestApp::spawn().await;
     let idp = TestIdp::new(IDP);
-    let token = app.admin_token().await;
-    let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
-    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
-    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
-    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.configure_saml(&idp, jit, true).await;
     app.sign_in_as_admin().await;
     (app, idp)
 }

@@ -222,19 +222,15 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
-/// A portal trusting a test IdP for SAML, SSO JIT `jit`.
+/// A portal trusting a test IdP for SAML, SSO JIT `jit`, unsolicited responses allowed.
 async fn saml_portal(jit: bool) -> (TestApp, TestIdp) {
     let app = TestApp::spawn().await;
     let idp = TestIdp::new(IDP);
-    let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
-    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
-    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
-    let token = app.admin_token().await;
-    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.configure_saml(&idp, jit, true).await;
     (app, idp)
 }
 
+/// Posts an encoded SAMLResponse to the portal binary at `base`.
 async fn post_saml(base: &str, encoded: &str) -> reqwest::Response {
     browser()
         .post(format!("{base}/sso/saml/acs"))
@@ -258,7 +254,7 @@ async fn sign_ins_jit_creations_and_callback_latency_are_counted() {
     let (app, idp) = saml_portal(true).await;
     let before = scrape(&app).await;
     let spec = saml_spec(&app.base, &idp, "grace.hopper@example.com");
-    let response = post_saml(&app.base, &spec.encoded(&idp)).await;
+    let response = app.post_saml_response(&idp, &spec).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(has_session_cookie(&response));
     assert!(has_session_cookie(
@@ -317,11 +313,12 @@ async fn a_refused_sign_in_is_counted_with_its_reason() {
     let (app, idp) = saml_portal(false).await;
     let before = scrape(&app).await;
     let spec = saml_spec(&app.base, &idp, "nobody.known@example.com");
-    let response = post_saml(&app.base, &spec.encoded(&idp)).await;
+    let response = app.post_saml_response(&idp, &spec).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let mut tampered = saml_spec(&app.base, &idp, "mallory@example.com");
     tampered.issuer = "http://www.okta.com/someone-else".into();
-    assert!(post_saml(&app.base, &tampered.encoded(&idp))
+    assert!(app
+        .post_saml_response(&idp, &tampered)
         .await
         .status()
         .is_client_error());
@@ -576,13 +573,10 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
 
     // SAML, SP-initiated.
     let idp = TestIdp::new(IDP);
-    let mut doc = saml_document("sso_jit");
-    doc["sso"]["saml"]["idp_entity_id"] = json!(IDP);
-    doc["sso"]["saml"]["idp_certificates"] = json!([idp.cert_pem()]);
     let saved = api
         .put(portal.url("/api/v1/identity"))
         .bearer_auth(&token)
-        .json(&doc)
+        .json(&saml_document_trusting(&idp, true, true))
         .send()
         .await
         .unwrap();

@@ -131,6 +131,10 @@ async fn while_the_database_is_away_sign_in_and_settings_answer_503_and_portal_r
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(!has_session_cookie(&refused));
     let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("Sign-in is unavailable for a moment"),
+        "{page}"
+    );
     assert!(page.contains("Try again"), "{page}");
 
     let settings = admin.get("/settings/iam/identity").await;

@@ -1,10 +1,13 @@
-//! Two replicas on one database, as behind a load balancer: either finishes a SAML sign-in the
-//! other began, an assertion consumed on one is a replay on the other, and two first sign-ins of
-//! one person landing on both at once make one account. On SQLite and on PostgreSQL.
+//! Two replicas on one database, as behind a load balancer: either finishes a SAML or OIDC
+//! sign-in the other began, an assertion or callback consumed on one is a replay on the other,
+//! and two first sign-ins of one person landing on both at once make one account. On SQLite and
+//! on PostgreSQL.
 
 mod support;
 
 use reqwest::{header, StatusCode};
+use serde_json::Value;
+use support::oidc::{oidc_document, Person, TestOp, TokenSpec};
 use support::saml::*;
 use support::*;
 
@@ -105,4 +108,63 @@ async fn two_first_sign_ins_of_one_person_on_two_replicas_at_once_make_one_accou
         .filter(|(action, _)| action == "account.jit_created")
         .count();
     assert_eq!(created, 1, "one created event");
+}
+
+#[tokio::test]
+async fn an_oidc_sign_in_begun_on_one_replica_finishes_on_the_other_and_is_a_replay_on_the_first() {
+    let pair = Pair::start().await;
+    // The admin moves the portal from SAML to an OpenID provider.
+    let op = TestOp::start().await;
+    let token = pair.a.admin_token().await;
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let users = pair.a.user_count().await;
+
+    // State, nonce and PKCE verifier are stored by A; its binding cookie stays in the browser.
+    let browser = browser();
+    let started = browser
+        .get(pair.a.url("/sso/oidc/login?return_to=/settings/iam/users"))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let callback = op.authorize(
+        authorize,
+        &Person::new("roamer@example.test"),
+        TokenSpec::default(),
+    );
+    assert!(callback.starts_with(&pair.a.base), "{callback}");
+    // The load balancer sends the callback to B.
+    let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
+
+    let finished = browser.get(&on_b).send().await.unwrap();
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&finished));
+    assert_eq!(
+        finished.headers()[header::LOCATION],
+        "/settings/iam/users",
+        "the return path stored by the first replica"
+    );
+    assert_eq!(pair.a.user_count().await, users + 1);
+    // The session B started is good on A.
+    let me: Value = browser
+        .get(pair.a.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "roamer@example.test");
+
+    let sessions = pair.a.session_count().await;
+    let replayed = browser.get(&callback).send().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&replayed));
+    assert_eq!(pair.a.session_count().await, sessions, "no second session");
+    assert_eq!(pair.a.user_count().await, users + 1, "no second account");
 }

@@ -118,12 +118,9 @@ pub struct WriteTransaction {
 }
 
 impl WriteTransaction {
+    /// Commits; a `WriteTransaction` dropped without this rolls back.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
-    }
-
-    pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
     }
 }
 

@@ -25,17 +25,29 @@ pub struct SsoFailure {
     pub correlation_id: String,
 }
 
+impl SsoFailure {
+    /// The page's heading: a refusal, or a wait the person can sit out.
+    fn heading(&self) -> &'static str {
+        match self.status {
+            StatusCode::TOO_MANY_REQUESTS => "Too many sign-in attempts",
+            StatusCode::SERVICE_UNAVAILABLE => "Sign-in is unavailable for a moment",
+            _ => "Sign-in failed",
+        }
+    }
+}
+
 impl IntoResponse for SsoFailure {
     fn into_response(self) -> Response {
         let page = format!(
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in failed · Portal</title><link rel="stylesheet" href="/pkg/portal.css"></head>
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{heading} · Portal</title><link rel="stylesheet" href="/pkg/portal.css"></head>
 <body class="min-h-screen bg-slate-50 text-slate-900 antialiased"><main class="mx-auto max-w-xl px-6 py-16">
-<h1 class="text-2xl font-semibold">Sign-in failed</h1>
+<h1 class="text-2xl font-semibold" data-testid="sso-heading">{heading}</h1>
 <p class="mt-4 text-lg" data-testid="sso-error">{headline}</p>
 <p class="mt-2 text-sm text-slate-600" data-testid="sso-error-detail">{detail}</p>
 <p class="mt-6"><a class="text-indigo-700 underline" href="/login">Back to sign-in</a></p>
 <p class="mt-8 text-xs text-slate-500">Reference for your administrator: <code data-testid="correlation-id">{id}</code></p>
 </main></body></html>"#,
+            heading = self.heading(),
             headline = escape(&self.headline),
             detail = escape(&self.detail),
             id = escape(&self.correlation_id),

@@ -310,7 +310,6 @@ impl TestApp {
     }
 }
 
-/// An unsaved local account with no roles.
 impl TestApp {
     /// Posts `spec`, signed by `idp`, to this portal's ACS from a fresh browser.
     pub async fn post_saml_response(
@@ -329,10 +328,7 @@ impl TestApp {
     /// Configures SAML with `idp`, SSO JIT on or off, as an admin does through the API.
     pub async fn configure_saml(&self, idp: &saml::TestIdp, jit: bool, allow_idp_initiated: bool) {
         let token = self.admin_token().await;
-        let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
-        doc["sso"]["saml"]["idp_entity_id"] = serde_json::json!(idp.entity_id);
-        doc["sso"]["saml"]["idp_certificates"] = serde_json::json!([idp.cert_pem()]);
-        doc["sso"]["saml"]["allow_idp_initiated"] = serde_json::json!(allow_idp_initiated);
+        let doc = saml_document_trusting(idp, jit, allow_idp_initiated);
         let response = self.api_put(&token, "/api/v1/identity", &doc).await;
         assert_eq!(
             response.status(),
@@ -343,6 +339,7 @@ impl TestApp {
     }
 }
 
+/// An unsaved local account with no roles.
 pub fn new_account(email: &str) -> portal::db::entities::user::ActiveModel {
     use sea_orm::ActiveValue::Set;
     portal::db::entities::user::ActiveModel {
@@ -408,4 +405,13 @@ pub fn saml_document(provisioning: &str) -> Value {
         },
         "provisioning": { "method": provisioning }
     })
+}
+
+/// The identity document that trusts `idp` for SAML sign-in, SSO JIT on or off.
+pub fn saml_document_trusting(idp: &saml::TestIdp, jit: bool, allow_idp_initiated: bool) -> Value {
+    let mut doc = saml_document(if jit { "sso_jit" } else { "manual" });
+    doc["sso"]["saml"]["idp_entity_id"] = serde_json::json!(idp.entity_id);
+    doc["sso"]["saml"]["idp_certificates"] = serde_json::json!([idp.cert_pem()]);
+    doc["sso"]["saml"]["allow_idp_initiated"] = serde_json::json!(allow_idp_initiated);
+    doc
 }
