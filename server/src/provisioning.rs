@@ -5,13 +5,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, QueryFilter,
+    sea_query::{Expr, Query},
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
 };
 
-use crate::db::entities::{agent_pool, pool_member, user, user_role};
+use crate::db::entities::{agent_pool, pool_member, role, user, user_role};
 use crate::domain::{AccountSource, Email, Role};
-use crate::people;
 
 /// A person as the identity provider vouches for them.
 #[derive(Clone, Debug)]
@@ -201,25 +202,49 @@ impl JitProvisioner {
         }
         .insert(db)
         .await?;
-        let pool = agent_pool::Entity::find()
-            .filter(agent_pool::Column::IsDefault.eq(true))
-            .one(db)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("the default agent pool".into()))?;
-        pool_member::ActiveModel {
-            pool_id: Set(pool.id),
-            user_id: Set(account.id),
-        }
-        .insert(db)
-        .await?;
-        let role = people::role_id(db, Role::User).await?;
-        user_role::ActiveModel {
-            user_id: Set(account.id),
-            role_id: Set(role),
-        }
-        .insert(db)
-        .await?;
+        join_default_pool(db, account.id).await?;
+        grant_role(db, account.id, Role::User).await?;
         Ok(Admission::Created(account))
+    }
+}
+
+/// Makes `user_id` a member of the default agent pool, found and joined in one statement.
+async fn join_default_pool(db: &impl ConnectionTrait, user_id: i32) -> Result<(), DbErr> {
+    let default_pool = Query::select()
+        .column(agent_pool::Column::Id)
+        .expr(Expr::val(user_id))
+        .from(agent_pool::Entity)
+        .and_where(agent_pool::Column::IsDefault.eq(true))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(pool_member::Entity)
+        .columns([pool_member::Column::PoolId, pool_member::Column::UserId])
+        .select_from(default_pool)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    match db.execute(&insert).await?.rows_affected() {
+        1 => Ok(()),
+        _ => Err(DbErr::RecordNotFound("the default agent pool".into())),
+    }
+}
+
+/// Grants `granted` to `user_id` directly, the role found and granted in one statement.
+async fn grant_role(db: &impl ConnectionTrait, user_id: i32, granted: Role) -> Result<(), DbErr> {
+    let by_key = Query::select()
+        .expr(Expr::val(user_id))
+        .column(role::Column::Id)
+        .from(role::Entity)
+        .and_where(role::Column::Key.eq(granted.key()))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(user_role::Entity)
+        .columns([user_role::Column::UserId, user_role::Column::RoleId])
+        .select_from(by_key)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    match db.execute(&insert).await?.rows_affected() {
+        1 => Ok(()),
+        _ => Err(DbErr::RecordNotFound(format!("role {}", granted.key()))),
     }
 }
 
