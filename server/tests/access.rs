@@ -166,6 +166,66 @@ async fn the_users_list_searches_filters_and_pages() {
     .await;
 }
 
+/// The emails of a Users API answer, in its order.
+fn emails(listed: &Value) -> Vec<String> {
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|person| person["email"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_status_filter_lists_a_deactivated_person_under_deactivated_and_not_under_active() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let grace = add(&app, &token, "grace@example.test", json!([]), json!([])).await;
+    add(&app, &token, "alan@example.test", json!([]), json!([])).await;
+    let id = grace["id"].as_i64().unwrap();
+    set_active(&app, &token, id, false).await;
+
+    let response = app
+        .api_get(&token, "/api/v1/users?status=deactivated")
+        .await;
+    assert_eq!(response.headers()["x-total-count"], "1");
+    let deactivated: Value = ok_json(response, StatusCode::OK).await;
+    assert_eq!(emails(&deactivated), vec!["grace@example.test"]);
+    assert_eq!(deactivated[0]["active"], false);
+
+    let response = app.api_get(&token, "/api/v1/users?status=active").await;
+    assert_eq!(response.headers()["x-total-count"], "2");
+    let active: Value = ok_json(response, StatusCode::OK).await;
+    assert_eq!(emails(&active), vec![ADMIN_EMAIL, "alan@example.test"]);
+    assert!(active
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|person| person["active"] == true));
+
+    let everyone: Value = ok_json(app.api_get(&token, "/api/v1/users").await, StatusCode::OK).await;
+    assert_eq!(
+        everyone.as_array().unwrap().len(),
+        3,
+        "no filter lists both"
+    );
+
+    set_active(&app, &token, id, true).await;
+    let deactivated: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?status=deactivated")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(emails(&deactivated), Vec::<String>::new());
+    let active: Value = ok_json(
+        app.api_get(&token, "/api/v1/users?status=active").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(emails(&active).contains(&"grace@example.test".to_string()));
+}
+
 #[tokio::test]
 async fn pool_roles_are_inherited_and_the_person_shows_where_each_came_from() {
     let app = TestApp::spawn().await;
@@ -541,53 +601,124 @@ async fn the_last_active_admin_cannot_be_demoted_and_no_admin_removes_themselves
     );
 }
 
+/// Deactivates (`active: false`) or reactivates a person through the API, as an admin does.
+async fn set_active(app: &TestApp, token: &str, id: i64, active: bool) -> Value {
+    ok_json(
+        call(
+            app,
+            token,
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(json!({ "active": active })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The password every test account that signs in with a password is given.
+const PASSWORD: &str = "a long password here";
+
+/// Gives the account with this email the test password, so that it can sign in.
+async fn give_password(app: &TestApp, email: &str) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let account = portal::people::find_by_email(
+        &app.portal.db,
+        &portal::domain::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut update: portal::db::entities::user::ActiveModel = account.into();
+    update.password_hash = Set(Some(
+        portal::auth::password::hash(PASSWORD.into()).await.unwrap(),
+    ));
+    update.update(&app.portal.db).await.unwrap();
+}
+
+/// What `/api/v1/me` answers a fresh browser that presents only this session cookie.
+async fn me_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {
+    Client::new()
+        .get(app.url("/api/v1/me"))
+        .header(reqwest::header::COOKIE, format!("portal_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// How many sessions the person with this id has open.
+async fn sessions_of(app: &TestApp, id: i64) -> u64 {
+    use portal::db::entities::session;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    session::Entity::find()
+        .filter(session::Column::UserId.eq(id as i32))
+        .count(&app.portal.db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_deactivated_person_cannot_sign_in_or_use_a_session_or_token_and_can_be_reactivated() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let viewer_token = app
-        .person_with_role("viewer@example.test", Role::Viewer)
-        .await;
+    let email = "viewer@example.test";
+    let viewer_token = app.person_with_role(email, Role::Viewer).await;
+    give_password(&app, email).await;
     let viewer: Value = ok_json(
         app.api_get(&viewer_token, "/api/v1/me").await,
         StatusCode::OK,
     )
     .await;
     let id = viewer["id"].as_i64().unwrap();
-    let changed = ok_json(
-        call(
-            &app,
-            &token,
-            Method::PATCH,
-            &format!("/api/v1/users/{id}"),
-            Some(json!({ "active": false })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let signed_in = app.sign_in(email, PASSWORD).await;
+    let old_cookie = session_cookie_value(&signed_in).expect("a session cookie");
+    assert_eq!(me_with_cookie(&app, &old_cookie).await, StatusCode::OK);
+    assert_eq!(sessions_of(&app, id).await, 1);
+
+    let changed = set_active(&app, &token, id, false).await;
     assert_eq!(changed["active"], false);
+    assert!(app.audited("account.deactivated", "success").await);
     assert_eq!(
         app.api_get(&viewer_token, "/api/v1/me").await.status(),
-        StatusCode::UNAUTHORIZED
+        StatusCode::UNAUTHORIZED,
+        "the token is refused"
     );
-    assert!(app.audited("account.deactivated", "success").await);
-    ok_json(
-        call(
-            &app,
-            &token,
-            Method::PATCH,
-            &format!("/api/v1/users/{id}"),
-            Some(json!({ "active": true })),
-        )
-        .await,
+    assert_eq!(
+        me_with_cookie(&app, &old_cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "the session open before is refused"
+    );
+    assert_eq!(sessions_of(&app, id).await, 0, "the session is ended");
+    let refused_sign_in = app.sign_in(email, PASSWORD).await;
+    assert!(!has_session_cookie(&refused_sign_in));
+    assert_eq!(refused_sign_in.status(), StatusCode::UNAUTHORIZED);
+    let body = refused_sign_in.text().await.unwrap();
+    assert!(body.contains("AccountDisabled"), "{body}");
+    assert_eq!(sessions_of(&app, id).await, 0);
+    assert!(app.audited("sign_in.password", "failure").await);
+    let kept: Value = ok_json(
+        app.api_get(&token, &format!("/api/v1/users/{id}")).await,
         StatusCode::OK,
     )
     .await;
+    assert_eq!(kept["active"], false, "the account is kept");
+
+    set_active(&app, &token, id, true).await;
+    assert!(app.audited("account.reactivated", "success").await);
     assert_eq!(
         app.api_get(&viewer_token, "/api/v1/me").await.status(),
         StatusCode::OK
     );
+    assert_eq!(
+        me_with_cookie(&app, &old_cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "the ended session stays ended"
+    );
+    let again = app.sign_in(email, PASSWORD).await;
+    let new_cookie = session_cookie_value(&again).expect("a session cookie after reactivation");
+    assert_eq!(me_with_cookie(&app, &new_cookie).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -860,25 +991,9 @@ async fn a_pool_is_renamed_and_its_agent_key_rotated_with_the_old_one_gone() {
 
 /// Signs `app`'s browser in as a new local account with `role` and returns its form token.
 async fn signed_in_with_role(app: &TestApp, email: &str, role: Role) -> String {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     app.person_with_role(email, role).await;
-    let account = portal::people::find_by_email(
-        &app.portal.db,
-        &portal::domain::Email::parse(email).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let mut update: portal::db::entities::user::ActiveModel = account.into();
-    update.password_hash = Set(Some(
-        portal::auth::password::hash("a long password here".into())
-            .await
-            .unwrap(),
-    ));
-    update.update(&app.portal.db).await.unwrap();
-    assert!(has_session_cookie(
-        &app.sign_in(email, "a long password here").await
-    ));
+    give_password(app, email).await;
+    assert!(has_session_cookie(&app.sign_in(email, PASSWORD).await));
     app.session_csrf().await
 }
 
@@ -898,6 +1013,13 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
     let before_pools: Value =
         ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await;
     let before_identity = app.identity_document().await;
+    let identity_changes = |actions: Vec<(String, String)>| {
+        actions
+            .iter()
+            .filter(|(action, outcome)| action == "identity_config.update" && outcome == "success")
+            .count()
+    };
+    let identity_changes_before = identity_changes(app.audit_actions().await);
     for (role, email) in [
         (Role::User, "user@example.test"),
         (Role::Viewer, "viewer@example.test"),
@@ -930,6 +1052,30 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
             (DeletePool::PATH, vec![("id", "1"), ("confirm", "on")]),
             (SaveProvisioning::PATH, vec![("jit", "on")]),
             (SaveLoginMethod::PATH, vec![("method", "sso")]),
+            (
+                SaveSaml::PATH,
+                vec![
+                    ("idp_entity_id", "http://www.okta.com/exk1eve"),
+                    (
+                        "idp_sso_url",
+                        "https://eve.example/app/portal/exk1eve/sso/saml",
+                    ),
+                    ("certificate", TEST_CERTIFICATE),
+                    ("allow_idp_initiated", "on"),
+                ],
+            ),
+            (
+                SaveOidc::PATH,
+                vec![
+                    (
+                        "discovery_url",
+                        "https://eve.example/.well-known/openid-configuration",
+                    ),
+                    ("client_id", "0oa1eve"),
+                    ("client_secret", "eve's client secret"),
+                    ("token_auth_method", "client_secret_post"),
+                ],
+            ),
         ];
         for (path, fields) in forms {
             let mut form = fields.clone();
@@ -971,6 +1117,11 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
         before_pools
     );
     assert_eq!(app.identity_document().await, before_identity);
+    assert_eq!(
+        identity_changes(app.audit_actions().await),
+        identity_changes_before,
+        "no identity configuration change is recorded"
+    );
 }
 
 #[tokio::test]
@@ -1015,6 +1166,175 @@ async fn the_audit_log_filters_by_day_or_instant() {
     assert_eq!(total(&since_instant), 1);
     let bad = app.api_get(&token, "/api/v1/audit?since=yesterday").await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn role_and_pool_changes_and_a_reactivation_are_audited_naming_actor_and_target() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let grace = add(&app, &token, "grace@example.test", json!([]), json!([])).await;
+    let id = grace["id"].as_i64().unwrap();
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(json!({ "roles": ["viewer"] })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let pool = ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            "/api/v1/pools",
+            Some(json!({ "name": "Night shift", "roles": ["user"] })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pool_id = pool["id"].as_i64().unwrap();
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": id })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    ok_json(
+        call(
+            &app,
+            &token,
+            Method::DELETE,
+            &format!("/api/v1/pools/{pool_id}/members/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let deleted = call(
+        &app,
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/pools/{pool_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    set_active(&app, &token, id, false).await;
+    set_active(&app, &token, id, true).await;
+
+    let mut events = serde_json::Map::new();
+    for (action, target) in [
+        ("account.updated", "grace@example.test"),
+        ("pool.created", "Night shift"),
+        ("pool.member_added", "grace@example.test"),
+        ("pool.member_removed", "grace@example.test"),
+        ("pool.deleted", "Night shift"),
+        ("account.deactivated", "grace@example.test"),
+        ("account.reactivated", "grace@example.test"),
+    ] {
+        assert!(app.audited(action, "success").await, "{action}");
+        let log: Value = ok_json(
+            app.api_get(&token, &format!("/api/v1/audit?action={action}"))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(log["total"], 1, "{action}: {log}");
+        let event = &log["events"][0];
+        assert_eq!(event["actor"], ADMIN_EMAIL, "{action}");
+        assert_eq!(event["target"], target, "{action}");
+        assert_eq!(event["outcome"], "success", "{action}");
+        events.insert(action.to_string(), event.clone());
+    }
+    assert_eq!(
+        events["account.updated"]["details"]["roles"],
+        json!([[], ["viewer"]]),
+        "the roles before and after"
+    );
+    assert_eq!(
+        events["pool.member_added"]["details"]["pool"],
+        "Night shift"
+    );
+    assert_eq!(
+        events["pool.member_removed"]["details"]["pool"],
+        "Night shift"
+    );
+    assert_eq!(events["pool.deleted"]["details"]["roles"], json!(["user"]));
+    assert_eq!(
+        events["account.reactivated"]["details"]["active"],
+        json!([false, true])
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_hold_different_events_and_the_total_counts_them_all() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for i in 0..5 {
+        add(
+            &app,
+            &token,
+            &format!("person{i}@example.test"),
+            json!([]),
+            json!([]),
+        )
+        .await;
+    }
+    let page = |n: u64| format!("/api/v1/audit?action=account.created&per_page=2&page={n}");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pages = Vec::new();
+    for (n, size) in [(1, 2), (2, 2), (3, 1)] {
+        let body: Value = ok_json(app.api_get(&token, &page(n)).await, StatusCode::OK).await;
+        assert_eq!(body["total"], 5, "{body}");
+        assert_eq!(body["page"], n, "{body}");
+        assert_eq!(body["per_page"], 2, "{body}");
+        let events = body["events"].as_array().unwrap();
+        assert_eq!(events.len(), size, "page {n}: {body}");
+        let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        for event in &ids {
+            assert!(seen.insert(*event), "event {event} is on two pages");
+        }
+        pages.push(body);
+    }
+    assert_eq!(seen.len(), 5, "every event is on one page");
+    assert_ne!(pages[0]["events"], pages[1]["events"]);
+    assert_eq!(
+        pages[0]["events"][0]["target"], "person4@example.test",
+        "newest first"
+    );
+    let past_the_end: Value = ok_json(app.api_get(&token, &page(4)).await, StatusCode::OK).await;
+    assert_eq!(past_the_end["events"], json!([]));
+    assert_eq!(past_the_end["total"], 5);
+
+    let first: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?per_page=2&page=1").await,
+        StatusCode::OK,
+    )
+    .await;
+    let second: Value = ok_json(
+        app.api_get(&token, "/api/v1/audit?per_page=2&page=2").await,
+        StatusCode::OK,
+    )
+    .await;
+    let recorded = app.audit_actions().await.len() as u64;
+    assert!(recorded > 2, "more events than one page");
+    assert_eq!(first["total"], recorded, "{first}");
+    assert_eq!(second["total"], recorded, "{second}");
+    assert_ne!(first["events"][0]["id"], second["events"][0]["id"]);
+    assert_ne!(first["events"][1]["id"], second["events"][0]["id"]);
 }
 
 #[tokio::test]

@@ -535,6 +535,7 @@ async fn unknown_key_ids_refetch_the_jwks_at_a_bounded_rate() {
         "one fetch for the first unknown kid; a flood of them does not hammer the provider"
     );
     assert_eq!(oidc.app.user_count().await, 1);
+    assert_eq!(oidc.app.session_count().await, 0, "no session is stored");
 }
 
 #[tokio::test]
@@ -682,6 +683,7 @@ async fn a_replayed_callback_is_refused() {
         StatusCode::SEE_OTHER
     );
     let sessions = oidc.app.session_count().await;
+    let users = oidc.app.user_count().await;
 
     let replay = browser.client.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
@@ -691,6 +693,7 @@ async fn a_replayed_callback_is_refused() {
         sessions,
         "no second session"
     );
+    assert_eq!(oidc.app.user_count().await, users, "no second account");
     assert!(oidc
         .failure_reasons()
         .await
@@ -786,6 +789,29 @@ async fn the_rfc9207_issuer_parameter_must_match() {
 }
 
 #[tokio::test]
+async fn a_callback_without_the_rfc9207_issuer_parameter_is_accepted() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    assert!(callback.contains("&iss="), "{callback}");
+    let without_iss = callback
+        .split('&')
+        .filter(|part| !part.starts_with("iss="))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert!(!without_iss.contains("iss="), "{without_iss}");
+    let response = oidc.callback(&browser, &without_iss).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "RFC 9207's iss is checked only when the provider sends it"
+    );
+    assert!(has_session_cookie(&response));
+    assert!(oidc.account("ada.lovelace@example.test").await.is_some());
+}
+
+#[tokio::test]
 async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
     let oidc = Oidc::start(true).await;
     let browser = oidc.browser();
@@ -803,9 +829,14 @@ async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
     ));
     let response = oidc.callback(&browser, &denied).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !has_session_cookie(&response),
+        "a refused sign-in starts no session"
+    );
     let page = response.text().await.unwrap();
     assert!(page.contains("assign you the Portal app in Okta"), "{page}");
-    assert_eq!(oidc.app.user_count().await, 1);
+    assert_eq!(oidc.app.user_count().await, 1, "no account is created");
+    assert_eq!(oidc.app.session_count().await, 0, "no session is stored");
     assert!(oidc
         .failure_reasons()
         .await
@@ -816,6 +847,9 @@ async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
         StatusCode::BAD_REQUEST,
         "the state was used up"
     );
+    assert!(!has_session_cookie(&again));
+    assert_eq!(oidc.app.user_count().await, 1);
+    assert_eq!(oidc.app.session_count().await, 0);
 }
 
 #[tokio::test]
@@ -830,12 +864,23 @@ async fn access_denied_without_state_still_gets_its_page() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !has_session_cookie(&response),
+        "a refused sign-in starts no session"
+    );
     let page = response.text().await.unwrap();
     assert!(
         !page.contains(&"x".repeat(201)),
         "the provider's text is cut short"
     );
-    assert_eq!(oidc.app.user_count().await, 1);
+    assert!(page.contains(r#"data-testid="correlation-id""#), "{page}");
+    assert_eq!(oidc.app.user_count().await, 1, "no account is created");
+    assert_eq!(oidc.app.session_count().await, 0, "no session is stored");
+    let reasons = oidc.failure_reasons().await;
+    assert!(
+        reasons.iter().any(|r| r == "provider_refused"),
+        "audit reasons {reasons:?} lack provider_refused"
+    );
 }
 
 #[tokio::test]
@@ -1075,6 +1120,41 @@ async fn a_discovery_document_of_another_issuer_is_refused() {
 }
 
 #[tokio::test]
+async fn a_refused_discovery_keeps_the_working_oidc_configuration_in_force() {
+    let oidc = Oidc::start(true).await;
+    let impostor = TestOp::start().await;
+    impostor.discovery_claims_issuer("https://evil.example");
+    let message = refused_configuration(
+        &oidc.app,
+        &oidc_document(&impostor, true),
+        "sso.oidc.discovery_url",
+    )
+    .await;
+    assert!(message.contains("does not belong"), "{message}");
+
+    let doc = oidc.app.identity_document().await;
+    assert_eq!(doc["sso"]["protocol"], "oidc");
+    assert_eq!(
+        doc["sso"]["oidc"]["discovery_url"],
+        json!(oidc.op.discovery_url()),
+        "the discovery URL in force is the original one"
+    );
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "sign-in still goes to the provider in force"
+    );
+    assert!(has_session_cookie(&response));
+    assert!(oidc.account("ada.lovelace@example.test").await.is_some());
+    assert_eq!(
+        impostor.token_requests(),
+        0,
+        "no code reaches the refused provider"
+    );
+}
+
+#[tokio::test]
 async fn a_jwks_that_does_not_load_is_refused() {
     let app = TestApp::spawn().await;
     let op = TestOp::start().await;
@@ -1177,6 +1257,34 @@ async fn configuring_oidc_replaces_saml_and_back() {
         StatusCode::NOT_FOUND,
         "OIDC sign-in ends with its configuration"
     );
+
+    // And back: configuring OIDC again clears the SAML settings.
+    let response = oidc
+        .app
+        .api_put(&token, "/api/v1/identity", &oidc_document(&oidc.op, true))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let doc = oidc.app.identity_document().await;
+    assert_eq!(doc["sso"]["protocol"], "oidc");
+    assert!(doc["sso"]["saml"].is_null(), "{doc}");
+    let response = browser()
+        .get(oidc.app.url("/sso/saml/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "SAML sign-in ends with its configuration"
+    );
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
 }
 
 #[tokio::test]
@@ -1185,4 +1293,67 @@ async fn release_1_53_refuses_oidc_with_a_message() {
     let op = TestOp::start().await;
     let message = refused_configuration(&app, &oidc_document(&op, true), "sso.protocol").await;
     assert!(message.contains("1.54"), "{message}");
+}
+
+#[tokio::test]
+async fn release_1_53_hides_openid_connect_and_turns_a_stored_oidc_configuration_off() {
+    // Configured and working on release 1.54: a sign-in starts and reaches the provider.
+    let oidc = Oidc::start(true).await;
+    let begun_before = oidc.browser();
+    let authorize = oidc.begin(&begun_before).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let Oidc { app, op } = oidc;
+    let first_base = app.base.clone();
+    assert!(callback.starts_with(&first_base), "{callback}");
+
+    // The same database under a portal presenting release 1.53.
+    let app = app.restart_with(&[("release", "1.53")]).await;
+
+    let response = browser()
+        .get(app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "OIDC sign-in is off on 1.53"
+    );
+    assert!(!has_session_cookie(&response));
+
+    // A sign-in begun before the downgrade does not finish on it.
+    let late = callback.replacen(&first_base, &app.base, 1);
+    let response = begun_before.client.get(&late).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(op.token_requests(), 0, "the code is never exchanged");
+    assert_eq!(app.user_count().await, 1, "no account is created");
+    assert_eq!(app.session_count().await, 0, "no session is stored");
+
+    // The admin's page offers SAML only.
+    app.sign_in_as_admin().await;
+    let page = app.get("/settings/iam/identity").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("SAML JIT"), "the 1.53 toggle label");
+    assert!(
+        !html.contains(r#"name="protocol-choice""#),
+        "no protocol choice on 1.53"
+    );
+    assert!(
+        !html.contains("oidc-discovery-url"),
+        "no OpenID Connect form on 1.53"
+    );
+    // What is stored is named for what it is: kept, and not in force here.
+    assert!(
+        html.contains(
+            "OpenID Connect settings are stored, but release 1.53 signs in with SAML 2.0 only"
+        ),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("OpenID Connect with the issuer {}", op.issuer)),
+        "not shown as the identity provider in force"
+    );
+    assert_eq!(app.user_count().await, 1, "no account is created");
 }

@@ -146,8 +146,8 @@ pub async fn search(
     Ok((listings(db, accounts).await?, total))
 }
 
-/// The listings of `accounts` in four queries whatever their number: roles, direct roles,
-/// memberships and pools with the roles they grant.
+/// The listings of `accounts` in five queries whatever their number: roles, direct roles,
+/// memberships, pools and the roles the pools grant.
 pub async fn listings(
     db: &impl ConnectionTrait,
     accounts: Vec<user::Model>,

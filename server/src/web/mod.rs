@@ -53,6 +53,10 @@ impl Portal {
         caller: &Caller,
     ) -> Result<IdentitySettings, PortalError> {
         let release = self.config.release;
+        // OIDC settings kept from 1.54 or later, on a release that signs in with SAML only: the
+        // page says so, and does not count them as an identity provider in force.
+        let oidc_stranded =
+            config.protocol == Some(crate::domain::SsoProtocol::Oidc) && !release.offers_oidc();
         let last_sso_sign_in = self.last_sso_arrival().await?.map(|arrival| {
             let received = |name: &str| arrival.attributes_received.iter().any(|a| a == name);
             SsoSignInView {
@@ -70,7 +74,13 @@ impl Portal {
             oidc_available: release.offers_oidc(),
             plan: self.config.plan.as_str().to_string(),
             login_method: config.login_method.as_str().to_string(),
-            sso_summary: config.summary(),
+            sso_summary: if oidc_stranded {
+                Some(format!(
+                    "OpenID Connect settings are stored, but release {release} signs in with SAML 2.0 only: single sign-on is off until SAML is configured here or Portal runs release 1.54 or later."
+                ))
+            } else {
+                config.summary()
+            },
             saml: config
                 .saml
                 .as_ref()
@@ -89,7 +99,10 @@ impl Portal {
                         .collect(),
                     allow_idp_initiated: saml.allow_idp_initiated,
                 }),
-            protocol: config.protocol.map(|p| p.as_str().to_string()),
+            protocol: config
+                .protocol
+                .filter(|_| !oidc_stranded)
+                .map(|p| p.as_str().to_string()),
             oidc: config
                 .document()
                 .sso
