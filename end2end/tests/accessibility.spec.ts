@@ -126,6 +126,65 @@ test("home and every Settings page, as the admin", async ({ page }) => {
   await expectAccessible(page, "Audit Log");
 });
 
+test("Identity Configuration by keyboard: the OpenID Connect form, a refused field, progress while saving, a value copied", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: portal.url });
+  await signIn(page, portal.url);
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await page.goto(`${portal.url}/settings/iam/identity`);
+  await hydrated(page);
+
+  // The protocol is a radio group: the arrow key moves to OpenID Connect and shows its form.
+  await page.getByRole("radio", { name: "SAML 2.0" }).focus();
+  await page.keyboard.press("ArrowRight");
+  await expect(page.getByRole("radio", { name: "OpenID Connect" })).toBeChecked();
+  await expect(page.getByLabel("Discovery URL")).toBeVisible();
+  await expectAccessible(page, "Identity Configuration (OpenID Connect form)");
+
+  // The browser's own check, shown under the field the moment the person leaves it.
+  const discovery = page.getByLabel("Discovery URL");
+  await discovery.fill("not a url");
+  await page.keyboard.press("Tab");
+  await expect(page.getByTestId("oidc-discovery-url-error")).toBeVisible();
+  await expect(discovery).toHaveAttribute("aria-invalid", "true");
+  await expect(discovery).toHaveAttribute("aria-describedby", "oidc-discovery-url-error");
+
+  // Saved with Enter; while the server works the button says so, then the result line speaks.
+  let answer = () => {};
+  const held = new Promise<void>((resolve) => (answer = resolve));
+  await page.route("**/api/save_oidc*", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await discovery.fill(`${portal.url}/nowhere/.well-known/openid-configuration`);
+  await page.getByLabel("Client ID").fill("0oa-keyboard");
+  await page.getByLabel("Client secret").fill("a secret typed by keyboard");
+  await page.getByLabel("Client ID").press("Enter");
+  const saving = page.getByRole("button", { name: "Saving…" });
+  await expect(saving).toBeDisabled();
+  await expect(page.getByTestId("oidc-result").locator("..")).toHaveAttribute("aria-busy", "true");
+  answer();
+  await expect(page.getByTestId("oidc-result")).toHaveAttribute("data-outcome", "refused");
+  await expect(page.getByRole("button", { name: "Save OIDC settings" })).toBeEnabled();
+  // Nothing the admin typed is lost: the form stays as it was, the error under its field.
+  await expect(page.getByRole("radio", { name: "OpenID Connect" })).toBeChecked();
+  await expect(page.getByLabel("Client ID")).toHaveValue("0oa-keyboard");
+  await expect(page.getByTestId("oidc-discovery-url-error")).toBeVisible();
+  await expectAccessible(page, "Identity Configuration (OpenID Connect settings refused)");
+  await page.unroute("**/api/save_oidc*");
+
+  // A value for Okta, copied with the keyboard.
+  const copy = page.getByRole("button", { name: "Copy Sign-in redirect URI", exact: true });
+  await copy.focus();
+  await page.keyboard.press("Enter");
+  await expect(copy).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${portal.url}/sso/oidc/callback`);
+
+  // Nothing was saved: the portal still has no identity provider.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("check-idp")).toHaveAttribute("data-done", "false");
+});
+
 test("SSO first: the sign-in page with the local form behind a disclosure, and a refused SSO sign-in", async ({ page }) => {
   await trustSamlIdp("sso", "manual");
   await page.goto(`${portal.url}/login`);

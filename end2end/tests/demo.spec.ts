@@ -1,6 +1,7 @@
 // The README's run command, exactly as a new admin types it: `scripts/run` (and `scripts/run
 // --oidc`). A new demo person signs in through the demo identity provider in Chromium and gets a
-// JIT account; SIGTERM then stops Portal and the identity provider, and the script exits 0.
+// JIT account; SIGTERM (the first run) or Ctrl-C (the second) then stops Portal and the identity
+// provider, and the script exits 0.
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as path from "node:path";
 import { Browser, expect, Page, test } from "@playwright/test";
@@ -21,7 +22,8 @@ class Demo {
   constructor(args: string[]) {
     // The environment of a person at a terminal: nothing of Portal's set.
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("PORTAL_") && key !== "RUST_LOG"));
-    this.child = spawn(path.join(repo, "scripts", "run"), args, { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, as a command started at a terminal has: Ctrl-C signals the group.
+    this.child = spawn(path.join(repo, "scripts", "run"), args, { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     this.child.stdout!.on("data", (chunk) => (this.output += chunk));
     this.child.stderr!.on("data", (chunk) => (this.output += chunk));
     this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
@@ -39,8 +41,15 @@ class Demo {
     return /Password: (\S+)/.exec(this.output)?.[1];
   }
 
+  /** SIGTERM to the script, as a service manager stops it. */
   async stop(): Promise<number | null> {
     this.child.kill("SIGTERM");
+    return this.exited;
+  }
+
+  /** Ctrl-C at the terminal: SIGINT to the script and everything it started. */
+  async interrupt(): Promise<number | null> {
+    process.kill(-this.child.pid!, "SIGINT");
     return this.exited;
   }
 }
@@ -110,7 +119,7 @@ test("scripts/run: a demo person signs in over SAML and gets a JIT account; SIGT
   await expect(fetch("http://127.0.0.1:3010/metadata")).rejects.toThrow();
 });
 
-test("scripts/run --oidc: the same over OpenID Connect, on the data the first run left", async ({ page }) => {
+test("scripts/run --oidc: the same over OpenID Connect, on the data the first run left; Ctrl-C stops the demo", async ({ page }) => {
   const demo = new Demo(["--oidc"]);
   try {
     await demo.ready();
@@ -125,7 +134,7 @@ test("scripts/run --oidc: the same over OpenID Connect, on the data the first ru
     await landsProvisioned(page, `${oidcPerson.first} ${oidcPerson.last}`);
     expect(await personByApi(oidcPerson.email)).toMatchObject({ source: "sso_jit", jit_provisioned: true, roles: ["user"], pools: ["default"] });
   } finally {
-    const code = await demo.stop();
+    const code = await demo.interrupt();
     expect(code, demo.output.slice(-4000)).toBe(0);
   }
   await expect(fetch(`${portal}/healthz`)).rejects.toThrow();

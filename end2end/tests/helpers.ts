@@ -69,11 +69,17 @@ export function testCertificate(): string {
   return require("node:fs").readFileSync(path.join(dir, "idp-cert.pem"), "utf8");
 }
 
-/** Turns SSO JIT on or off in the Provisioning card of Identity Configuration and saves. */
+/** Turns SSO JIT on or off in the Provisioning card of Identity Configuration, reads the
+ *  preview of what that changes, and saves. */
 export async function saveSsoJit(page: Page, on: boolean) {
   const toggle = page.getByRole("switch", { name: "SSO JIT" });
+  const was = await toggle.isChecked();
   if (on) await toggle.check();
   else await toggle.uncheck();
+  // Before it is saved, the card says what the change will do to people without an account.
+  if (was !== on) {
+    await expect(page.getByTestId("provisioning-effect")).toContainText(`After saving: with SSO JIT ${on ? "on" : "off"}`);
+  }
   await page.getByTestId("provisioning-result").locator("..").getByRole("button", { name: "Save", exact: true }).click();
   await expect(page.getByTestId("provisioning-result")).toHaveText(`Saved. SSO JIT is ${on ? "on" : "off"}.`);
 }

@@ -172,7 +172,7 @@ test.describe("people and access", () => {
     katherineId = account!.id;
   });
 
-  test("the admin finds her on the Users page by name and opens her page", async ({ browser }) => {
+  test("the admin finds her on the Users page by her JIT badge and name, and opens her page", async ({ browser }) => {
     admin = await (await freshContext(browser)).newPage();
     await signIn(admin, portal.url);
     await expect(admin.getByTestId("signed-in-as")).toBeVisible();
@@ -184,6 +184,16 @@ test.describe("people and access", () => {
     await expect(admin.getByRole("button", { name: /^Add (a )?person$/ })).toHaveCount(0);
     await expect(admin.getByLabel("Source", { exact: true })).toHaveValue("");
     await expect(admin.getByLabel("Status", { exact: true })).toHaveValue("");
+
+    // Those who came from Okta: the Source filter leaves only rows with the JIT badge, hers too.
+    await admin.getByLabel("Source", { exact: true }).selectOption("sso_jit");
+    await admin.getByRole("button", { name: "Filter", exact: true }).click();
+    await expect(admin).toHaveURL(/[?&]source=sso_jit(&|$)/);
+    await hydrated(admin);
+    const jitRows = admin.getByTestId("user-row");
+    await expect(jitRows.filter({ hasText: KATHERINE })).toHaveCount(1);
+    await expect(jitRows.getByTestId("jit-badge")).toHaveCount(await jitRows.count());
+    await expect(jitRows.filter({ hasText: "admin@" })).toHaveCount(0);
 
     await admin.getByLabel("Search by name or email").fill("katherine");
     await admin.getByRole("button", { name: "Filter", exact: true }).click();
@@ -220,7 +230,7 @@ test.describe("people and access", () => {
     }
   });
 
-  test("the admin creates the Auditors pool granting Viewer and adds her to it", async () => {
+  test("the admin creates the Auditors pool granting Viewer and moves her into it", async () => {
     await open(admin, "/settings/iam/agent-pools");
     const create = admin.locator("form").filter({ has: admin.getByRole("button", { name: "Create pool" }) });
     await create.getByLabel("Pool name").fill(POOL);
@@ -269,6 +279,14 @@ test.describe("people and access", () => {
         { role: "viewer", from: `pool ${POOL}` },
       ]),
     );
+
+    // A move, not only an addition: she leaves the default pool and keeps what Auditors grants.
+    await admin.getByRole("button", { name: "Remove from default", exact: true }).click();
+    await expect(admin.getByRole("button", { name: "Remove from default", exact: true })).toHaveCount(0);
+    await expect(admin.getByTestId("membership")).toHaveCount(1);
+    await expect(admin.getByTestId("membership")).toContainText(POOL);
+    await expect(admin.getByTestId("role-source").filter({ hasText: /viewer\s*·\s*from pool Auditors/ })).toHaveCount(1);
+    expect((await person(katherineId)).pools).toEqual([POOL]);
   });
 
   test("as a Viewer she reads people, pools and the audit log but cannot change anything", async () => {

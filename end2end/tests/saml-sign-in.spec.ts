@@ -63,9 +63,23 @@ test("with SSO JIT off, the next new person sees the refusal page and no account
   await expect(page.getByTestId("sso-error")).toHaveText(
     "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.",
   );
-  await expect(page.getByTestId("correlation-id")).not.toBeEmpty();
+  const reference = (await page.getByTestId("correlation-id").textContent())?.trim() ?? "";
+  expect(reference).not.toBe("");
 
   const token = adminToken(portal);
   const users = await (await request.get(`${portal.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).json();
   expect(users.find((u: { email: string }) => u.email === "alan.turing@example.test")).toBeUndefined();
+
+  // The person passes the reference on; the admin finds the refusal and its reason by it.
+  await signIn(page, portal.url);
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await page.goto(`${portal.url}/settings/iam/audit`);
+  await hydrated(page);
+  await page.getByLabel("Correlation id").fill(reference);
+  await page.getByRole("button", { name: "Filter" }).click();
+  const rows = page.getByTestId("audit-row");
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText("sign_in.saml");
+  await expect(rows.first()).toContainText("alan.turing@example.test");
+  await expect(rows.first()).toContainText("no_account");
 });

@@ -16,17 +16,30 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
     let save_saml = ServerAction::<SaveSaml>::new();
     let save_oidc = ServerAction::<SaveOidc>::new();
     let save_login = ServerAction::<SaveLoginMethod>::new();
-    let settings = Resource::new(
-        move || {
-            (
-                save.version().get(),
-                save_saml.version().get(),
-                save_oidc.version().get(),
-                save_login.version().get(),
-            )
-        },
-        |_| get_identity_settings(),
-    );
+    // The settings are read again after a save that took. A refused save leaves the cards as the
+    // admin left them: what they typed, the protocol they chose, the error under its field.
+    let saves_taken = RwSignal::new(0_usize);
+    let took = move || saves_taken.update(|n| *n += 1);
+    Effect::new(move |_| save.value().with(|v| matches!(v, Some(Ok(_)))).then(took));
+    Effect::new(move |_| {
+        save_saml
+            .value()
+            .with(|v| matches!(v, Some(Ok(_))))
+            .then(took)
+    });
+    Effect::new(move |_| {
+        save_oidc
+            .value()
+            .with(|v| matches!(v, Some(Ok(_))))
+            .then(took)
+    });
+    Effect::new(move |_| {
+        save_login
+            .value()
+            .with(|v| matches!(v, Some(Ok(_))))
+            .then(took)
+    });
+    let settings = Resource::new(move || saves_taken.get(), |_| get_identity_settings());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
