@@ -230,16 +230,10 @@ async fn the_status_filter_lists_a_deactivated_person_under_deactivated_and_not_
 async fn pool_roles_are_inherited_and_the_person_shows_where_each_came_from() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Auditors", "roles": ["viewer"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &token,
+        json!({ "name": "Auditors", "roles": ["viewer"] }),
     )
     .await;
     assert!(
@@ -249,18 +243,7 @@ async fn pool_roles_are_inherited_and_the_person_shows_where_each_came_from() {
     let grace = add(&app, &token, "grace@example.test", json!([]), json!([])).await;
     let id = grace["id"].as_i64().unwrap();
     let pool_id = pool["id"].as_i64().unwrap();
-    ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            &format!("/api/v1/pools/{pool_id}/members"),
-            Some(json!({ "user_id": id })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    add_member(&app, &token, pool_id, id).await;
     let person = ok_json(
         app.api_get(&token, &format!("/api/v1/users/{id}")).await,
         StatusCode::OK,
@@ -289,16 +272,10 @@ async fn pool_roles_are_inherited_and_the_person_shows_where_each_came_from() {
 async fn another_default_pool_receives_new_jit_accounts() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Field agents", "roles": ["user"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &token,
+        json!({ "name": "Field agents", "roles": ["user"] }),
     )
     .await;
     let id = pool["id"].as_i64().unwrap();
@@ -371,16 +348,10 @@ async fn the_default_pool_cannot_be_deleted_and_a_pool_with_members_asks_first()
     )
     .await;
 
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Night shift", "roles": ["viewer"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &token,
+        json!({ "name": "Night shift", "roles": ["viewer"] }),
     )
     .await;
     let id = pool["id"].as_i64().unwrap();
@@ -499,46 +470,18 @@ async fn the_last_active_admin_cannot_be_demoted_and_no_admin_removes_themselves
 
     // An Admin granted by a pool counts too: with Admin from a pool, the direct role can go;
     // then the pool's Admin role is the last one and cannot be taken away.
-    let pool = ok_json(
-        call(
-            &app,
-            &second_token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Admins", "roles": ["admin"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &second_token,
+        json!({ "name": "Admins", "roles": ["admin"] }),
     )
     .await;
     let pool_id = pool["id"].as_i64().unwrap();
-    ok_json(
-        call(
-            &app,
-            &second_token,
-            Method::POST,
-            &format!("/api/v1/pools/{pool_id}/members"),
-            Some(json!({ "user_id": second_id })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    add_member(&app, &second_token, pool_id, second_id).await;
     // The first admin comes back as Admin through the pool, and takes the second's direct
     // role away: the first is now the only Admin, through the pool alone.
     let me_id = me;
-    ok_json(
-        call(
-            &app,
-            &second_token,
-            Method::POST,
-            &format!("/api/v1/pools/{pool_id}/members"),
-            Some(json!({ "user_id": me_id })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    add_member(&app, &second_token, pool_id, me_id).await;
     ok_json(
         call(
             &app,
@@ -610,6 +553,31 @@ async fn set_active(app: &TestApp, token: &str, id: i64, active: bool) -> Value 
             Method::PATCH,
             &format!("/api/v1/users/{id}"),
             Some(json!({ "active": active })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// Creates a pool through the API, as an admin does; its view.
+async fn create_pool(app: &TestApp, token: &str, body: Value) -> Value {
+    ok_json(
+        call(app, token, Method::POST, "/api/v1/pools", Some(body)).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+/// Adds the person `user_id` to pool `pool_id` through the API; the pool's view.
+async fn add_member(app: &TestApp, token: &str, pool_id: i64, user_id: i64) -> Value {
+    ok_json(
+        call(
+            app,
+            token,
+            Method::POST,
+            &format!("/api/v1/pools/{pool_id}/members"),
+            Some(json!({ "user_id": user_id })),
         )
         .await,
         StatusCode::OK,
@@ -904,18 +872,7 @@ async fn the_audit_log_filters_and_exports_csv() {
 async fn a_pool_is_renamed_and_its_agent_key_rotated_with_the_old_one_gone() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Night shift" })),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let pool = create_pool(&app, &token, json!({ "name": "Night shift" })).await;
     let id = pool["id"].as_i64().unwrap();
     let first_key = pool["agent_key"].as_str().unwrap().to_string();
     let stored = |app: &TestApp| {
@@ -1186,31 +1143,14 @@ async fn role_and_pool_changes_and_a_reactivation_are_audited_naming_actor_and_t
         StatusCode::OK,
     )
     .await;
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Night shift", "roles": ["user"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &token,
+        json!({ "name": "Night shift", "roles": ["user"] }),
     )
     .await;
     let pool_id = pool["id"].as_i64().unwrap();
-    ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            &format!("/api/v1/pools/{pool_id}/members"),
-            Some(json!({ "user_id": id })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    add_member(&app, &token, pool_id, id).await;
     ok_json(
         call(
             &app,
@@ -1345,31 +1285,14 @@ async fn an_admin_cannot_drop_their_own_admin_role_through_a_pool_either() {
         .person_with_role("other@example.test", Role::Admin)
         .await;
     let me = admin_id(&app).await;
-    let pool = ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            "/api/v1/pools",
-            Some(json!({ "name": "Admins", "roles": ["admin"] })),
-        )
-        .await,
-        StatusCode::CREATED,
+    let pool = create_pool(
+        &app,
+        &token,
+        json!({ "name": "Admins", "roles": ["admin"] }),
     )
     .await;
     let pool_id = pool["id"].as_i64().unwrap();
-    ok_json(
-        call(
-            &app,
-            &token,
-            Method::POST,
-            &format!("/api/v1/pools/{pool_id}/members"),
-            Some(json!({ "user_id": me })),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    add_member(&app, &token, pool_id, me).await;
     // Admin through the pool only: the direct role may go, since the pool still grants it.
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     portal::db::entities::user_role::Entity::delete_many()
