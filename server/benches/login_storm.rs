@@ -336,6 +336,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?,
     );
+    // Each returning sign-in starts a session of its own: 2N live sessions now.
+    let rss_after_more_sessions = memory_mb(server.pid(), "VmRSS");
 
     // OIDC: a provider signing with ES256 (cheap for it), new people, SSO JIT on.
     let op = TestOp::start().await;
@@ -430,6 +432,21 @@ async fn main() -> anyhow::Result<()> {
     if !session_cookie(&signed_in) {
         bail!("the admin could not sign in: {}", signed_in.status());
     }
+    let get_page = || {
+        let (admin, url) = (admin.clone(), format!("{base}/settings/iam/identity"));
+        move |_| {
+            let (admin, url) = (admin.clone(), url.clone());
+            async move {
+                let response = admin.get(&url).send().await?;
+                let status = response.status();
+                let page = response.text().await?;
+                if status != StatusCode::OK || !page.contains("Identity Configuration") {
+                    bail!("the Identity Configuration page answered {status}");
+                }
+                Ok(status)
+            }
+        }
+    };
     phases.push(
         drive(
             "Identity Configuration page",
@@ -437,21 +454,19 @@ async fn main() -> anyhow::Result<()> {
             &client,
             n,
             args.concurrency,
-            {
-                let (admin, url) = (admin.clone(), format!("{base}/settings/iam/identity"));
-                move |_| {
-                    let (admin, url) = (admin.clone(), url.clone());
-                    async move {
-                        let response = admin.get(&url).send().await?;
-                        let status = response.status();
-                        let page = response.text().await?;
-                        if status != StatusCode::OK || !page.contains("Identity Configuration") {
-                            bail!("the Identity Configuration page answered {status}");
-                        }
-                        Ok(status)
-                    }
-                }
-            },
+            get_page(),
+        )
+        .await?,
+    );
+    // The same page with nothing queued before it: how long one admin waits for it.
+    phases.push(
+        drive(
+            "the same page, one at a time",
+            &server,
+            &client,
+            n.min(500),
+            1,
+            get_page(),
         )
         .await?,
     );
@@ -548,7 +563,8 @@ async fn main() -> anyhow::Result<()> {
         "floor", floor
     );
     println!(
-        "memory: idle {idle_rss:.1} MB; after {n} first sign-ins ({n} live sessions) {rss_after_sessions:.1} MB; peak {peak_rss:.1} MB"
+        "memory: idle {idle_rss:.1} MB; with {n} live sessions {rss_after_sessions:.1} MB; with {} {rss_after_more_sessions:.1} MB; peak {peak_rss:.1} MB",
+        2 * n
     );
     println!(
         "checked: {accounts} JIT accounts, each flagged, in the default pool, with the User role"

@@ -176,6 +176,7 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(with_request_caller))
         .with_state(state);
 
     Router::new()
@@ -226,6 +227,14 @@ async fn with_correlation_id(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-correlation-id", value);
     }
     response
+}
+
+/// Gives every page request a place to keep its caller once resolved (see `RequestCaller`).
+async fn with_request_caller(mut request: Request, next: Next) -> Response {
+    request
+        .extensions_mut()
+        .insert(crate::auth::caller::RequestCaller::default());
+    next.run(request).await
 }
 
 async fn shutdown_signal() {

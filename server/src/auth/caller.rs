@@ -1,7 +1,9 @@
 //! Resolves the person behind a request, by session cookie or bearer token, with the roles
 //! that decide what they may do.
 
-use axum::http::{header::AUTHORIZATION, HeaderMap, Method};
+use std::sync::Arc;
+
+use axum::http::{header::AUTHORIZATION, request::Parts, HeaderMap, Method};
 
 use crate::db::entities::user;
 use crate::domain::Role;
@@ -11,6 +13,7 @@ use crate::state::Portal;
 
 use super::session::{self, Lookup};
 
+#[derive(Clone)]
 pub struct Caller {
     pub user: user::Model,
     /// Effective role keys: direct roles plus those granted by the person's agent pools.
@@ -18,6 +21,7 @@ pub struct Caller {
     pub via: Via,
 }
 
+#[derive(Clone)]
 pub enum Via {
     Session { secret: String, csrf_token: String },
     Token,
@@ -55,7 +59,26 @@ impl Caller {
     }
 }
 
+/// The caller of one page request, once known. A page asks for its caller more than once (the
+/// shell, then each of the page's own reads), and each would otherwise read the session, the
+/// person and their roles again. Put in every page request's extensions by the router.
+#[derive(Clone, Default)]
+pub struct RequestCaller(Arc<tokio::sync::OnceCell<Caller>>);
+
 impl Portal {
+    /// [`Portal::caller`] for a page request, resolved once per request (see [`RequestCaller`]).
+    /// A refusal is not kept: it costs little and the page stops at it.
+    pub async fn request_caller(&self, request: &Parts) -> Result<Caller, PortalError> {
+        match request.extensions.get::<RequestCaller>() {
+            Some(kept) => kept
+                .0
+                .get_or_try_init(|| self.caller(&request.headers))
+                .await
+                .cloned(),
+            None => self.caller(&request.headers).await,
+        }
+    }
+
     /// The caller of an API request or page: a bearer token wins over a session cookie.
     #[tracing::instrument(skip_all)]
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, PortalError> {

@@ -65,10 +65,11 @@ pub async fn resolve(
         return Ok(Lookup::Missing);
     };
     let id_hash = super::digest(secret);
-    let Some(found) = session::Entity::find_by_id(id_hash.clone()).one(db).await? else {
-        return Ok(Lookup::Missing);
-    };
-    let Some(owner) = user::Entity::find_by_id(found.user_id).one(db).await? else {
+    let found = session::Entity::find_by_id(id_hash.clone())
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?;
+    let Some((found, Some(owner))) = found else {
         return Ok(Lookup::Missing);
     };
     let now = Utc::now();

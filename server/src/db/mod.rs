@@ -29,9 +29,14 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
 /// needed. The schema is left as it is: see [`begin_setup`].
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let url = prepare_sqlite_url(url)?;
+    // A SQLite connection is a file handle in this process: it cannot go stale the way a
+    // PostgreSQL connection does when the server restarts, so it is not pinged before each use
+    // (a round trip to its thread that would cost every sign-in two).
+    let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(16)
+        .test_before_acquire(!sqlite)
+        .max_connections(if sqlite { sqlite_connections() } else { 16 })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
@@ -47,6 +52,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(5))
         });
     Database::connect(options).await
+}
+
+/// How many connections to a SQLite file: two per CPU, at least 4 and at most 16. SQLite runs
+/// in this process, so a connection does work only while it holds a CPU, and one writer runs
+/// at a time; each connection keeps its own page cache and prepared statements (about 2 MB and
+/// more), so connections beyond what the CPUs can use only cost memory.
+fn sqlite_connections() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    (2 * cpus).clamp(4, 16)
 }
 
 /// The PostgreSQL advisory lock that start-up holds ("portal" in ASCII).

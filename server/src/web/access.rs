@@ -52,7 +52,7 @@ fn pool_row(pool: PoolView, members: Vec<(i32, String)>) -> PoolRow {
 
 impl Portal {
     async fn reader(&self, request: &Parts) -> Result<Caller, PortalError> {
-        let caller = self.caller(&request.headers).await?;
+        let caller = self.request_caller(request).await?;
         if caller.may_read_people() {
             Ok(caller)
         } else {
@@ -62,7 +62,7 @@ impl Portal {
 
     /// An admin's form: the role first, then the form token.
     async fn writer(&self, request: &Parts, csrf: &str) -> Result<Caller, PortalError> {
-        let caller = self.caller(&request.headers).await?.require(Role::Admin)?;
+        let caller = self.request_caller(request).await?.require(Role::Admin)?;
         caller.check_csrf(csrf)?;
         Ok(caller)
     }

@@ -37,7 +37,7 @@ fn correlation(request: &Parts) -> String {
 
 impl Portal {
     async fn page_admin(&self, request: &Parts) -> Result<Caller, PortalError> {
-        self.caller(&request.headers).await?.require(Role::Admin)
+        self.request_caller(request).await?.require(Role::Admin)
     }
 
     /// An admin submitting a form: the session's CSRF token must come with it.
@@ -224,7 +224,7 @@ impl Backend for Portal {
     async fn shell(&self, request: &Parts) -> Result<ShellInfo, AppError> {
         let id = correlation(request);
         let caller = self
-            .caller(&request.headers)
+            .request_caller(request)
             .await
             .map_err(|e| e.for_page(&id))?;
         Ok(ShellInfo {
@@ -305,7 +305,7 @@ impl Backend for Portal {
 
     async fn sign_out(&self, request: &Parts, csrf: String) -> Result<SetCookies, AppError> {
         let id = correlation(request);
-        let caller = match self.caller(&request.headers).await {
+        let caller = match self.request_caller(request).await {
             Ok(caller) => caller,
             // Already signed out or expired: nothing to end, but clear the cookie all the same.
             Err(PortalError::SignInRequired | PortalError::SessionExpired) => {
