@@ -386,7 +386,7 @@ async fn admit_once(
     Ok((cookie, return_to))
 }
 
-/// Runs [`verify::verify`] (xmlsec: CPU-bound, about 0.4 ms) where it costs least. With
+/// Runs [`verify::verify`] (xmlsec: CPU-bound, under a millisecond) where it costs least. With
 /// several async workers it runs on the blocking pool, so that the workers keep serving other
 /// requests meanwhile. With one worker (a server given one CPU) there is nothing to run
 /// meanwhile, and the hop to another thread and back would only add two context switches.
