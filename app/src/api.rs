@@ -5,12 +5,56 @@ use leptos::prelude::*;
 use crate::model::{AppError, IdentitySettings, LoginPageInfo, ShellInfo};
 
 #[cfg(feature = "ssr")]
+pub use ssr::RequestReads;
+
+#[cfg(feature = "ssr")]
 mod ssr {
+    use std::any::{Any, TypeId};
+    use std::collections::HashMap;
+    use std::future::Future;
+    use std::sync::{Arc, Mutex, PoisonError};
+
     use http::{header::SET_COOKIE, request::Parts, HeaderValue};
     use leptos::prelude::*;
 
     use crate::backend::SharedBackend;
     use crate::model::AppError;
+
+    /// One answer of [`read_once`]: a `tokio::sync::OnceCell` of the answer's type.
+    type Answer = Arc<dyn Any + Send + Sync>;
+
+    /// What one request has read through [`read_once`], by answer type and key; the server
+    /// provides a fresh one to every request's context.
+    #[derive(Clone, Default)]
+    pub struct RequestReads(Arc<Mutex<HashMap<(TypeId, String), Answer>>>);
+
+    /// Runs `read` once per request for the same answer type and `key` (the call's arguments);
+    /// later calls wait for the first and share its answer. While a page's Suspense settles on
+    /// the server, Leptos runs the components inside it more than once (once to find their
+    /// resources, then to render; three times when the data is ready at once), and each run
+    /// creates the page's Resource anew, which would read the same rows again. A failure is not
+    /// kept: the page stops at it.
+    pub async fn read_once<T>(
+        key: String,
+        read: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let Some(reads) = use_context::<RequestReads>() else {
+            return answer(read.await);
+        };
+        let cell = reads
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((TypeId::of::<T>(), key))
+            .or_insert_with(|| Arc::new(tokio::sync::OnceCell::<T>::new()))
+            .clone()
+            .downcast::<tokio::sync::OnceCell<T>>()
+            .expect("a key holds one answer type");
+        answer(cell.get_or_try_init(|| read).await.cloned())
+    }
 
     pub fn backend() -> Result<(SharedBackend, Parts), AppError> {
         let backend = use_context::<SharedBackend>()
@@ -56,7 +100,7 @@ mod ssr {
 #[server]
 pub async fn get_shell() -> Result<ShellInfo, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.shell(&parts).await)
+    ssr::read_once(String::new(), backend.shell(&parts)).await
 }
 
 #[server]
@@ -93,7 +137,7 @@ pub async fn sign_out(csrf: String) -> Result<(), AppError> {
 #[server]
 pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.identity_settings(&parts).await)
+    ssr::read_once(String::new(), backend.identity_settings(&parts)).await
 }
 
 #[server]
@@ -190,7 +234,7 @@ pub async fn get_users_page(
         status: status.unwrap_or_default(),
         page: page.unwrap_or(1),
     };
-    ssr::answer(backend.users_page(&parts, query).await)
+    ssr::read_once(format!("{query:?}"), backend.users_page(&parts, query)).await
 }
 
 #[server]
@@ -219,7 +263,7 @@ pub async fn add_person(
 #[server]
 pub async fn get_person_page(id: i32) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.person_page(&parts, id).await)
+    ssr::read_once(id.to_string(), backend.person_page(&parts, id)).await
 }
 
 #[server]
@@ -286,7 +330,7 @@ pub async fn remove_person(csrf: String, id: i32) -> Result<String, AppError> {
 #[server]
 pub async fn get_pools_page() -> Result<crate::model::PoolsView, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.pools_page(&parts).await)
+    ssr::read_once(String::new(), backend.pools_page(&parts)).await
 }
 
 #[server]
@@ -308,7 +352,7 @@ pub async fn create_pool(
 #[server]
 pub async fn get_pool_page(id: i32) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.pool_page(&parts, id).await)
+    ssr::read_once(id.to_string(), backend.pool_page(&parts, id)).await
 }
 
 #[server]
@@ -403,7 +447,7 @@ pub async fn delete_pool(csrf: String, id: i32, confirm: Option<String>) -> Resu
 #[server]
 pub async fn get_roles_page() -> Result<Vec<crate::model::RoleRow>, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.roles_page(&parts).await)
+    ssr::read_once(String::new(), backend.roles_page(&parts)).await
 }
 
 #[server]
@@ -426,7 +470,7 @@ pub async fn get_audit_page(
         until: until.unwrap_or_default(),
         page: page.unwrap_or(1),
     };
-    ssr::answer(backend.audit_page(&parts, query).await)
+    ssr::read_once(format!("{query:?}"), backend.audit_page(&parts, query)).await
 }
 
 /// Where to go after signing in: a same-origin absolute path, or `/`.

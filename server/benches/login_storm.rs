@@ -27,7 +27,7 @@ mod portal_process;
 mod saml_support;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -258,6 +258,20 @@ async fn main() -> anyhow::Result<()> {
     server.ready(&client).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = memory_mb(server.pid(), "VmRSS");
+    // The SQLite write-ahead log's size, sampled through the storm.
+    let log = dir.path().join("portal.db-wal");
+    let largest_log = Arc::new(AtomicU64::new(0));
+    let log_sampler = tokio::spawn({
+        let (log, largest_log) = (log.clone(), largest_log.clone());
+        async move {
+            loop {
+                if let Ok(metadata) = std::fs::metadata(&log) {
+                    largest_log.fetch_max(metadata.len(), Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
     let token = server.token(ADMIN_EMAIL, "bench")?;
     let base = server.base.clone();
 
@@ -471,6 +485,8 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
     let peak_rss = memory_mb(server.pid(), "VmHWM");
+    log_sampler.abort();
+    let log_at_end = std::fs::metadata(&log).map_or(0, |m| m.len());
 
     // Correctness after the storm.
     let mut accounts = 0;
@@ -566,6 +582,13 @@ async fn main() -> anyhow::Result<()> {
         "memory: idle {idle_rss:.1} MB; with {n} live sessions {rss_after_sessions:.1} MB; with {} {rss_after_more_sessions:.1} MB; peak {peak_rss:.1} MB",
         2 * n
     );
+    if args.postgres.is_none() {
+        println!(
+            "SQLite write-ahead log: largest {:.1} MB, at the end {:.1} MB",
+            largest_log.load(Ordering::Relaxed) as f64 / 1e6,
+            log_at_end as f64 / 1e6
+        );
+    }
     println!(
         "checked: {accounts} JIT accounts, each flagged, in the default pool, with the User role"
     );

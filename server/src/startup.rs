@@ -61,6 +61,7 @@ impl Application {
         // Installed before the first request, so that no sign-in goes uncounted.
         crate::metrics::handle();
         crate::janitor::spawn(portal.db.clone());
+        crate::db::wal::spawn(portal.db.clone());
         let router = router(portal.clone(), listener.local_addr()?);
         Ok(Application {
             listener,
@@ -171,10 +172,18 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
     };
 
     let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(backend.clone());
+                provide_context(app::api::RequestReads::default());
+            },
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(with_request_caller))
         .with_state(state);

@@ -885,6 +885,89 @@ async fn every_sqlite_connection_of_the_pool_runs_wal_with_normal_durability() {
 }
 
 #[tokio::test]
+async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost() {
+    use portal::db::wal;
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/portal.db", dir.path().display());
+    let db = portal::db::connect_and_migrate(&url).await.unwrap();
+    let log = dir.path().join("portal.db-wal");
+    let sql = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql.to_string());
+    db.execute_raw(sql("CREATE TABLE filler (bytes BLOB NOT NULL)"))
+        .await
+        .unwrap();
+
+    // A reader that stays in the log while 8 MB are written: SQLite's own checkpoint cannot start
+    // the log again, so it grows, as it does when sign-ins never pause.
+    let reader = db.begin().await.unwrap();
+    reader
+        .query_one_raw(sql("SELECT count(*) FROM filler"))
+        .await
+        .unwrap();
+    for _ in 0..256 {
+        db.execute_raw(sql("INSERT INTO filler VALUES (randomblob(32768))"))
+            .await
+            .unwrap();
+    }
+    reader.rollback().await.unwrap();
+    let grown = std::fs::metadata(&log).unwrap().len();
+    assert!(grown > 8 << 20, "the log grew to {grown} bytes");
+
+    assert_eq!(
+        wal::truncate_if_over(&db, grown).await.unwrap(),
+        None,
+        "a log at its limit is left alone"
+    );
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), grown);
+
+    let checkpoint = wal::truncate_if_over(&db, 1 << 20).await.unwrap();
+    assert_eq!(
+        checkpoint,
+        Some(wal::Checkpoint {
+            bytes_before: grown,
+            busy: false
+        })
+    );
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "emptied");
+    let rows = db
+        .query_one_raw(sql("SELECT count(*) FROM filler"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 256);
+}
+
+#[tokio::test]
+async fn a_persons_roles_are_read_through_indexes_without_scanning_a_table() {
+    use sea_orm::{ConnectionTrait, QueryTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/portal.db", dir.path().display());
+    let db = portal::db::connect_and_migrate(&url).await.unwrap();
+    let roles = portal::people::effective_roles_query(7).build(sea_orm::DbBackend::Sqlite);
+    let plan = db
+        .query_all_raw(Statement {
+            sql: format!("EXPLAIN QUERY PLAN {}", roles.sql),
+            ..roles
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "detail").unwrap())
+        .collect::<Vec<_>>();
+    // Every signed-in request reads them; a scan grows with the people (20,000 pool members
+    // after a storm of first sign-ins).
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("pool_members_by_user")),
+        "{plan:#?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN")),
+        "{plan:#?}"
+    );
+}
+
+#[tokio::test]
 async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_admin() {
     use sea_orm::{ConnectionTrait, Statement};
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! Persistence: the SeaORM entities and the connection, the same on SQLite and PostgreSQL.
 
 pub mod entities;
+pub mod wal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,11 +29,13 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
 /// Opens the database named by `url` (a pool), creating a SQLite file and its folder when
 /// needed. The schema is left as it is: see [`begin_setup`].
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let url = prepare_sqlite_url(url)?;
+    let (url, sqlite) = match prepare_sqlite_url(url)? {
+        Some(url) => (url, true),
+        None => (url.to_string(), false),
+    };
     // A SQLite connection is a file handle in this process: it cannot go stale the way a
     // PostgreSQL connection does when the server restarts, so it is not pinged before each use
     // (a round trip to its thread that would cost every sign-in two).
-    let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url);
     options
         .test_before_acquire(!sqlite)
@@ -201,16 +204,17 @@ pub fn is_unreachable(error: &DbErr) -> bool {
 }
 
 /// `sqlite://data/portal.db` → the folder exists and the file is created on first open.
-fn prepare_sqlite_url(url: &str) -> Result<String, DbErr> {
+/// `None` when `url` is not a SQLite URL.
+fn prepare_sqlite_url(url: &str) -> Result<Option<String>, DbErr> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     else {
-        return Ok(url.to_string());
+        return Ok(None);
     };
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
-        return Ok(url.to_string());
+        return Ok(Some(url.to_string()));
     }
     if let Some(parent) = Path::new(path)
         .parent()
@@ -223,11 +227,11 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbErr> {
             ))
         })?;
     }
-    Ok(if url.contains("mode=") {
+    Ok(Some(if url.contains("mode=") {
         url.to_string()
     } else if url.contains('?') {
         format!("{url}&mode=rwc")
     } else {
         format!("{url}?mode=rwc")
-    })
+    }))
 }

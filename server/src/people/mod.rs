@@ -23,6 +23,14 @@ pub async fn effective_roles(
     db: &impl ConnectionTrait,
     user_id: i32,
 ) -> Result<Vec<String>, DbErr> {
+    effective_roles_query(user_id)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+/// The one statement behind [`effective_roles`], read on every signed-in request.
+pub fn effective_roles_query(user_id: i32) -> sea_orm::Select<role::Entity> {
     let direct = Query::select()
         .column(user_role::Column::RoleId)
         .from(user_role::Entity)
@@ -47,9 +55,6 @@ pub async fn effective_roles(
                 .add(role::Column::Id.in_subquery(pooled)),
         )
         .order_by_asc(role::Column::Key)
-        .into_tuple::<String>()
-        .all(db)
-        .await
 }
 
 /// Names of the agent pools a person belongs to, sorted.
