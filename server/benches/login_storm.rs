@@ -239,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
         ("RUST_LOG", "warn"),
         // One client address drives the whole storm; the limiter still runs on every call.
         ("PORTAL_SSO_RATE_PER_SECOND", "1000000"),
+        ("PORTAL_SSO_RATE_BURST", "1000000"),
     ];
     let server = PortalProcess::start(
         env!("CARGO_BIN_EXE_portal"),

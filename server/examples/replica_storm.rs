@@ -91,8 +91,11 @@ fn replica_env(database_url: &str) -> Vec<(String, String)> {
         ("PORTAL_PUBLIC_URL", "https://portal.storm.example"),
         ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL),
         ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        // One client address drives everything.
+        // One client address drives everything. The burst too: after the PostgreSQL restart
+        // stalls the replicas, the requests queued meanwhile reach the limiter within
+        // microseconds, and a burst of 100 once answered one of them 429.
         ("PORTAL_SSO_RATE_PER_SECOND", "1000000"),
+        ("PORTAL_SSO_RATE_BURST", "1000000"),
         ("RUST_LOG", "error"),
     ]
     .iter()
