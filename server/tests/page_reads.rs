@@ -26,17 +26,29 @@ async fn the_identity_configuration_page_reads_its_rows_once_per_request() {
         StatusCode::OK
     );
 
-    let before = statements(&app).await;
-    for _ in 0..20 {
-        let response = app.get("/settings/iam/identity").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        assert!(response
-            .text()
-            .await
-            .unwrap()
-            .contains("Identity Configuration"));
+    // Three windows of 20 pages. The janitor's first sweep (four statements, once at start-up,
+    // then every ten minutes) may fall inside one of them.
+    let mut windows = Vec::new();
+    for _ in 0..3 {
+        let before = statements(&app).await;
+        for _ in 0..20 {
+            let response = app.get("/settings/iam/identity").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(response
+                .text()
+                .await
+                .unwrap()
+                .contains("Identity Configuration"));
+        }
+        windows.push((statements(&app).await - before) / 20.0);
     }
-    let per_page = (statements(&app).await - before) / 20.0;
     // The session with its person, their roles, the identity settings, the last SSO sign-in.
-    assert_eq!(per_page, 4.0, "statements per page");
+    assert!(
+        windows.iter().filter(|&&per_page| per_page == 4.0).count() >= 2,
+        "statements per page in each window: {windows:?}"
+    );
+    assert!(
+        windows.iter().all(|&per_page| per_page <= 4.2),
+        "statements per page in each window: {windows:?}"
+    );
 }
