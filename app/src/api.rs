@@ -23,17 +23,42 @@ mod ssr {
     /// One answer of [`read_once`]: a `tokio::sync::OnceCell` of the answer's type.
     type Answer = Arc<dyn Any + Send + Sync>;
 
-    /// What one request has read through [`read_once`], by answer type and key; the server
-    /// provides a fresh one to every request's context.
+    /// What one request has read, by answer type and key, so that each is read once however
+    /// often the request asks for it. The server puts a fresh one in every page request's
+    /// extensions, where the pages' reads (through [`read_once`]) and the server's own (the
+    /// caller behind the request) find it.
     #[derive(Clone, Default)]
     pub struct RequestReads(Arc<Mutex<HashMap<(TypeId, String), Answer>>>);
 
-    /// Runs `read` once per request for the same answer type and `key` (the call's arguments);
-    /// later calls wait for the first and share its answer. While a page's Suspense settles on
-    /// the server, Leptos runs the components inside it more than once (once to find their
+    impl RequestReads {
+        /// Runs `read` once in this request for the answer type `T` and `key` (the call's
+        /// arguments); later calls wait for the first and share its answer. A failure is not
+        /// kept: it costs little, and the page stops at it.
+        pub async fn once<T, E>(
+            &self,
+            key: String,
+            read: impl Future<Output = Result<T, E>>,
+        ) -> Result<T, E>
+        where
+            T: Clone + Send + Sync + 'static,
+        {
+            let cell = self
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry((TypeId::of::<T>(), key))
+                .or_insert_with(|| Arc::new(tokio::sync::OnceCell::<T>::new()))
+                .clone()
+                .downcast::<tokio::sync::OnceCell<T>>()
+                .expect("a key holds one answer type");
+            cell.get_or_try_init(|| read).await.cloned()
+        }
+    }
+
+    /// A page's read, once per request (see [`RequestReads`]). While a page's Suspense settles
+    /// on the server, Leptos runs the components inside it more than once (once to find their
     /// resources, then to render; three times when the data is ready at once), and each run
-    /// creates the page's Resource anew, which would read the same rows again. A failure is not
-    /// kept: the page stops at it.
+    /// creates the page's Resource anew, which would read the same rows again.
     pub async fn read_once<T>(
         key: String,
         read: impl Future<Output = Result<T, AppError>>,
@@ -41,19 +66,12 @@ mod ssr {
     where
         T: Clone + Send + Sync + 'static,
     {
-        let Some(reads) = use_context::<RequestReads>() else {
-            return answer(read.await);
-        };
-        let cell = reads
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((TypeId::of::<T>(), key))
-            .or_insert_with(|| Arc::new(tokio::sync::OnceCell::<T>::new()))
-            .clone()
-            .downcast::<tokio::sync::OnceCell<T>>()
-            .expect("a key holds one answer type");
-        answer(cell.get_or_try_init(|| read).await.cloned())
+        let reads = use_context::<Parts>()
+            .and_then(|parts| parts.extensions.get::<RequestReads>().cloned());
+        match reads {
+            Some(reads) => answer(reads.once(key, read).await),
+            None => answer(read.await),
+        }
     }
 
     pub fn backend() -> Result<(SharedBackend, Parts), AppError> {

@@ -172,20 +172,12 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
     };
 
     let pages = Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || {
-                provide_context(backend.clone());
-                provide_context(app::api::RequestReads::default());
-            },
-            {
-                let options = leptos_options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(with_request_caller))
+        .layer(middleware::from_fn(with_request_reads))
         .with_state(state);
 
     Router::new()
@@ -238,11 +230,12 @@ async fn with_correlation_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Gives every page request a place to keep its caller once resolved (see `RequestCaller`).
-async fn with_request_caller(mut request: Request, next: Next) -> Response {
+/// Gives every page request a place to keep what it has read: its caller and the page's data
+/// (see `app::api::RequestReads`).
+async fn with_request_reads(mut request: Request, next: Next) -> Response {
     request
         .extensions_mut()
-        .insert(crate::auth::caller::RequestCaller::default());
+        .insert(app::api::RequestReads::default());
     next.run(request).await
 }
 

@@ -1,8 +1,6 @@
 //! Resolves the person behind a request, by session cookie or bearer token, with the roles
 //! that decide what they may do.
 
-use std::sync::Arc;
-
 use axum::http::{header::AUTHORIZATION, request::Parts, HeaderMap, Method};
 
 use crate::db::entities::user;
@@ -59,22 +57,18 @@ impl Caller {
     }
 }
 
-/// The caller of one page request, once known. A page asks for its caller more than once (the
-/// shell, then each of the page's own reads), and each would otherwise read the session, the
-/// person and their roles again. Put in every page request's extensions by the router.
-#[derive(Clone, Default)]
-pub struct RequestCaller(Arc<tokio::sync::OnceCell<Caller>>);
-
 impl Portal {
-    /// [`Portal::caller`] for a page request, resolved once per request (see [`RequestCaller`]).
-    /// A refusal is not kept: it costs little and the page stops at it.
+    /// [`Portal::caller`] for a page request, resolved once per request: a page asks for its
+    /// caller more than once (the shell, then each of the page's own reads), and each would
+    /// otherwise read the session, the person and their roles again. Kept in the request's
+    /// [`RequestReads`](app::api::RequestReads).
     pub async fn request_caller(&self, request: &Parts) -> Result<Caller, PortalError> {
-        match request.extensions.get::<RequestCaller>() {
-            Some(kept) => kept
-                .0
-                .get_or_try_init(|| self.caller(&request.headers))
-                .await
-                .cloned(),
+        match request.extensions.get::<app::api::RequestReads>() {
+            Some(reads) => {
+                reads
+                    .once(String::new(), self.caller(&request.headers))
+                    .await
+            }
             None => self.caller(&request.headers).await,
         }
     }
