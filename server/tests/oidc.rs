@@ -1002,6 +1002,31 @@ async fn a_token_endpoint_that_is_down_gets_a_page_saying_to_retry() {
 }
 
 #[tokio::test]
+async fn a_provider_whose_discovery_fails_at_sign_in_is_reported_and_audited() {
+    let Oidc { app, op } = Oidc::start(true).await;
+    // After a restart the provider is discovered again at the first sign-in; now it names
+    // another issuer.
+    op.discovery_claims_issuer("https://evil.example");
+    let oidc = Oidc {
+        app: app.restart_with(&[]).await,
+        op,
+    };
+    let response = oidc
+        .browser()
+        .client
+        .get(oidc.app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers().get(header::LOCATION).is_none(),
+        "the browser is not sent to the provider"
+    );
+    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
+        .await;
+}
+
+#[tokio::test]
 async fn a_slow_token_endpoint_times_out() {
     let oidc = Oidc::start_with(true, &[("idp_timeout_seconds", "1")], |_| {}).await;
     oidc.op.delay_token_endpoint(Duration::from_secs(3));

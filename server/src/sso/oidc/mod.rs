@@ -154,10 +154,17 @@ async fn login(
         .oidc()
         .filter(|_| portal.config.release.offers_oidc())
         .ok_or_else(|| page(CallbackError::NotConfigured))?;
-    let provider = portal
-        .oidc_provider(settings)
-        .await
-        .map_err(|e| page(CallbackError::ProviderDown(e)))?;
+    let provider = match portal.oidc_provider(settings).await {
+        Ok(provider) => provider,
+        // Okta unreachable or answering nonsense: nobody can sign in until it is back, so the
+        // admin finds it in the audit log, as a failed callback would be.
+        Err(detail) => {
+            tracing::warn!(correlation_id = %correlation.0, %detail, "OIDC sign-in could not start");
+            let error = CallbackError::ProviderDown(detail);
+            let page = error.page(&correlation.0);
+            return Ok(crate::sso::refused(&portal, "oidc", error.code(), page, None).await);
+        }
+    };
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = provider.client.authorize_url(
