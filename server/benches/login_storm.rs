@@ -17,6 +17,9 @@
 //! fresh database there, dropped afterwards. The `storm` profile is the release profile built
 //! into target/storm, so that the release binary the browser tests run stays as it is.
 
+#[path = "../tests/support/metrics.rs"]
+#[allow(dead_code)]
+mod metrics;
 #[path = "../tests/support/oidc.rs"]
 #[allow(dead_code)]
 mod oidc_support;
@@ -134,12 +137,8 @@ async fn statements(client: &Client, base: &str) -> anyhow::Result<f64> {
         .await?
         .text()
         .await?;
-    Ok(text
-        .lines()
-        .find(|l| l.starts_with("portal_db_statements_total"))
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0.0))
+    let name = portal::metrics::DB_STATEMENTS;
+    metrics::sample(&text, name).with_context(|| format!("/metrics has no {name}"))
 }
 
 /// Runs `work(i)` for i in 0..count with `concurrency` at once; each answers its status.
@@ -533,8 +532,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let started = Instant::now();
     for xml in &decoded {
-        use samael::crypto::{CryptoProvider, ReduceMode, XmlSec};
-        XmlSec::reduce_xml_to_signed(xml, &certificates, ReduceMode::ValidateAndMarkNoAncestors)
+        portal::sso::saml::verify::signed_part(xml, &certificates)
             .map_err(|e| anyhow::anyhow!("the floor could not verify a response: {e}"))?;
     }
     let floor = n as f64 / started.elapsed().as_secs_f64();

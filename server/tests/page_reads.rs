@@ -5,14 +5,11 @@
 mod support;
 
 use reqwest::StatusCode;
-use support::TestApp;
+use support::{metrics, TestApp};
 
 async fn statements(app: &TestApp) -> f64 {
     let text = app.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .find(|line| line.starts_with("portal_db_statements_total"))
-        .and_then(|line| line.rsplit_once(' '))
-        .and_then(|(_, value)| value.parse().ok())
+    metrics::sample(&text, portal::metrics::DB_STATEMENTS)
         .expect("the statement counter is exposed")
 }
 

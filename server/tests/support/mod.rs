@@ -3,6 +3,7 @@
 //! person's steps.
 #![allow(dead_code)]
 
+pub mod metrics;
 pub mod oidc;
 pub mod saml;
 
@@ -41,8 +42,24 @@ pub async fn fresh_database_url(dir: &tempfile::TempDir) -> String {
             let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
             format!("{base}/{name}")
         }
-        _ => format!("sqlite://{}/portal.db", dir.path().display()),
+        _ => sqlite_url(dir),
     }
+}
+
+/// The URL of `portal.db` in `dir`.
+pub fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}/portal.db", dir.path().display())
+}
+
+/// A migrated SQLite file of its own, whatever the backend under test: for what only SQLite
+/// has (its pragmas, its write-ahead log, its query plans). The file is `portal.db` in the
+/// directory, which lives as long as the returned `TempDir`.
+pub async fn migrated_sqlite_file() -> (tempfile::TempDir, sea_orm::DatabaseConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = portal::db::connect_and_migrate(&sqlite_url(&dir))
+        .await
+        .unwrap();
+    (dir, db)
 }
 
 impl TestApp {
