@@ -851,12 +851,15 @@ async fn a_demo_document_that_is_refused_says_why_and_leaves_the_configuration_i
 #[tokio::test]
 async fn every_sqlite_connection_of_the_pool_runs_wal_with_normal_durability() {
     use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/portal.db", dir.path().display());
-    let db = portal::db::connect_and_migrate(&url).await.unwrap();
-    // Transactions held open at once each hold a connection of their own.
+    let (_dir, db) = migrated_sqlite_file().await;
+    // Transactions held open at once each hold a connection of their own: as many as the pool
+    // opens.
+    let connections = db
+        .get_sqlite_connection_pool()
+        .options()
+        .get_max_connections();
     let mut open = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..connections {
         open.push(db.begin().await.unwrap());
     }
     for txn in &open {
@@ -888,9 +891,7 @@ async fn every_sqlite_connection_of_the_pool_runs_wal_with_normal_durability() {
 async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost() {
     use portal::db::wal;
     use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/portal.db", dir.path().display());
-    let db = portal::db::connect_and_migrate(&url).await.unwrap();
+    let (dir, db) = migrated_sqlite_file().await;
     let log = dir.path().join("portal.db-wal");
     let sql = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql.to_string());
     db.execute_raw(sql("CREATE TABLE filler (bytes BLOB NOT NULL)"))
@@ -898,8 +899,10 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
         .unwrap();
 
     // A reader that stays in the log while 8 MB are written: SQLite's own checkpoint cannot start
-    // the log again, so it grows, as it does when sign-ins never pause.
-    let reader = db.begin().await.unwrap();
+    // the log again, so it grows, as it does when sign-ins never pause. It reads through a
+    // connection of its own, as another replica would (the pool may have only one).
+    let other = portal::db::connect(&sqlite_url(&dir)).await.unwrap();
+    let reader = other.begin().await.unwrap();
     reader
         .query_one_raw(sql("SELECT count(*) FROM filler"))
         .await
@@ -940,9 +943,7 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
 #[tokio::test]
 async fn a_persons_roles_are_read_through_indexes_without_scanning_a_table() {
     use sea_orm::{ConnectionTrait, QueryTrait, Statement};
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/portal.db", dir.path().display());
-    let db = portal::db::connect_and_migrate(&url).await.unwrap();
+    let (_dir, db) = migrated_sqlite_file().await;
     let roles = portal::people::effective_roles_query(7).build(sea_orm::DbBackend::Sqlite);
     let plan = db
         .query_all_raw(Statement {

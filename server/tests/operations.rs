@@ -186,32 +186,6 @@ async fn the_openapi_document_describes_every_route_the_api_serves() {
 
 // ---- Metrics ------------------------------------------------------------------------------
 
-/// The sum of the samples of `name` whose labels include `labels`, or 0 when there are none.
-fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-            if metric != name {
-                return None;
-            }
-            let have: Vec<(&str, &str)> = rest
-                .trim_end_matches('}')
-                .split(',')
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(k, v)| (k, v.trim_matches('"')))
-                .collect();
-            labels
-                .iter()
-                .all(|wanted| have.contains(wanted))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
-
 async fn scrape(app: &TestApp) -> String {
     let response = Client::new().get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -263,7 +237,7 @@ async fn sign_ins_jit_creations_and_callback_latency_are_counted() {
     let after = scrape(&app).await;
 
     let moved = |name: &str, labels: &[(&str, &str)]| {
-        sample(&after, name, labels) - sample(&before, name, labels)
+        metrics::sum(&after, name, labels) - metrics::sum(&before, name, labels)
     };
     let saml_success = [("protocol", "saml"), ("outcome", "success")];
     assert!(
@@ -285,7 +259,7 @@ async fn sign_ins_jit_creations_and_callback_latency_are_counted() {
         "{after}"
     );
     assert!(
-        sample(
+        metrics::sum(
             &after,
             "portal_sso_callback_duration_seconds_bucket",
             &[("protocol", "saml"), ("le", "+Inf")]
@@ -297,20 +271,22 @@ async fn sign_ins_jit_creations_and_callback_latency_are_counted() {
     // Known series exist before anything happened to them.
     assert!(after.contains(r#"portal_sign_ins_total{protocol="oidc",outcome="refused"}"#));
     // The pool, as sqlx counts it for this portal: 16 connections to PostgreSQL; to a SQLite
-    // file two per CPU, at least 4 and at most 16.
+    // file one per CPU, at most 16.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let expected = if app.database_url.starts_with("sqlite:") {
-        (2.0 * cpus).clamp(4.0, 16.0)
+        cpus.clamp(1.0, 16.0)
     } else {
         16.0
     };
     assert_eq!(
-        sample(&after, "portal_db_pool_max_connections", &[]),
+        metrics::sum(&after, "portal_db_pool_max_connections", &[]),
         expected,
         "{after}"
     );
-    assert!(sample(&after, "portal_db_pool_connections", &[("state", "idle")]) >= 1.0);
+    // Open connections, by state: at least the one the sign-in used, idle or on its way back.
+    assert!(after.contains(r#"portal_db_pool_connections{state="idle"}"#));
     assert!(after.contains(r#"portal_db_pool_connections{state="in_use"}"#));
+    assert!(metrics::sum(&after, "portal_db_pool_connections", &[]) >= 1.0);
     // Nothing about the person is a label.
     assert!(!after.contains("grace.hopper"), "{after}");
 }
@@ -334,7 +310,7 @@ async fn a_refused_sign_in_is_counted_with_its_reason() {
     let after = scrape(&app).await;
 
     let moved = |name: &str, labels: &[(&str, &str)]| {
-        sample(&after, name, labels) - sample(&before, name, labels)
+        metrics::sum(&after, name, labels) - metrics::sum(&before, name, labels)
     };
     let refusals = "portal_sign_in_refusals_total";
     assert!(

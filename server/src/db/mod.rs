@@ -57,13 +57,16 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
-/// How many connections to a SQLite file: two per CPU, at least 4 and at most 16. SQLite runs
-/// in this process, so a connection does work only while it holds a CPU, and one writer runs
-/// at a time; each connection keeps its own page cache and prepared statements (about 2 MB and
-/// more), so connections beyond what the CPUs can use only cost memory.
+/// How many connections to a SQLite file: one per CPU, at most 16. SQLite runs in this process,
+/// so a connection does work only while it holds a CPU, and one writer runs at a time. More
+/// connections cost CPU as well as memory: in WAL mode a connection empties its page cache
+/// whenever another has written since its last transaction, and the pool hands out its
+/// connections in turn, so under sign-ins each statement re-read its pages from the file. With
+/// the server on one CPU, four connections instead of one cost a first SAML sign-in about 15%
+/// more CPU, an OIDC callback about 65% more and a page about 50% more (README, "Numbers").
 fn sqlite_connections() -> u32 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    (2 * cpus).clamp(4, 16)
+    cpus.clamp(1, 16)
 }
 
 /// The PostgreSQL advisory lock that start-up holds ("portal" in ASCII).
