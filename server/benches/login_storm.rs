@@ -202,9 +202,17 @@ where
     })
 }
 
+/// Pins every thread of this process to `cpu`: the runtime's workers, which drive the requests,
+/// as well as the main thread (`taskset -p` without `-a` moves the main thread alone, leaving the
+/// workers free to run on the server's CPU).
 fn pin_self(cpu: usize) {
     let _ = Command::new("taskset")
-        .args(["-cp", &cpu.to_string(), &std::process::id().to_string()])
+        .args([
+            "-a",
+            "-cp",
+            &cpu.to_string(),
+            &std::process::id().to_string(),
+        ])
         .stdout(Stdio::null())
         .status();
 }
