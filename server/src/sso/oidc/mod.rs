@@ -4,6 +4,7 @@
 //! the same one SAML uses.
 
 pub mod provider;
+pub mod provider_key;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -530,21 +531,15 @@ async fn finish(
     Ok((cookie, started.return_to))
 }
 
-/// Consumes the sign-in that `state` names: it is found by its hash, deleted (only one callback
-/// can win it), and must not have expired.
+/// Consumes the sign-in that `state` names: it is deleted by its hash and handed back in one
+/// statement (`DELETE … RETURNING`), so only one callback can win it, and must not have expired.
 async fn take_login(portal: &Portal, state: &str) -> Result<oidc_login::Model, CallbackError> {
-    let unavailable = |e: sea_orm::DbErr| CallbackError::Unavailable(e.to_string());
-    let hash = auth::digest(state);
-    let started = oidc_login::Entity::find_by_id(hash.clone())
-        .one(&portal.db)
+    let started = oidc_login::Entity::delete_by_id(auth::digest(state))
+        .exec_with_returning(&portal.db)
         .await
-        .map_err(unavailable)?
+        .map_err(|e| CallbackError::Unavailable(e.to_string()))?
         .ok_or(CallbackError::UnknownState)?;
-    let consumed = oidc_login::Entity::delete_by_id(hash)
-        .exec(&portal.db)
-        .await
-        .map_err(unavailable)?;
-    if consumed.rows_affected != 1 || started.expires_at <= Utc::now() {
+    if started.expires_at <= Utc::now() {
         return Err(CallbackError::UnknownState);
     }
     Ok(started)
