@@ -218,6 +218,34 @@ async fn an_es256_token_is_accepted() {
     assert!(oidc.account("ada.lovelace@example.test").await.is_some());
 }
 
+/// An ES256 token bent one way is refused, and nobody is created.
+async fn refused_es256_token(bend: impl FnOnce(&mut TokenSpec), reason: &str) {
+    let oidc = Oidc::start(true).await;
+    let key = oidc.op.add_key(OpKey::ec("ec-1"), true);
+    let mut spec = TokenSpec {
+        signing: Signing::Key(key),
+        ..TokenSpec::default()
+    };
+    bend(&mut spec);
+    let response = oidc.sign_in(&ada(), spec).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, reason, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_es256_token_with_a_bad_signature_is_refused() {
+    refused_es256_token(|spec| spec.tamper = true, "bad_signature").await;
+}
+
+#[tokio::test]
+async fn an_es256_signed_token_that_claims_rs256_is_refused() {
+    refused_es256_token(
+        |spec| spec.edit = std::sync::Arc::new(|header, _| header["alg"] = "RS256".into()),
+        "bad_signature",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn client_secret_post_authenticates_in_the_body() {
     let oidc = Oidc::start(true).await;

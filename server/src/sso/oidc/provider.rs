@@ -7,16 +7,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::{
-    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
     AuthType, ClaimsVerificationError, ClientId, ClientSecret, DiscoveryError, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKey, JsonWebKeySetUrl, Nonce, RedirectUrl,
-    SignatureVerificationError,
+    EndpointNotSet, EndpointSet, IdTokenVerifier, IssuerUrl, JsonWebKey, JsonWebKeySet,
+    JsonWebKeySetUrl, Nonce, RedirectUrl, SignatureVerificationError,
 };
 
+use super::provider_key::ProviderKey;
 use crate::identity::{OidcSettings, TokenAuthMethod};
+
+/// The provider's signing keys, as ID tokens are checked with them.
+pub type ProviderKeys = JsonWebKeySet<ProviderKey>;
 
 /// The path every discovery URL ends with (OpenID Connect Discovery 1.0, section 4).
 pub const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
@@ -44,7 +47,7 @@ pub struct OidcProvider {
     pub client: OidcClient,
     client_id: ClientId,
     jwks_uri: JsonWebKeySetUrl,
-    keys: RwLock<Arc<CoreJsonWebKeySet>>,
+    keys: RwLock<Arc<ProviderKeys>>,
     /// When the keys were last fetched; held across a fetch so that one request fetches.
     refreshed: tokio::sync::Mutex<Instant>,
 }
@@ -188,7 +191,15 @@ impl OidcProvider {
     ) -> OidcProvider {
         let issuer = metadata.issuer().clone();
         let jwks_uri = metadata.jwks_uri().clone();
-        let keys = Arc::new(metadata.jwks().clone());
+        let keys = Arc::new(ProviderKeys::new(
+            metadata
+                .jwks()
+                .keys()
+                .iter()
+                .cloned()
+                .map(ProviderKey::from)
+                .collect(),
+        ));
         let client_id = ClientId::new(settings.client_id.clone());
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -217,11 +228,11 @@ impl OidcProvider {
 
     fn verifier(
         &self,
-        keys: CoreJsonWebKeySet,
+        keys: ProviderKeys,
         now: DateTime<Utc>,
-    ) -> CoreIdTokenVerifier<'static> {
+    ) -> IdTokenVerifier<'static, ProviderKey> {
         // A public-client verifier holds no secret, so an HMAC-signed token can never verify.
-        CoreIdTokenVerifier::new_public_client(self.client_id.clone(), self.issuer.clone(), keys)
+        IdTokenVerifier::new_public_client(self.client_id.clone(), self.issuer.clone(), keys)
             .set_allowed_algs(ALLOWED_ALGS)
             // Extra audiences are judged below, by `azp`.
             .set_other_audience_verifier_fn(|_| true)
@@ -256,7 +267,7 @@ impl OidcProvider {
         }
     }
 
-    fn current_keys(&self) -> Arc<CoreJsonWebKeySet> {
+    fn current_keys(&self) -> Arc<ProviderKeys> {
         self.keys
             .read()
             .expect("the key set lock is never poisoned")
@@ -267,9 +278,9 @@ impl OidcProvider {
     /// request already replaced `seen`; returns the keys to try, if they changed.
     async fn refresh_keys(
         &self,
-        seen: &Arc<CoreJsonWebKeySet>,
+        seen: &Arc<ProviderKeys>,
         http: &reqwest::Client,
-    ) -> Option<Arc<CoreJsonWebKeySet>> {
+    ) -> Option<Arc<ProviderKeys>> {
         let mut refreshed = self.refreshed.lock().await;
         let current = self.current_keys();
         if !Arc::ptr_eq(&current, seen) {
@@ -279,7 +290,7 @@ impl OidcProvider {
             return None;
         }
         *refreshed = Instant::now();
-        match CoreJsonWebKeySet::fetch_async(&self.jwks_uri, http).await {
+        match ProviderKeys::fetch_async(&self.jwks_uri, http).await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 *self
@@ -303,7 +314,7 @@ impl OidcProvider {
         &self,
         token: &CoreIdToken,
         nonce: &str,
-        keys: CoreJsonWebKeySet,
+        keys: ProviderKeys,
         now: DateTime<Utc>,
     ) -> Result<CoreIdTokenClaims, TokenRejection> {
         let verifier = self.verifier(keys, now);
