@@ -160,10 +160,8 @@ async fn login(
         // Okta unreachable or answering nonsense: nobody can sign in until it is back, so the
         // admin finds it in the audit log, as a failed callback would be.
         Err(detail) => {
-            tracing::warn!(correlation_id = %correlation.0, %detail, "OIDC sign-in could not start");
             let error = CallbackError::ProviderDown(detail);
-            let page = error.page(&correlation.0);
-            return Ok(crate::sso::refused(&portal, "oidc", error.code(), page, None).await);
+            return Ok(refuse(&portal, &correlation.0, error, None).await);
         }
     };
 
@@ -439,21 +437,23 @@ async fn callback(
     };
     match outcome {
         Ok((cookie, return_to)) => crate::sso::signed_in("oidc", &cookie, &return_to),
-        Err((error, arrival)) => {
-            if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error
-            {
-                tracing::warn!(correlation_id = %correlation.0, %detail, reason = error.code(), "OIDC sign-in could not finish");
-            }
-            crate::sso::refused(
-                &portal,
-                "oidc",
-                error.code(),
-                error.page(&correlation.0),
-                arrival,
-            )
-            .await
-        }
+        Err((error, arrival)) => refuse(&portal, &correlation.0, error, arrival).await,
     }
+}
+
+/// The answer to an OIDC sign-in that stopped, at its start or at the callback: audited and
+/// counted with its reason; logged as well when Okta or the database was the cause.
+async fn refuse(
+    portal: &Portal,
+    correlation_id: &str,
+    error: CallbackError,
+    arrival: Option<Arrival>,
+) -> Response {
+    if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error {
+        tracing::warn!(correlation_id, %detail, reason = error.code(), "OIDC sign-in could not go on");
+    }
+    let page = error.page(correlation_id);
+    crate::sso::refused(portal, "oidc", error.code(), page, arrival).await
 }
 
 /// Checks the callback and admits the person; on failure also says who it was about, if known.
