@@ -55,15 +55,11 @@ impl PublicKey {
                 Some(PublicKey::P256([&[4][..], &x, &y].concat()))
             }
             "RSA" => {
-                let e = bytes("e")?;
-                let n = bytes("n")?;
-                let n: Vec<u8> = n.into_iter().skip_while(|b| *b == 0).collect();
+                let unpadded = |bytes: Vec<u8>| -> Vec<u8> {
+                    bytes.into_iter().skip_while(|b| *b == 0).collect()
+                };
+                let (n, e) = (unpadded(bytes("n")?), unpadded(bytes("e")?));
                 let bits = n.len() * 8 - n.first()?.leading_zeros() as usize;
-                let e = e
-                    .iter()
-                    .skip_while(|b| **b == 0)
-                    .copied()
-                    .collect::<Vec<_>>();
                 ((2048..=8192).contains(&bits) && e == RSA_EXPONENT).then_some(PublicKey::Rsa(n))
             }
             _ => None,
