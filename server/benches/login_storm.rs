@@ -218,23 +218,19 @@ fn pin_self(cpu: usize) {
         .status();
 }
 
-/// The floor: `responses` verified by xmlsec alone (the server's own call,
+/// The floor: the decoded `responses` verified by xmlsec alone (the server's own call,
 /// `sso::saml::verify::signed_part`), one after another on the server's CPU; per second.
 fn measure_floor(
     responses: &[String],
     certificates: &[samael::crypto::CertificateDer],
 ) -> anyhow::Result<f64> {
-    let decoded: Vec<String> = responses
-        .iter()
-        .map(|r| portal::sso::saml::verify::decode(r).expect("decodes"))
-        .collect();
     pin_self(0);
     let started = Instant::now();
-    for xml in &decoded {
+    for xml in responses {
         portal::sso::saml::verify::signed_part(xml, certificates)
             .map_err(|e| anyhow::anyhow!("the floor could not verify a response: {e}"))?;
     }
-    let rate = decoded.len() as f64 / started.elapsed().as_secs_f64();
+    let rate = responses.len() as f64 / started.elapsed().as_secs_f64();
     pin_self(1);
     Ok(rate)
 }
@@ -359,7 +355,11 @@ async fn main() -> anyhow::Result<()> {
     // The floor is measured just before and just after the SAML phases, and each phase is
     // compared with the mean of the two: this machine's speed drifts over a run.
     let certificates = vec![samael::crypto::CertificateDer::from(idp.cert.to_der()?)];
-    let floor_before = measure_floor(&first, &certificates)?;
+    let decoded: Vec<String> = first
+        .iter()
+        .map(|r| portal::sso::saml::verify::decode(r).expect("decodes"))
+        .collect();
+    let floor_before = measure_floor(&decoded, &certificates)?;
     let mut phases = Vec::new();
     phases.push(
         drive(
@@ -386,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
     );
     // Each returning sign-in starts a session of its own: 2N live sessions now.
     let rss_after_more_sessions = memory_mb(server.pid(), "VmRSS");
-    let floor_after = measure_floor(&first, &certificates)?;
+    let floor_after = measure_floor(&decoded, &certificates)?;
     let floor = (floor_before + floor_after) / 2.0;
 
     // OIDC: a provider signing with ES256 (cheap for it), new people, SSO JIT on.
