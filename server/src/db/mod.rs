@@ -52,9 +52,30 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(Duration::from_secs(BUSY_TIMEOUT_SECS))
         });
-    Database::connect(options).await
+    // Turning a new file to WAL takes an exclusive lock that SQLite's busy timeout does not wait
+    // for: of several replicas opening a new file at the same moment, all but one are told the
+    // database is locked, and try again until the first is done.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(BUSY_TIMEOUT_SECS);
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(error) if sqlite && is_busy(&error) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// How long a SQLite connection waits for another's lock before it answers "database is locked".
+const BUSY_TIMEOUT_SECS: u64 = 5;
+
+/// Whether `error` is SQLite's "database is locked" (`SQLITE_BUSY`): another connection held
+/// the file for longer than the busy timeout, or held a lock that cannot be waited for.
+pub fn is_busy(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("(code: 5)")
 }
 
 /// How many connections to a SQLite file: one per CPU, at most 16. SQLite runs in this process,

@@ -86,10 +86,7 @@ pub fn is_retryable(error: &DbErr) -> bool {
     if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
         return true;
     }
-    let text = error.to_string();
-    text.contains("database is locked")
-        || text.contains("(code: 5)")
-        || text.contains("could not serialize")
+    crate::db::is_busy(error) || error.to_string().contains("could not serialize")
 }
 
 impl Portal {
