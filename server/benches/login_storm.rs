@@ -14,7 +14,10 @@
 //! sign-ins made exists, JIT-flagged, in the default pool, with the User role, and that nothing
 //! answered 5xx.
 //!
-//!     cargo bench -p portal --bench login_storm --profile storm -- [--logins N] [--concurrency C] [--postgres URL]
+//!     cargo bench -p portal --bench login_storm --profile storm -- [--logins N] [--concurrency C] [--postgres URL] [--cpu-each DIR]
+//!
+//! `--cpu-each` writes, for each phase sent one at a time, the server's CPU for each request in
+//! turn (microseconds, one per line) to a file in DIR named after the phase.
 //!
 //! `--postgres` takes a server URL (`postgres://postgres@127.0.0.1:5432/postgres`) and runs on a
 //! fresh database there, dropped afterwards. The `storm` profile is the release profile built
@@ -52,6 +55,7 @@ struct Args {
     logins: usize,
     concurrency: usize,
     postgres: Option<String>,
+    cpu_each: Option<std::path::PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -59,6 +63,7 @@ fn args() -> anyhow::Result<Args> {
         logins: 2000,
         concurrency: 32,
         postgres: None,
+        cpu_each: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -66,6 +71,7 @@ fn args() -> anyhow::Result<Args> {
             "--logins" => args.logins = it.next().context("--logins N")?.parse()?,
             "--concurrency" => args.concurrency = it.next().context("--concurrency C")?.parse()?,
             "--postgres" => args.postgres = Some(it.next().context("--postgres URL")?),
+            "--cpu-each" => args.cpu_each = Some(it.next().context("--cpu-each DIR")?.into()),
             // `cargo bench` adds --bench; nothing else is expected.
             "--bench" => {}
             other => {
@@ -676,6 +682,18 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("(CPU ms: the server's CPU per request, the mean over the phase; CPU p50 and p99: per request, measured one at a time)");
+    if let Some(dir) = &args.cpu_each {
+        std::fs::create_dir_all(dir)?;
+        for phase in phases.iter().filter(|p| !p.cpu_each.is_empty()) {
+            let file = dir.join(format!("{}.txt", phase.name.replace([' ', ','], "_")));
+            let lines: String = phase
+                .cpu_each
+                .iter()
+                .map(|cpu| format!("{}\n", cpu.as_micros()))
+                .collect();
+            std::fs::write(&file, lines).with_context(|| format!("writing {}", file.display()))?;
+        }
+    }
     println!(
         "{:<34} {:>10.0}   (xmlsec verification alone, one CPU: {floor_before:.0} before the SAML phases, {floor_after:.0} after)",
         "floor", floor
