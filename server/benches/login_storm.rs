@@ -176,7 +176,7 @@ where
     let pid = server.pid();
     let errors = Arc::new(AtomicUsize::new(0));
     let statements_before = statements(client, &server.base).await?;
-    let cpu_before = cpu_time(server.pid());
+    let cpu_before = cpu_time(pid);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
@@ -210,7 +210,7 @@ where
         done??;
     }
     let wall = started.elapsed();
-    let server_cpu = cpu_time(server.pid()).saturating_sub(cpu_before);
+    let server_cpu = cpu_time(pid).saturating_sub(cpu_before);
     let statements = statements(client, &server.base).await? - statements_before;
     let latencies = std::mem::take(&mut *latencies.lock().unwrap());
     let cpu_each = std::mem::take(&mut *cpu_each.lock().unwrap());
@@ -257,6 +257,19 @@ fn measure_floor(
     let rate = responses.len() as f64 / started.elapsed().as_secs_f64();
     pin_self(1);
     Ok(rate)
+}
+
+/// The status of a sign-in that ended as it should, signed in: a redirect that starts a
+/// session. Anything else stops the storm with what the server said.
+async fn expect_signed_in(what: &str, response: reqwest::Response) -> anyhow::Result<StatusCode> {
+    let status = response.status();
+    if status != StatusCode::SEE_OTHER || !session_cookie(&response) {
+        bail!(
+            "{what} answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(status)
 }
 
 fn session_cookie(response: &reqwest::Response) -> bool {
@@ -348,19 +361,18 @@ async fn main() -> anyhow::Result<()> {
         )
         .encoded(&idp)
     };
-    let emails: Vec<String> = (0..n)
-        .map(|i| format!("saml{i:06}@bench.example"))
-        .collect();
-    let first: Arc<Vec<String>> = Arc::new(emails.iter().map(|e| sign(e)).collect());
-    let returning: Arc<Vec<String>> = Arc::new(emails.iter().map(|e| sign(e)).collect());
+    // A first and a returning response for each of `count` people named after `prefix`.
+    let first_and_returning = |prefix: &str, count: usize| {
+        let emails: Vec<String> = (0..count)
+            .map(|i| format!("{prefix}{i:06}@bench.example"))
+            .collect();
+        let signed = || Arc::new(emails.iter().map(|e| sign(e)).collect::<Vec<String>>());
+        (signed(), signed())
+    };
+    let (first, returning) = first_and_returning("saml", n);
     // Other people sign in one at a time, for the server's CPU per sign-in (its p99).
     let one_by_one = n.min(500);
-    let one_by_one_emails: Vec<String> = (0..one_by_one)
-        .map(|i| format!("saml-one{i:06}@bench.example"))
-        .collect();
-    let first_one: Arc<Vec<String>> = Arc::new(one_by_one_emails.iter().map(|e| sign(e)).collect());
-    let returning_one: Arc<Vec<String>> =
-        Arc::new(one_by_one_emails.iter().map(|e| sign(e)).collect());
+    let (first_one, returning_one) = first_and_returning("saml-one", one_by_one);
 
     let acs = format!("{base}/sso/saml/acs");
     let post_acs = |responses: Arc<Vec<String>>| {
@@ -373,14 +385,7 @@ async fn main() -> anyhow::Result<()> {
                     .form(&[("SAMLResponse", responses[i].as_str())])
                     .send()
                     .await?;
-                let status = response.status();
-                if status != StatusCode::SEE_OTHER || !session_cookie(&response) {
-                    bail!(
-                        "a SAML sign-in answered {status}: {}",
-                        response.text().await.unwrap_or_default()
-                    );
-                }
-                Ok(status)
+                expect_signed_in("a SAML sign-in", response).await
             }
         }
     };
@@ -485,14 +490,7 @@ async fn main() -> anyhow::Result<()> {
                     .header(header::COOKIE, cookie)
                     .send()
                     .await?;
-                let status = response.status();
-                if status != StatusCode::SEE_OTHER || !session_cookie(&response) {
-                    bail!(
-                        "an OIDC callback answered {status}: {}",
-                        response.text().await.unwrap_or_default()
-                    );
-                }
-                Ok(status)
+                expect_signed_in("an OIDC callback", response).await
             }
         }
     };
