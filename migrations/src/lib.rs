@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_foundation;
 mod m20261202_000001_pool_members_by_user;
+mod m20261203_000001_sqlite_tables_by_key;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261202_000001_pool_members_by_user::Migration),
+            Box::new(m20261203_000001_sqlite_tables_by_key::Migration),
         ]
     }
 }

@@ -1029,3 +1029,154 @@ async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_adm
         migrations::Migrator::migrations().len() as i64
     );
 }
+
+/// Each of `tables`' rows as text, sorted, through SQLite's `quote` of every column.
+async fn sqlite_rows(db: &sea_orm::DatabaseConnection, tables: &[&str]) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut rows = Vec::new();
+    for table in tables {
+        let columns = db
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT group_concat('quote(\"' || name || '\")', ' || '','' || ') \
+                 FROM pragma_table_info(?)",
+                [(*table).into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<String>(0)
+            .unwrap();
+        for row in db
+            .query_all_raw(Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                format!("SELECT '{table}: ' || {columns} FROM \"{table}\" ORDER BY 1"),
+            ))
+            .await
+            .unwrap()
+        {
+            rows.push(row.try_get_by_index::<String>(0).unwrap());
+        }
+    }
+    rows
+}
+
+/// The names of `tables` that SQLite stores by their key (`WITHOUT ROWID`), and of every index
+/// on them, each sorted.
+async fn sqlite_layout(
+    db: &sea_orm::DatabaseConnection,
+    tables: &[&str],
+) -> (Vec<String>, Vec<String>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let names = async |condition: &str| {
+        db.query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            format!("SELECT name, tbl_name FROM sqlite_master WHERE {condition} ORDER BY name"),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| tables.contains(&row.try_get::<String>("", "tbl_name").unwrap().as_str()))
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .collect::<Vec<_>>()
+    };
+    let by_key = names("type = 'table' AND sql LIKE '%WITHOUT ROWID'").await;
+    (by_key, names("type = 'index'").await)
+}
+
+#[tokio::test]
+async fn sqlite_stores_the_tables_keyed_by_text_or_two_ids_by_their_key_and_keeps_their_rows() {
+    use migrations::MigratorTrait;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    const BY_KEY: [&str; 7] = [
+        "oidc_logins",
+        "pool_members",
+        "pool_roles",
+        "saml_assertions_seen",
+        "saml_requests",
+        "sessions",
+        "user_roles",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = portal::db::connect(&sqlite_url(&dir)).await.unwrap();
+    // Each step in a transaction, as at start-up: one connection sees the tables rebuilt.
+    let migrate = async |steps: Option<u32>, down: bool| {
+        let txn = db.begin().await.unwrap();
+        if down {
+            migrations::Migrator::down(&txn, steps).await.unwrap();
+        } else {
+            migrations::Migrator::up(&txn, steps).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+    };
+    // The schema as the release before left it, with a person signed in through SSO and a
+    // sign-in of each protocol under way.
+    migrate(Some(2), false).await;
+    let (by_key, indexes_before) = sqlite_layout(&db, &BY_KEY).await;
+    assert_eq!(by_key, Vec::<String>::new());
+    let at = "'2026-12-01 09:00:00+00:00'";
+    for sql in [
+        format!(
+            "INSERT INTO users (id, email, email_normalized, first_name, last_name, source, \
+             jit_provisioned, active, created_at) VALUES (7, 'Ada@example.com', \
+             'ada@example.com', 'Ada', 'Lovelace', 'sso_jit', true, true, {at})"
+        ),
+        "INSERT INTO pool_members (pool_id, user_id) SELECT id, 7 FROM agent_pools".into(),
+        "INSERT INTO user_roles (user_id, role_id) SELECT 7, id FROM roles WHERE \"key\" = 'user'"
+            .into(),
+        "INSERT INTO pool_roles (pool_id, role_id) SELECT p.id, r.id FROM agent_pools p, roles r \
+         WHERE r.\"key\" = 'viewer'"
+            .into(),
+        format!(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, \
+             expires_at) VALUES ('5e55', 7, 'c5rf', {at}, {at}, {at})"
+        ),
+        format!(
+            "INSERT INTO saml_requests (id, relay_state, expires_at) VALUES ('id-1', '/', {at})"
+        ),
+        format!("INSERT INTO saml_assertions_seen (assertion_id, expires_at) VALUES ('a-1', {at})"),
+        format!(
+            "INSERT INTO oidc_logins (state_hash, browser_hash, nonce, pkce_verifier, return_to, \
+             expires_at) VALUES ('57a7e', 'b', 'n', 'p', '/users', {at})"
+        ),
+    ] {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    let rows = sqlite_rows(&db, &BY_KEY).await;
+    assert_eq!(rows.len(), BY_KEY.len(), "{rows:#?}");
+
+    migrate(None, false).await;
+    // The primary keys' second B-trees (`sqlite_autoindex_…`) are gone; the declared indexes are
+    // there again.
+    let declared = ["pool_members_by_user", "sessions_by_user"].map(String::from);
+    assert!(indexes_before.len() > declared.len(), "{indexes_before:?}");
+    assert_eq!(
+        sqlite_layout(&db, &BY_KEY).await,
+        (BY_KEY.map(String::from).to_vec(), declared.to_vec())
+    );
+    assert_eq!(sqlite_rows(&db, &BY_KEY).await, rows);
+    let integrity = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA foreign_key_check",
+        ))
+        .await
+        .unwrap();
+    assert!(integrity.is_none(), "a row refers to nothing");
+
+    // Undone, the tables are as they were, rows and all.
+    migrate(Some(1), true).await;
+    assert_eq!(
+        sqlite_layout(&db, &BY_KEY).await,
+        (Vec::new(), indexes_before)
+    );
+    assert_eq!(sqlite_rows(&db, &BY_KEY).await, rows);
+
+    // The rebuilt tables keep their foreign keys: removing the person removes what was theirs.
+    migrate(None, false).await;
+    db.execute_unprepared("DELETE FROM users WHERE id = 7")
+        .await
+        .unwrap();
+    let left = sqlite_rows(&db, &["sessions", "pool_members", "user_roles"]).await;
+    assert_eq!(left, Vec::<String>::new());
+}

@@ -21,7 +21,10 @@ struct Saml {
 impl Saml {
     /// A portal with a SAML identity provider configured and SSO JIT `jit`.
     async fn start(jit: bool, allow_idp_initiated: bool) -> Saml {
-        let app = TestApp::spawn().await;
+        Self::start_on(TestApp::spawn().await, jit, allow_idp_initiated).await
+    }
+
+    async fn start_on(app: TestApp, jit: bool, allow_idp_initiated: bool) -> Saml {
         let idp = TestIdp::new(IDP);
         app.configure_saml(&idp, jit, allow_idp_initiated).await;
         let sp_entity_id = format!("{}/sso/saml/metadata", app.base);
@@ -154,6 +157,47 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
         vec!["default"]
     );
     assert!(saml.app.audited("account.jit_created", "success").await);
+}
+
+/// The pages of the database file that one sign-in writes to SQLite's write-ahead log: what
+/// SQLite later copies back into the file (its checkpoint, every 1,000 pages).
+async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
+    let checkpoint = portal::db::wal::truncate_if_over(&saml.app.portal.db, 0)
+        .await
+        .unwrap();
+    assert!(
+        checkpoint.is_none_or(|c| !c.busy),
+        "the log was not emptied"
+    );
+    let log = dir.join("portal.db-wal");
+    assert_eq!(std::fs::metadata(&log).map_or(0, |m| m.len()), 0);
+    let response = saml.post_spec(&saml.spec(email)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // The log: a 32-byte header, then for each page a 24-byte header and the page.
+    let bytes = std::fs::metadata(&log).unwrap().len();
+    (bytes - 32) / (24 + 4096)
+}
+
+#[tokio::test]
+async fn a_first_sign_in_writes_one_page_to_the_log_for_each_table_and_index_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let url = sqlite_url(&dir);
+    let saml = Saml::start_on(TestApp::spawn_on(dir, url, &[]).await, true, true).await;
+    // Someone signs in first, so that what happens once (the admin's first pages) is done.
+    pages_written(&saml, &path, "first@example.com").await;
+
+    // The account (its row, its unique email, its identity binding), the sequence of ids (of
+    // the account and the audit event), the assertion id, the pool membership and its index by
+    // person, the role, the session and its index by person, the audit event and its two
+    // indexes: 13 tables and indexes. Stored by their keys, the assertion ids, memberships, roles
+    // and sessions need no second B-tree each for their keys: 17 pages before.
+    let first = pages_written(&saml, &path, "ada@example.com").await;
+    assert_eq!(first, 13, "a first sign-in wrote {first} pages");
+    // A returning person: the account, the sequence of ids, the assertion id, the session and
+    // its index, the audit event and its two indexes.
+    let returning = pages_written(&saml, &path, "ada@example.com").await;
+    assert_eq!(returning, 8, "a returning sign-in wrote {returning} pages");
 }
 
 #[tokio::test]
