@@ -3,13 +3,16 @@
 //! An ordinary SQLite table is a B-tree by row number, and its primary key a second B-tree that
 //! points into the first: a row of `sessions` was written twice, and read through two lookups.
 //! Stored by its key, it is written once. A first sign-in writes to four of these tables (the
-//! assertion id, the person's pool and role, their session), so it writes four B-trees fewer.
-//! PostgreSQL has no row numbers of this kind: nothing changes there.
+//! assertion id, the person's pool and role, their session; five when Portal sent the person to
+//! Okta, with the SAML request), so it writes four B-trees fewer. PostgreSQL always keeps a
+//! table apart from its key's index and has no such option: nothing changes there.
 //!
 //! Each table is rebuilt the way SQLite's documentation describes: a new table created from the
 //! old one's own definition, its rows copied, the old table dropped, the new one renamed, and
 //! the old table's indexes created again. Nothing refers to these tables, so no other table
-//! changes. It runs inside the start-up transaction: if any step fails, none is kept.
+//! changes and foreign keys stay on, which the documentation's procedure turns off for tables
+//! that others refer to. It runs inside the start-up transaction: if any step fails, none is
+//! kept, and the error names the table.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
@@ -57,7 +60,18 @@ enum Storage {
     ByRowNumber,
 }
 
+/// Rebuilds `table` stored as `storage` says, with its rows, its foreign keys and its indexes.
 async fn rebuild(db: &impl ConnectionTrait, table: &str, storage: Storage) -> Result<(), DbErr> {
+    rebuild_steps(db, table, storage)
+        .await
+        .map_err(|e| DbErr::Migration(format!("could not rebuild the table {table}: {e}")))
+}
+
+async fn rebuild_steps(
+    db: &impl ConnectionTrait,
+    table: &str,
+    storage: Storage,
+) -> Result<(), DbErr> {
     let schema = |kind: &str| {
         Statement::from_sql_and_values(
             DbBackend::Sqlite,
@@ -91,15 +105,25 @@ async fn rebuild(db: &impl ConnectionTrait, table: &str, storage: Storage) -> Re
         Storage::ByRowNumber => "",
     };
     let rebuilt = format!("{table}_rebuilt");
-    for step in [
+    let mut steps = Vec::new();
+    if let Storage::ByKey = storage {
+        // A row whose person, pool or role is gone (removed while foreign keys were off, by
+        // hand with the `sqlite3` tool, whose default that is) can never be read, and its copy
+        // would break the new table's foreign keys. Only a table stored by row number can be
+        // asked for such rows by number; a table stored by its key was filled with them on.
+        steps.push(format!(
+            "DELETE FROM \"{table}\" WHERE rowid IN \
+             (SELECT rowid FROM pragma_foreign_key_check('{table}'))"
+        ));
+    }
+    steps.extend([
         format!("CREATE TABLE \"{rebuilt}\" ({columns}{suffix}"),
         format!("INSERT INTO \"{rebuilt}\" SELECT * FROM \"{table}\""),
         format!("DROP TABLE \"{table}\""),
         format!("ALTER TABLE \"{rebuilt}\" RENAME TO \"{table}\""),
-    ]
-    .into_iter()
-    .chain(indexes)
-    {
+    ]);
+    steps.extend(indexes);
+    for step in steps {
         db.execute_unprepared(&step).await?;
     }
     Ok(())

@@ -1144,6 +1144,17 @@ async fn sqlite_stores_the_tables_keyed_by_text_or_two_ids_by_their_key_and_keep
     }
     let rows = sqlite_rows(&db, &BY_KEY).await;
     assert_eq!(rows.len(), BY_KEY.len(), "{rows:#?}");
+    // And a session of a person removed by hand with foreign keys off (the `sqlite3` tool's
+    // default): it can never be read, and is not copied.
+    db.execute_unprepared(&format!(
+        "PRAGMA foreign_keys = OFF; \
+         INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, \
+         expires_at) VALUES ('dead', 99, 'c5rf', {at}, {at}, {at}); \
+         PRAGMA foreign_keys = ON"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sqlite_rows(&db, &["sessions"]).await.len(), 2);
 
     migrate(None, false).await;
     // The primary keys' second B-trees (`sqlite_autoindex_…`) are gone; the declared indexes are

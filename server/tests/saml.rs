@@ -162,6 +162,7 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
 /// The pages of the database file that one sign-in writes to SQLite's write-ahead log: what
 /// SQLite later copies back into the file (its checkpoint, every 1,000 pages).
 async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
+    use sea_orm::ConnectionTrait;
     let checkpoint = portal::db::wal::truncate_if_over(&saml.app.portal.db, 0)
         .await
         .unwrap();
@@ -174,8 +175,23 @@ async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
     let response = saml.post_spec(&saml.spec(email)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     // The log: a 32-byte header, then for each page a 24-byte header and the page.
+    let page = saml
+        .app
+        .portal
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA page_size",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap() as u64;
     let bytes = std::fs::metadata(&log).unwrap().len();
-    (bytes - 32) / (24 + 4096)
+    assert!(bytes > 32, "the sign-in wrote nothing to the log");
+    assert_eq!((bytes - 32) % (24 + page), 0, "a log of {bytes} bytes");
+    (bytes - 32) / (24 + page)
 }
 
 #[tokio::test]
@@ -184,7 +200,7 @@ async fn a_first_sign_in_writes_one_page_to_the_log_for_each_table_and_index_it_
     let path = dir.path().to_path_buf();
     let url = sqlite_url(&dir);
     let saml = Saml::start_on(TestApp::spawn_on(dir, url, &[]).await, true, true).await;
-    // Someone signs in first, so that what happens once (the admin's first pages) is done.
+    // Someone signs in first: the counts below are of sign-ins into tables that hold rows.
     pages_written(&saml, &path, "first@example.com").await;
 
     // The account (its row, its unique email, its identity binding), the sequence of ids (of
