@@ -34,24 +34,24 @@ const TABLES_BY_KEY: [&str; 7] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
-        }
-        for table in TABLES_BY_KEY {
-            rebuild(m.get_connection(), table, Storage::ByKey).await?;
-        }
-        Ok(())
+        rebuild_all(m, Storage::ByKey).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
-        }
-        for table in TABLES_BY_KEY {
-            rebuild(m.get_connection(), table, Storage::ByRowNumber).await?;
-        }
-        Ok(())
+        rebuild_all(m, Storage::ByRowNumber).await
     }
+}
+
+/// On SQLite, rebuilds every table of [`TABLES_BY_KEY`] stored as `storage` says; elsewhere,
+/// nothing.
+async fn rebuild_all(m: &SchemaManager<'_>, storage: Storage) -> Result<(), DbErr> {
+    if m.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    for table in TABLES_BY_KEY {
+        rebuild(m.get_connection(), table, storage).await?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
