@@ -1,7 +1,10 @@
 //! Builds the running portal: database, first admin, router, listener. `main` and the tests
 //! use the same builder, so the tests exercise what ships.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use app::{backend::SharedBackend, shell, App};
 use axum::{
@@ -13,7 +16,7 @@ use axum::{
     Router,
 };
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
@@ -165,7 +168,7 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
         .env(leptos::config::Env::PROD)
         .build();
     let backend: SharedBackend = Arc::new(portal.clone());
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let state = AppState {
         leptos_options: leptos_options.clone(),
         portal: portal.clone(),
@@ -203,6 +206,16 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
         )
+}
+
+/// The pages' routes, found once per process by rendering the app with its data reads held
+/// back. Leptos holds them back with a flag that every page of the process sees: a page whose
+/// read first ran while another portal in the same process (a replica in the tests, a restart)
+/// was finding its routes would wait for that read forever. Found once, before any portal of
+/// the process serves a page, the flag is never up while one does.
+pub fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// `/sso/*`, behind the per-client rate limit when it is on.

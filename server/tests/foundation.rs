@@ -269,6 +269,55 @@ async fn settings_pages_need_a_session_then_the_admin_role() {
 }
 
 #[tokio::test]
+async fn pages_render_while_another_portal_in_the_process_finds_its_routes() {
+    // Every portal of a process asks for the pages' routes as it starts (a replica, a restart).
+    // Finding them holds back the data reads of any page that starts meanwhile, with a flag the
+    // whole process shares; a page caught by it would never answer.
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let starting = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _inside = runtime.enter();
+            let mut found = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert!(!portal::startup::page_routes().is_empty());
+                found += 1;
+            }
+            found
+        }
+    });
+    let mut answers = Vec::new();
+    for _ in 0..40 {
+        let page = async {
+            let page = app.get("/settings/iam/identity").await;
+            (page.status(), page.text().await.unwrap())
+        };
+        let answer = match tokio::time::timeout(std::time::Duration::from_secs(10), page).await {
+            Ok((StatusCode::OK, html)) if html.contains("Identity Configuration") => "the page",
+            Ok(_) => "something else",
+            Err(_) => "no answer in 10 s",
+        };
+        answers.push(answer);
+        if answer != "the page" {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let found = starting.join().unwrap();
+    assert!(
+        found > 0,
+        "the routes were never asked for while pages rendered"
+    );
+    assert_eq!(answers, ["the page"; 40], "the pages, in order");
+}
+
+#[tokio::test]
 async fn release_1_53_labels_the_toggle_saml_jit() {
     let app = TestApp::spawn_with(&[("release", "1.53")]).await;
     app.sign_in_as_admin().await;
