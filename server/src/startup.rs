@@ -212,7 +212,7 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
 /// back. Leptos holds them back with a flag that every page of the process sees: a page whose
 /// read first ran while another portal in the same process (a replica in the tests, a restart)
 /// was finding its routes would wait for that read forever. Found once, before any portal of
-/// the process serves a page, the flag is never up while one does.
+/// the process serves a page, the flag is never up while one does (leptos-rs/leptos#4773).
 pub fn page_routes() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
