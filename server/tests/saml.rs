@@ -161,7 +161,7 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
 
 /// The pages of the database file that one sign-in writes to SQLite's write-ahead log: what
 /// SQLite later copies back into the file (its checkpoint, every 1,000 pages).
-async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
+async fn pages_written(saml: &Saml, email: &str) -> u64 {
     use sea_orm::ConnectionTrait;
     let checkpoint = portal::db::wal::truncate_if_over(&saml.app.portal.db, 0)
         .await
@@ -170,7 +170,7 @@ async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
         checkpoint.is_none_or(|c| !c.busy),
         "the log was not emptied"
     );
-    let log = dir.join("portal.db-wal");
+    let log = portal::db::wal::log_file(&saml.app.portal.db).expect("a SQLite file");
     assert_eq!(std::fs::metadata(&log).map_or(0, |m| m.len()), 0);
     let response = saml.post_spec(&saml.spec(email)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -197,22 +197,21 @@ async fn pages_written(saml: &Saml, dir: &std::path::Path, email: &str) -> u64 {
 #[tokio::test]
 async fn a_first_sign_in_writes_one_page_to_the_log_for_each_table_and_index_it_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
     let url = sqlite_url(&dir);
     let saml = Saml::start_on(TestApp::spawn_on(dir, url, &[]).await, true, true).await;
     // Someone signs in first: the counts below are of sign-ins into tables that hold rows.
-    pages_written(&saml, &path, "first@example.com").await;
+    pages_written(&saml, "first@example.com").await;
 
     // The account (its row, its unique email, its identity binding), the sequence of ids (of
     // the account and the audit event), the assertion id, the pool membership and its index by
     // person, the role, the session and its index by person, the audit event and its two
     // indexes: 13 tables and indexes. Stored by their keys, the assertion ids, memberships, roles
     // and sessions need no second B-tree each for their keys: 17 pages before.
-    let first = pages_written(&saml, &path, "ada@example.com").await;
+    let first = pages_written(&saml, "ada@example.com").await;
     assert_eq!(first, 13, "a first sign-in wrote {first} pages");
     // A returning person: the account, the sequence of ids, the assertion id, the session and
     // its index, the audit event and its two indexes.
-    let returning = pages_written(&saml, &path, "ada@example.com").await;
+    let returning = pages_written(&saml, "ada@example.com").await;
     assert_eq!(returning, 8, "a returning sign-in wrote {returning} pages");
 }
 

@@ -61,7 +61,7 @@ pub async fn truncate_if_over(
 
 /// The `-wal` file of the SQLite file behind `db` (an in-memory database has none on disk);
 /// `None` on PostgreSQL.
-fn log_file(db: &DatabaseConnection) -> Option<PathBuf> {
+pub fn log_file(db: &DatabaseConnection) -> Option<PathBuf> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return None;
     }
