@@ -279,6 +279,7 @@ async fn pages_render_while_another_portal_in_the_process_finds_its_routes() {
     let starting = std::thread::spawn({
         let stop = stop.clone();
         move || {
+            // Finding the routes renders the app, whose reads spawn tasks: a runtime to spawn on.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
