@@ -3,7 +3,8 @@
 // sign-in), home, and every Settings page. No serious or critical violation is allowed.
 // On the way it takes the picture of Identity Configuration that the README shows.
 import AxeBuilder from "@axe-core/playwright";
-import { expect, Page, test } from "@playwright/test";
+import { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import * as path from "node:path";
 import { samlIdp, servers } from "./servers";
 import { adminToken, configureSaml, hydrated, SamlPerson, signIn, signInAtSamlIdp, testCertificate } from "./helpers";

@@ -4,7 +4,8 @@
 // provider, and the script exits 0.
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as path from "node:path";
-import { Browser, expect, Page, test } from "@playwright/test";
+import { Browser, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { hydrated, signInAtOidcProvider, signInAtSamlIdp } from "./helpers";
 
 const repo = path.resolve(__dirname, "..", "..");

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN_EMAIL, servers } from "./servers";
 import { configureSaml, hydrated, signIn, testCertificate } from "./helpers";
 

@@ -1,6 +1,7 @@
 // A person signs in through an OpenID Connect provider we did not write (npm oidc-provider, playing
 // Okta) and lands in Portal with an account created just in time.
-import { APIRequestContext, Browser, BrowserContext, expect, Page, test } from "@playwright/test";
+import { APIRequestContext, Browser, BrowserContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { oidcIdp, servers } from "./servers";
 import { adminToken, hydrated, saveSsoJit, signIn, signInAtOidcProvider } from "./helpers";
 

@@ -1,7 +1,8 @@
 // People and access, end to end on the OIDC portal: a new person arrives through Okta with SSO
 // JIT, an admin finds her, grants her Viewer through an agent pool, she reads but cannot write,
 // and the admin removes her, which ends her session and leaves a trail in the audit log.
-import { APIRequestContext, Browser, BrowserContext, expect, Page, test } from "@playwright/test";
+import { APIRequestContext, Browser, BrowserContext, Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { oidcIdp, servers } from "./servers";
 import { adminToken, escapeRegExp, hydrated, signIn, signInAtOidcProvider } from "./helpers";
 

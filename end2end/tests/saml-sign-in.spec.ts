@@ -1,6 +1,7 @@
 // A person signs in through an identity provider we did not write (npm saml-idp, playing Okta)
 // and lands in Portal with an account created just in time.
-import { expect, Page, test } from "@playwright/test";
+import { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { samlIdp, servers } from "./servers";
 import { adminToken, hydrated, saveSsoJit, signIn, signInAtSamlIdp } from "./helpers";
 
