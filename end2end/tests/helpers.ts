@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { expect, Page } from "@playwright/test";
+import { BrowserContext, expect, Page } from "@playwright/test";
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from "./servers";
 
 const repo = path.resolve(__dirname, "..", "..");
@@ -9,6 +9,11 @@ export const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g
 
 /** Someone at a SAML identity provider's sign-in page (npm saml-idp's form). */
 export type SamlPerson = { email: string; first: string; last: string };
+
+/** Keeps the web font that the OIDC provider's own pages import offline: the tests run without the internet. */
+export async function offline(context: BrowserContext) {
+  await context.route("https://fonts.googleapis.com/**", (route) => route.abort());
+}
 
 /** Waits until the WASM bundle has hydrated the page, so that clicks reach Leptos. */
 export async function hydrated(page: Page) {

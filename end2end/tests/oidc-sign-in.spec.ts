@@ -1,20 +1,15 @@
 // A person signs in through an OpenID Connect provider we did not write (npm oidc-provider, playing
 // Okta) and lands in Portal with an account created just in time.
-import { APIRequestContext, Browser, BrowserContext, Page } from "@playwright/test";
+import { APIRequestContext, Browser, Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
 import { oidcIdp, servers } from "./servers";
-import { adminToken, hydrated, saveSsoJit, signIn, signInAtOidcProvider } from "./helpers";
+import { adminToken, hydrated, offline, saveSsoJit, signIn, signInAtOidcProvider } from "./helpers";
 
 const portal = servers.oidc;
 const saved = "Saved. OpenID Connect sign-in uses these settings now.";
 
 // Each test builds on the one before: the provider is configured once, then used.
 test.describe.configure({ mode: "serial" });
-
-// The provider's own pages import a web font; the tests run without the internet.
-async function offline(context: BrowserContext) {
-  await context.route("https://fonts.googleapis.com/**", (route) => route.abort());
-}
 
 test.beforeEach(async ({ context }) => {
   await offline(context);

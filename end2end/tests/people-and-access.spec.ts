@@ -4,7 +4,7 @@
 import { APIRequestContext, Browser, BrowserContext, Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
 import { oidcIdp, servers } from "./servers";
-import { adminToken, escapeRegExp, hydrated, signIn, signInAtOidcProvider } from "./helpers";
+import { adminToken, escapeRegExp, hydrated, offline, signIn, signInAtOidcProvider } from "./helpers";
 
 const portal = servers.oidc;
 const KATHERINE = "katherine.johnson@example.test";
@@ -25,11 +25,6 @@ type Listing = {
 type Person = Listing & { role_sources: Array<{ role: string; from: string }> };
 type Pool = { id: number; name: string; is_default: boolean; roles: string[]; members: string[] };
 type AuditPage = { events: Array<{ action: string; target: string; outcome: string }>; total: number };
-
-// The provider's own pages import a web font; the tests run without the internet.
-async function offline(context: BrowserContext) {
-  await context.route("https://fonts.googleapis.com/**", (route) => route.abort());
-}
 
 /** A browser of its own, so that neither the provider nor Portal remembers anyone else. */
 async function freshContext(browser: Browser): Promise<BrowserContext> {
