@@ -64,7 +64,9 @@ impl Application {
         // Installed before the first request, so that no sign-in goes uncounted.
         crate::metrics::handle();
         crate::janitor::spawn(portal.db.clone());
-        crate::db::wal::spawn(portal.db.clone());
+        crate::db::wal::spawn(portal.db.clone())
+            .await
+            .map_err(cannot_open)?;
         let router = router(portal.clone(), listener.local_addr()?);
         Ok(Application {
             listener,

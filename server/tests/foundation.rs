@@ -990,6 +990,103 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
     assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 256);
 }
 
+/// Writes 300 rows of 32 KB, each in a transaction of its own (some 2,700 pages of the log, far
+/// past SQLite's default of 1,000 for its automatic checkpoint), and gives the size of the
+/// database file afterwards.
+async fn fill_the_log(db: &sea_orm::DatabaseConnection, file: &std::path::Path) -> u64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql.to_string());
+    db.execute_raw(sql("CREATE TABLE filler (bytes BLOB NOT NULL)"))
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        db.execute_raw(sql("INSERT INTO filler VALUES (randomblob(32768))"))
+            .await
+            .unwrap();
+    }
+    std::fs::metadata(file).unwrap().len()
+}
+
+#[tokio::test]
+async fn a_commit_leaves_the_log_to_the_checkpointer_which_copies_it_back() {
+    use portal::db::wal;
+    use sea_orm::{ConnectionTrait, Statement};
+    let (dir, db) = migrated_sqlite_file().await;
+    let file = dir.path().join("portal.db");
+
+    let before = fill_the_log(&db, &file).await;
+    assert!(
+        before < 4 << 20,
+        "the commits copied the log back themselves: the file has {before} bytes"
+    );
+
+    let checkpointer = wal::Checkpointer::open(&db)
+        .await
+        .unwrap()
+        .expect("a SQLite file");
+    let copied = checkpointer.copy_back().await.unwrap();
+    assert!(copied.log_pages > 2_000, "{copied:?}");
+    assert_eq!(copied.copied_pages, copied.log_pages, "all of it copied");
+    let after = std::fs::metadata(&file).unwrap().len();
+    assert!(after > 9 << 20, "the file has {after} bytes");
+    let rows = db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT count(*) FROM filler",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 300);
+
+    // The backstop that SQLite's own checkpoint is left at, on every connection of the pool.
+    let backstop = db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA wal_autocheckpoint",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        backstop.try_get_by_index::<i64>(0).unwrap(),
+        i64::from(wal::BACKSTOP_PAGES)
+    );
+}
+
+#[tokio::test]
+async fn a_running_portal_copies_its_log_back_in_the_background() {
+    let (dir, db) = migrated_sqlite_file().await;
+    let file = dir.path().join("portal.db");
+    portal::db::wal::spawn(db.clone()).await.unwrap();
+    fill_the_log(&db, &file).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&file).unwrap().len();
+        if size > 9 << 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 10 s the file still has {size} bytes"
+        );
+        tokio::time::sleep(portal::db::wal::EVERY).await;
+    }
+}
+
+#[tokio::test]
+async fn only_a_sqlite_file_has_a_checkpointer() {
+    use portal::db::wal::Checkpointer;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let db = portal::db::connect(&url).await.unwrap();
+    let checkpointer = Checkpointer::open(&db).await.unwrap();
+    assert_eq!(checkpointer.is_some(), url.starts_with("sqlite:"), "{url}");
+
+    let memory = portal::db::connect("sqlite::memory:").await.unwrap();
+    assert!(Checkpointer::open(&memory).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn a_persons_roles_are_read_through_indexes_without_scanning_a_table() {
     use sea_orm::{ConnectionTrait, QueryTrait, Statement};

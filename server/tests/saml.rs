@@ -160,7 +160,7 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
 }
 
 /// The pages of the database file that one sign-in writes to SQLite's write-ahead log: what
-/// SQLite later copies back into the file (its checkpoint, every 1,000 pages).
+/// is later copied back into the file (`db::wal::Checkpointer`).
 async fn pages_written(saml: &Saml, email: &str) -> u64 {
     use sea_orm::ConnectionTrait;
     let checkpoint = portal::db::wal::truncate_if_over(&saml.app.portal.db, 0)

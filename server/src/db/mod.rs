@@ -46,13 +46,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false)
         // Every connection of the pool, not only the first: WAL lets readers proceed while a
         // login writes; NORMAL is durable across application crashes and loses at most the last
-        // transactions on power loss.
+        // transactions on power loss. The log is copied back by `wal::Checkpointer`, beside the
+        // sign-ins rather than in one of them; SQLite's own checkpoint stays as a backstop.
         .map_sqlx_sqlite_opts(|sqlite| {
             sqlite
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(BUSY_TIMEOUT_SECS))
+                .pragma("wal_autocheckpoint", wal::BACKSTOP_PAGES.to_string())
         });
     // Turning a new file to WAL takes an exclusive lock that SQLite's busy timeout does not wait
     // for: of several replicas opening a new file at the same moment, all but one are told the

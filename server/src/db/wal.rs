@@ -1,24 +1,99 @@
-//! Keeps a SQLite file's write-ahead log (the `-wal` file beside it) from growing without end.
+//! Keeps a SQLite file's write-ahead log (the `-wal` file beside it) off the sign-ins' path and
+//! from growing without end. PostgreSQL needs none of this.
 //!
-//! SQLite copies the log back into the database file after every 1,000 pages written (its
-//! automatic checkpoint), but it starts writing the log from the beginning again only if no
-//! connection is reading the log at that moment. A portal that signs people in without pause
-//! always has a reader, so the log only grows: 244 MB after 30,000 sign-ins in the login storm.
-//! Every [`EVERY`], once the log has passed [`LIMIT_BYTES`], a `wal_checkpoint(TRUNCATE)` waits
-//! for the readers of that moment to finish (new ones read the database file and do not hold it
-//! up), copies what is left and empties the file. PostgreSQL needs none of this.
+//! SQLite's own automatic checkpoint copies the log back into the database file in whichever
+//! connection commits once the log holds 1,000 pages: one sign-in in about 60 then waited for
+//! the copy and its `fsync`, and with one connection per CPU every other request waited behind
+//! it. Here a [`Checkpointer`], on a connection of its own, copies the log back every [`EVERY`]
+//! instead, beside the sign-ins; SQLite's automatic checkpoint is left only as a backstop at
+//! [`BACKSTOP_PAGES`] (set in [`super::connect`]).
+//!
+//! SQLite starts writing the log from the beginning again only if it has all been copied back
+//! when a transaction begins. A portal that signs people in without pause always has a
+//! transaction writing, so the log would only grow (244 MB after 30,000 sign-ins in the login
+//! storm, before this module). At each look, once the log has passed [`LIMIT_BYTES`], a
+//! `wal_checkpoint(TRUNCATE)` in the writers' queue waits for the readers of that moment to
+//! finish (new ones read the database file and do not hold it up), copies what is left and
+//! empties the file.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlxSqliteConnector, Statement,
+};
 
-/// A first sign-in dirties some 13 to 16 pages (about 60 KB of log), so a busy portal adds
-/// megabytes a second; a look costs one `stat`.
-pub const EVERY: Duration = Duration::from_secs(1);
+/// How often the log is copied back and its size looked at. A first sign-in writes some 13 to
+/// 16 pages (about 60 KB of log), so at 1,000 sign-ins a second a copy takes in some 1,500 pages,
+/// a few hundred of them distinct, and the log grows by 6 MB between looks. An idle portal's
+/// copy finds nothing to do, and a look costs one `stat`.
+pub const EVERY: Duration = Duration::from_millis(100);
 
 /// A log this large is emptied at the next look (4,096 pages of 4 KB).
 pub const LIMIT_BYTES: u64 = 16 << 20;
+
+/// SQLite's automatic checkpoint, in the connection that commits, only once the log holds this
+/// many pages (40 MB of 4 KB pages): should the [`Checkpointer`] stop, the log is still copied
+/// back, on the sign-ins' path as SQLite does by default (at 1,000).
+pub const BACKSTOP_PAGES: u32 = 10_000;
+
+/// A connection of its own to the SQLite file, that copies the log back into the database file
+/// (`wal_checkpoint(PASSIVE)`: it waits for no reader or writer and copies what they allow).
+/// It reads no table, so the pool's connections keep their page caches.
+pub struct Checkpointer {
+    connection: DatabaseConnection,
+}
+
+/// What one copy found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopiedBack {
+    /// Pages in the log.
+    pub log_pages: i64,
+    /// Pages of the log now in the database file; fewer than `log_pages` while a reader still
+    /// needs the older ones, or a writer had the file locked for the moment.
+    pub copied_pages: i64,
+}
+
+impl Checkpointer {
+    /// Opens its connection to the SQLite file behind `db`; `None` on PostgreSQL and for an
+    /// in-memory database, which have no log on disk.
+    pub async fn open(db: &DatabaseConnection) -> Result<Option<Self>, DbErr> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(None);
+        }
+        let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
+        if !options.get_filename().is_file() {
+            return Ok(None);
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))?;
+        Ok(Some(Checkpointer {
+            connection: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+        }))
+    }
+
+    /// Copies back what the readers and writer of this moment allow.
+    pub async fn copy_back(&self) -> Result<CopiedBack, DbErr> {
+        let row = self
+            .connection
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA wal_checkpoint(PASSIVE)",
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("wal_checkpoint returned no row".into()))?;
+        Ok(CopiedBack {
+            log_pages: row.try_get_by_index(1)?,
+            copied_pages: row.try_get_by_index(2)?,
+        })
+    }
+}
 
 /// What a checkpoint found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,16 +146,20 @@ pub fn log_file(db: &DatabaseConnection) -> Option<PathBuf> {
     Some(log.into())
 }
 
-/// Looks every [`EVERY`] for as long as the portal runs; nothing on PostgreSQL.
-pub fn spawn(db: DatabaseConnection) {
-    if log_file(&db).is_none() {
-        return;
-    }
+/// Every [`EVERY`] for as long as the portal runs: copies the log back, then empties it if it
+/// has grown past [`LIMIT_BYTES`]; nothing on PostgreSQL.
+pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
+    let Some(checkpointer) = Checkpointer::open(&db).await? else {
+        return Ok(());
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if let Err(error) = checkpointer.copy_back().await {
+                tracing::warn!(%error, "could not copy the SQLite write-ahead log back");
+            }
             match truncate_if_over(&db, LIMIT_BYTES).await {
                 Ok(None) => {}
                 Ok(Some(Checkpoint {
@@ -101,4 +180,5 @@ pub fn spawn(db: DatabaseConnection) {
             }
         }
     });
+    Ok(())
 }
