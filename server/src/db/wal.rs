@@ -72,7 +72,7 @@ impl Checkpointer {
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())))?;
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
         Ok(Some(Checkpointer {
             connection: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
         }))
@@ -155,12 +155,28 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A failure is logged when it begins and when it ends, not ten times a second.
+        let (mut copy_failing, mut truncate_failing) = (false, false);
         loop {
             tick.tick().await;
-            if let Err(error) = checkpointer.copy_back().await {
-                tracing::warn!(%error, "could not copy the SQLite write-ahead log back");
+            match checkpointer.copy_back().await {
+                Ok(_) if copy_failing => {
+                    tracing::info!("the SQLite write-ahead log is copied back again");
+                    copy_failing = false;
+                }
+                Ok(_) => {}
+                Err(error) if !copy_failing => {
+                    tracing::warn!(%error, "could not copy the SQLite write-ahead log back");
+                    copy_failing = true;
+                }
+                Err(_) => {}
             }
-            match truncate_if_over(&db, LIMIT_BYTES).await {
+            let truncated = truncate_if_over(&db, LIMIT_BYTES).await;
+            if truncate_failing && truncated.is_ok() {
+                tracing::info!("the SQLite write-ahead log can be emptied again");
+                truncate_failing = false;
+            }
+            match truncated {
                 Ok(None) => {}
                 Ok(Some(Checkpoint {
                     bytes_before,
@@ -174,9 +190,11 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
                     "the SQLite write-ahead log stays as it is until the next look: \
                      a reader held it for longer than the busy timeout"
                 ),
-                Err(error) => {
-                    tracing::warn!(%error, "could not empty the SQLite write-ahead log")
+                Err(error) if !truncate_failing => {
+                    tracing::warn!(%error, "could not empty the SQLite write-ahead log");
+                    truncate_failing = true;
                 }
+                Err(_) => {}
             }
         }
     });
