@@ -944,9 +944,7 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
     let (dir, db) = migrated_sqlite_file().await;
     let log = dir.path().join("portal.db-wal");
     let sql = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql.to_string());
-    db.execute_raw(sql("CREATE TABLE filler (bytes BLOB NOT NULL)"))
-        .await
-        .unwrap();
+    write_filler(&db, 0).await;
 
     // A reader that stays in the log while 8 MB are written: SQLite's own checkpoint cannot start
     // the log again, so it grows, as it does when sign-ins never pause. It reads through a
@@ -957,11 +955,7 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
         .query_one_raw(sql("SELECT count(*) FROM filler"))
         .await
         .unwrap();
-    for _ in 0..256 {
-        db.execute_raw(sql("INSERT INTO filler VALUES (randomblob(32768))"))
-            .await
-            .unwrap();
-    }
+    write_filler(&db, 256).await;
     reader.rollback().await.unwrap();
     let grown = std::fs::metadata(&log).unwrap().len();
     assert!(grown > 8 << 20, "the log grew to {grown} bytes");
@@ -982,35 +976,50 @@ async fn a_write_ahead_log_grown_past_its_limit_is_emptied_and_nothing_is_lost()
         })
     );
     assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "emptied");
-    let rows = db
-        .query_one_raw(sql("SELECT count(*) FROM filler"))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 256);
+    assert_eq!(number(&db, "SELECT count(*) FROM filler").await, 256);
 }
 
-/// Writes 300 rows of 32 KB, each in a transaction of its own (some 2,700 pages of the log, far
-/// past SQLite's default of 1,000 for its automatic checkpoint), and gives the size of the
-/// database file afterwards.
-async fn fill_the_log(db: &sea_orm::DatabaseConnection, file: &std::path::Path) -> u64 {
+/// The number in the first column of the one row that `sql` answers.
+async fn number(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap()
+}
+
+/// Creates the table `filler` if need be, and writes `rows` rows of 32 KB into it, each in a
+/// transaction of its own.
+async fn write_filler(db: &sea_orm::DatabaseConnection, rows: usize) {
     use sea_orm::{ConnectionTrait, Statement};
     let sql = |sql: &str| Statement::from_string(sea_orm::DbBackend::Sqlite, sql.to_string());
-    db.execute_raw(sql("CREATE TABLE filler (bytes BLOB NOT NULL)"))
-        .await
-        .unwrap();
-    for _ in 0..300 {
+    db.execute_raw(sql(
+        "CREATE TABLE IF NOT EXISTS filler (bytes BLOB NOT NULL)",
+    ))
+    .await
+    .unwrap();
+    for _ in 0..rows {
         db.execute_raw(sql("INSERT INTO filler VALUES (randomblob(32768))"))
             .await
             .unwrap();
     }
+}
+
+/// Writes 300 rows of 32 KB (some 2,700 pages of the log, far past SQLite's default of 1,000 for
+/// its automatic checkpoint), and gives the size of the database file afterwards.
+async fn fill_the_log(db: &sea_orm::DatabaseConnection, file: &std::path::Path) -> u64 {
+    write_filler(db, 300).await;
     std::fs::metadata(file).unwrap().len()
 }
 
 #[tokio::test]
 async fn a_commit_leaves_the_log_to_the_checkpointer_which_copies_it_back() {
     use portal::db::wal;
-    use sea_orm::{ConnectionTrait, Statement};
     let (dir, db) = migrated_sqlite_file().await;
     let file = dir.path().join("portal.db");
 
@@ -1029,27 +1038,10 @@ async fn a_commit_leaves_the_log_to_the_checkpointer_which_copies_it_back() {
     assert_eq!(copied.copied_pages, copied.log_pages, "all of it copied");
     let after = std::fs::metadata(&file).unwrap().len();
     assert!(after > 9 << 20, "the file has {after} bytes");
-    let rows = db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "SELECT count(*) FROM filler",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 300);
-
+    assert_eq!(number(&db, "SELECT count(*) FROM filler").await, 300);
     // The backstop that SQLite's own checkpoint is left at, on every connection of the pool.
-    let backstop = db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "PRAGMA wal_autocheckpoint",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        backstop.try_get_by_index::<i64>(0).unwrap(),
+        number(&db, "PRAGMA wal_autocheckpoint").await,
         i64::from(wal::BACKSTOP_PAGES)
     );
 }
@@ -1117,7 +1109,6 @@ async fn a_persons_roles_are_read_through_indexes_without_scanning_a_table() {
 
 #[tokio::test]
 async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_admin() {
-    use sea_orm::{ConnectionTrait, Statement};
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
     let start = |url: String| async move {
@@ -1153,26 +1144,15 @@ async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_adm
     );
 
     let db = &replicas[0].as_ref().unwrap().portal().db;
-    let count = |sql: &str| {
-        let statement = Statement::from_string(db.get_database_backend(), sql.to_string());
-        async move {
-            db.query_one_raw(statement)
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get_by_index::<i64>(0)
-                .unwrap()
-        }
-    };
-    assert_eq!(count("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(number(db, "SELECT COUNT(*) FROM users").await, 1);
     assert_eq!(
-        count("SELECT COUNT(*) FROM user_roles").await,
+        number(db, "SELECT COUNT(*) FROM user_roles").await,
         1,
         "the admin holds the Admin role once"
     );
     use migrations::MigratorTrait;
     assert_eq!(
-        count("SELECT COUNT(*) FROM seaql_migrations").await,
+        number(db, "SELECT COUNT(*) FROM seaql_migrations").await,
         migrations::Migrator::migrations().len() as i64
     );
 }
