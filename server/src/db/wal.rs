@@ -155,34 +155,17 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // A failure is logged when it begins and when it ends, not ten times a second.
-        let (mut copy_failing, mut truncate_failing) = (false, false);
+        let mut copying = Failure::new("copy the SQLite write-ahead log back");
+        let mut emptying = Failure::new("empty the SQLite write-ahead log");
         loop {
             tick.tick().await;
-            match checkpointer.copy_back().await {
-                Ok(_) if copy_failing => {
-                    tracing::info!("the SQLite write-ahead log is copied back again");
-                    copy_failing = false;
-                }
-                Ok(_) => {}
-                Err(error) if !copy_failing => {
-                    tracing::warn!(%error, "could not copy the SQLite write-ahead log back");
-                    copy_failing = true;
-                }
-                Err(_) => {}
-            }
-            let truncated = truncate_if_over(&db, LIMIT_BYTES).await;
-            if truncate_failing && truncated.is_ok() {
-                tracing::info!("the SQLite write-ahead log can be emptied again");
-                truncate_failing = false;
-            }
-            match truncated {
-                Ok(None) => {}
-                Ok(Some(Checkpoint {
+            copying.look(checkpointer.copy_back().await);
+            match emptying.look(truncate_if_over(&db, LIMIT_BYTES).await) {
+                Some(Some(Checkpoint {
                     bytes_before,
                     busy: false,
                 })) => tracing::debug!(bytes_before, "emptied the SQLite write-ahead log"),
-                Ok(Some(Checkpoint {
+                Some(Some(Checkpoint {
                     bytes_before,
                     busy: true,
                 })) => tracing::info!(
@@ -190,13 +173,43 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
                     "the SQLite write-ahead log stays as it is until the next look: \
                      a reader held it for longer than the busy timeout"
                 ),
-                Err(error) if !truncate_failing => {
-                    tracing::warn!(%error, "could not empty the SQLite write-ahead log");
-                    truncate_failing = true;
-                }
-                Err(_) => {}
+                Some(None) | None => {}
             }
         }
     });
     Ok(())
+}
+
+/// One of the checkpointer's tasks, which fails or succeeds at every look: its failure is logged
+/// when it begins and when it ends, not ten times a second.
+struct Failure {
+    task: &'static str,
+    ongoing: bool,
+}
+
+impl Failure {
+    fn new(task: &'static str) -> Self {
+        Failure {
+            task,
+            ongoing: false,
+        }
+    }
+
+    /// What the task gave this time, if it succeeded.
+    fn look<T>(&mut self, result: Result<T, DbErr>) -> Option<T> {
+        match result {
+            Ok(value) => {
+                if std::mem::take(&mut self.ongoing) {
+                    tracing::info!("can {} again", self.task);
+                }
+                Some(value)
+            }
+            Err(error) => {
+                if !std::mem::replace(&mut self.ongoing, true) {
+                    tracing::warn!(%error, "could not {}", self.task);
+                }
+                None
+            }
+        }
+    }
 }
