@@ -100,8 +100,9 @@ impl Checkpointer {
 pub struct Checkpoint {
     /// The log's size before.
     pub bytes_before: u64,
-    /// Whether SQLite gave up waiting for a reader (its busy timeout), leaving the log as it
-    /// was; it is tried again at the next look.
+    /// Whether the log was left as it was: SQLite gave up waiting for a reader (its busy
+    /// timeout), or another connection to the file (another replica's checkpointer) was copying
+    /// it back at that moment, which SQLite does not wait for. It is tried again at the next look.
     pub busy: bool,
 }
 
@@ -171,7 +172,8 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
                 })) => tracing::info!(
                     bytes_before,
                     "the SQLite write-ahead log stays as it is until the next look: \
-                     a reader held it for longer than the busy timeout"
+                     a reader held it for longer than the busy timeout, or another \
+                     checkpoint was running"
                 ),
                 Some(None) | None => {}
             }
