@@ -215,3 +215,71 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use sea_orm::DbErr;
+    use tracing::Level;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::Failure;
+
+    /// The level and message of each event logged while it listens.
+    #[derive(Clone, Default)]
+    struct Logged(Arc<Mutex<Vec<(Level, String)>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Logged {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Message(String);
+            impl tracing::field::Visit for Message {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "message" {
+                        self.0 = format!("{value:?}");
+                    }
+                }
+            }
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            let mut logged = self.0.lock().unwrap();
+            logged.push((*event.metadata().level(), message.0));
+        }
+    }
+
+    #[test]
+    fn a_failure_is_logged_when_it_begins_and_when_it_ends_not_at_every_look() {
+        let logged = Logged::default();
+        let failed = || Err::<u64, _>(DbErr::Custom("disk I/O error".into()));
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(logged.clone()),
+            || {
+                let mut copying = Failure::new("copy the log back");
+                assert_eq!(copying.look(Ok(7)), Some(7));
+                for _ in 0..10 {
+                    assert_eq!(copying.look(failed()), None);
+                }
+                for _ in 0..10 {
+                    assert_eq!(copying.look(Ok(0)), Some(0));
+                }
+                assert_eq!(copying.look(failed()), None);
+            },
+        );
+        assert_eq!(
+            *logged.0.lock().unwrap(),
+            [
+                (Level::WARN, "could not copy the log back".to_string()),
+                (Level::INFO, "can copy the log back again".to_string()),
+                (Level::WARN, "could not copy the log back".to_string()),
+            ]
+        );
+    }
+}
