@@ -161,21 +161,24 @@ pub async fn spawn(db: DatabaseConnection) -> Result<(), DbErr> {
         loop {
             tick.tick().await;
             copying.look(checkpointer.copy_back().await);
-            match emptying.look(truncate_if_over(&db, LIMIT_BYTES).await) {
-                Some(Some(Checkpoint {
+            match emptying
+                .look(truncate_if_over(&db, LIMIT_BYTES).await)
+                .flatten()
+            {
+                Some(Checkpoint {
                     bytes_before,
                     busy: false,
-                })) => tracing::debug!(bytes_before, "emptied the SQLite write-ahead log"),
-                Some(Some(Checkpoint {
+                }) => tracing::debug!(bytes_before, "emptied the SQLite write-ahead log"),
+                Some(Checkpoint {
                     bytes_before,
                     busy: true,
-                })) => tracing::info!(
+                }) => tracing::info!(
                     bytes_before,
                     "the SQLite write-ahead log stays as it is until the next look: \
                      a reader held it for longer than the busy timeout, or another \
                      checkpoint was running"
                 ),
-                Some(None) | None => {}
+                None => {}
             }
         }
     });
