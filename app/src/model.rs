@@ -85,13 +85,24 @@ pub struct OidcView {
     pub token_auth_method: String,
 }
 
-/// The OIDC form of the Single sign-on card; an empty secret keeps the stored one.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The OIDC form of the Single sign-on card; an empty secret keeps the stored one. Its `Debug`
+/// leaves the secret out.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OidcForm {
     pub discovery_url: String,
     pub client_id: String,
     pub client_secret: String,
     pub token_auth_method: String,
+}
+
+impl std::fmt::Debug for OidcForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcForm")
+            .field("discovery_url", &self.discovery_url)
+            .field("client_id", &self.client_id)
+            .field("token_auth_method", &self.token_auth_method)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the admin enters in Okta's OIDC app integration for this portal.

@@ -62,7 +62,7 @@ test("with SSO JIT off, the next new person sees the refusal page and no account
   await page.getByTestId("sign-in-with-okta").click();
   await signInAtSamlIdp(page, samlIdp.url, { email: "alan.turing@example.test", first: "Alan", last: "Turing" });
   await expect(page.getByTestId("sso-error")).toHaveText(
-    "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.",
+    "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.",
   );
   const reference = (await page.getByTestId("correlation-id").textContent())?.trim() ?? "";
   expect(reference).not.toBe("");

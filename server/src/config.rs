@@ -40,7 +40,8 @@ pub struct Config {
     pub request_timeout: Duration,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The settings as read, before checking. No `Debug`: it holds the admin password in clear.
+#[derive(Deserialize, Serialize)]
 struct Raw {
     addr: String,
     public_url: Option<String>,

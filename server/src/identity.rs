@@ -67,8 +67,9 @@ pub struct SamlSettings {
     pub allow_idp_initiated: bool,
 }
 
-/// OIDC settings as the API carries them: the secret is write-only.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// OIDC settings as the API carries them: the secret is write-only. Its `Debug` leaves the
+/// secret out.
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDocument {
     pub discovery_url: String,
@@ -83,6 +84,17 @@ pub struct OidcDocument {
     pub client_secret_set: bool,
     #[serde(default)]
     pub token_auth_method: TokenAuthMethod,
+}
+
+impl std::fmt::Debug for OidcDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcDocument")
+            .field("discovery_url", &self.discovery_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret_set", &self.client_secret_set)
+            .field("token_auth_method", &self.token_auth_method)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -169,11 +181,26 @@ impl IdentityConfig {
         })
     }
 
+    /// The SAML settings, when SAML is the protocol in force.
+    pub fn saml(&self) -> Option<&SamlSettings> {
+        self.saml
+            .as_ref()
+            .filter(|_| self.protocol == Some(SsoProtocol::Saml))
+    }
+
     /// The OIDC settings, when OpenID Connect is the protocol in force.
     pub fn oidc(&self) -> Option<&OidcSettings> {
         self.oidc
             .as_ref()
             .filter(|_| self.protocol == Some(SsoProtocol::Oidc))
+    }
+
+    /// Whether a person unknown to Portal gets an account when they sign in: SSO JIT is the
+    /// stored method and the plan includes it. After a move to a plan without it, the stored
+    /// choice stays as the admin left it (the page says why it is not in force), but nobody
+    /// new is let in.
+    pub fn jit_in_force(&self, plan: Plan) -> bool {
+        self.provisioning == ProvisioningMethod::SsoJit && plan.includes_sso_jit()
     }
 
     /// Whether an identity provider is configured (and so SSO JIT may be turned on).
@@ -229,8 +256,13 @@ impl IdentityConfig {
 /// Why SSO JIT cannot be turned on now, if anything stands in the way.
 pub fn jit_obstacle(config: &IdentityConfig, plan: Plan, release: Release) -> Option<String> {
     if !plan.includes_sso_jit() {
+        let left_on = if config.provisioning == ProvisioningMethod::SsoJit {
+            " It creates no accounts here: turn it off to add people by hand."
+        } else {
+            ""
+        };
         return Some(format!(
-            "{} is part of the Enterprise plan; this portal runs on the {} plan.",
+            "{} is part of the Enterprise plan; this portal runs on the {} plan.{left_on}",
             release.jit_label(),
             plan.as_str()
         ));
@@ -266,7 +298,14 @@ fn check(
             let saml = doc.sso.saml.ok_or_else(|| {
                 PortalError::invalid("sso.saml", "required when sso.protocol is saml")
             })?;
-            (Some(check_saml(saml, Utc::now())?), None)
+            // The settings in force, sent back unchanged (turning JIT off, say), were checked
+            // when they were saved: a certificate that has expired since must not stand in the
+            // way of changing something else.
+            if current.saml() == Some(&saml) {
+                (Some(saml), None)
+            } else {
+                (Some(check_saml(saml, Utc::now())?), None)
+            }
         }
         Some(SsoProtocol::Oidc) => {
             if !release.offers_oidc() {

@@ -50,6 +50,12 @@ pub enum Admission {
     SignedIn(user::Model),
     /// An existing account was bound to this identity by its email.
     Linked(user::Model),
+    /// An account bound to an identity provider no longer in force was bound to this one by
+    /// its email: the same people after a move from SAML to OIDC, or to a new Okta app.
+    Moved {
+        account: user::Model,
+        from_provider: String,
+    },
     /// A new account was created just in time.
     Created(user::Model),
 }
@@ -58,13 +64,22 @@ impl Admission {
     pub fn account(&self) -> &user::Model {
         match self {
             Admission::SignedIn(a) | Admission::Linked(a) | Admission::Created(a) => a,
+            Admission::Moved { account, .. } => account,
+        }
+    }
+
+    /// The identity provider the account was bound to before this sign-in moved it.
+    pub fn moved_from(&self) -> Option<&str> {
+        match self {
+            Admission::Moved { from_provider, .. } => Some(from_provider),
+            _ => None,
         }
     }
 
     pub fn action(&self) -> &'static str {
         match self {
             Admission::SignedIn(_) => "sign_in.sso",
-            Admission::Linked(_) => "account.linked",
+            Admission::Linked(_) | Admission::Moved { .. } => "account.linked",
             Admission::Created(_) => "account.jit_created",
         }
     }
@@ -166,9 +181,17 @@ impl JitProvisioner {
 
         let email = who.email.as_ref().ok_or(Refusal::NoEmail("email"))?;
         if let Some(account) = email_holder {
-            if account.idp_subject.is_some() {
-                return Err(Refusal::IdentityConflict(account.email).into());
-            }
+            // Bound to someone else at this same provider: the provider and Portal disagree
+            // about who holds the address, and an admin sorts it out. Bound at another provider:
+            // that one is no longer in force (Portal trusts one at a time), and the account
+            // moves to this one on the terms a local account is linked on.
+            let from_provider = match (account.idp_provider.clone(), &account.idp_subject) {
+                (Some(provider), Some(_)) if provider == who.provider => {
+                    return Err(Refusal::IdentityConflict(account.email).into())
+                }
+                (provider, Some(_)) => Some(provider.unwrap_or_default()),
+                (_, None) => None,
+            };
             if !who.email_verified {
                 return Err(Refusal::EmailNotVerified(account.email).into());
             }
@@ -179,7 +202,14 @@ impl JitProvisioner {
             link.idp_provider = Set(Some(who.provider.clone()));
             link.idp_subject = Set(Some(who.subject.clone()));
             link.last_login_at = Set(Some(now));
-            return Ok(Admission::Linked(link.update(db).await?));
+            let account = link.update(db).await?;
+            return Ok(match from_provider {
+                Some(from_provider) => Admission::Moved {
+                    account,
+                    from_provider,
+                },
+                None => Admission::Linked(account),
+            });
         }
 
         if !self.jit_enabled {

@@ -1288,6 +1288,97 @@ async fn the_client_secret_is_write_only_and_kept_only_for_the_same_provider() {
     refused_configuration(&oidc.app, &doc, "sso.oidc.client_secret").await;
 }
 
+/// Signs `email` in over SAML to `idp`, which `app` trusts; the person's session cookie is set.
+async fn saml_sign_in(app: &TestApp, idp: &support::saml::TestIdp, email: &str) {
+    let spec = support::saml::ResponseSpec::new(
+        idp,
+        &app.url("/sso/saml/metadata"),
+        &app.url("/sso/saml/acs"),
+        email,
+    );
+    let response = browser()
+        .post(app.url("/sso/saml/acs"))
+        .form(&[("SAMLResponse", spec.encoded(idp))])
+        .send()
+        .await
+        .unwrap();
+    assert!(has_session_cookie(&response), "{}", response.status());
+}
+
+#[tokio::test]
+async fn after_a_move_from_saml_to_oidc_people_keep_their_accounts() {
+    // Release 1.53 signed people in over SAML; 1.54 moves the same Okta org to OIDC.
+    let oidc = Oidc::start(true).await;
+    let saml_idp = support::saml::TestIdp::new("http://www.okta.com/exk1moving");
+    oidc.app.configure_saml(&saml_idp, true, true).await;
+    saml_sign_in(&oidc.app, &saml_idp, "grace.hopper@example.test").await;
+    saml_sign_in(&oidc.app, &saml_idp, "alan.turing@example.test").await;
+    let grace_before = oidc.account("grace.hopper@example.test").await.unwrap();
+    let token = oidc.app.admin_token().await;
+    let response = oidc
+        .app
+        .api_put(&token, "/api/v1/identity", &oidc_document(&oidc.op, true))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let users = oidc.app.user_count().await;
+
+    // The provider vouches for Grace's address: her account moves to it, roles and all.
+    let response = oidc
+        .sign_in(
+            &Person::new("grace.hopper@example.test"),
+            TokenSpec::default(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    assert_eq!(oidc.app.user_count().await, users, "no second account");
+    let grace = oidc.account("grace.hopper@example.test").await.unwrap();
+    assert_eq!(grace.id, grace_before.id);
+    assert_eq!(grace.idp_provider, Some(format!("oidc:{}", oidc.op.issuer)));
+    assert!(grace.jit_provisioned, "still flagged as JIT-provisioned");
+    let moved = portal::db::entities::audit_event::Entity::find()
+        .filter(portal::db::entities::audit_event::Column::Action.eq("account.linked"))
+        .one(&oidc.app.portal.db)
+        .await
+        .unwrap()
+        .expect("the move is audited");
+    let details: Value = serde_json::from_str(&moved.details).unwrap();
+    assert_eq!(
+        details["previous_provider"],
+        "saml:http://www.okta.com/exk1moving"
+    );
+
+    // Not vouched for, Alan's address is not moved, and his account stays as it was.
+    let mut alan = Person::new("alan.turing@example.test");
+    alan.email_verified = false;
+    let alan_before = oidc.account("alan.turing@example.test").await.unwrap();
+    let response = oidc.sign_in(&alan, TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(
+        oidc.account("alan.turing@example.test").await.unwrap(),
+        alan_before
+    );
+
+    // Someone else at this same provider holding Grace's address is still a conflict.
+    let mut impostor = Person::new("grace.hopper@example.test");
+    impostor.sub = "00u-someone-else".into();
+    let sessions = oidc.app.session_count().await;
+    let response = oidc.sign_in(&impostor, TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(oidc.app.session_count().await, sessions);
+    assert_eq!(oidc.app.user_count().await, users);
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"identity_conflict".to_string()));
+    assert_eq!(
+        oidc.account("grace.hopper@example.test").await.unwrap(),
+        grace
+    );
+}
+
 #[tokio::test]
 async fn configuring_oidc_replaces_saml_and_back() {
     let oidc = Oidc::start(true).await;

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use app::api::{GetLoginPage, GetShell, SignIn};
+use app::api::{GetLoginPage, GetShell, SaveOidc, SignIn};
 use base64::Engine;
 use leptos::server_fn::ServerFn;
 use reqwest::{header, Client, Method, StatusCode};
@@ -390,27 +390,26 @@ impl Binary {
                 log.push('\n');
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(line) = text.lines().find(|l| l.contains("Portal is listening")) {
+        let port = eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            async || {
+                let text = log.lock().unwrap().clone();
+                let Some(line) = text.lines().find(|l| l.contains("Portal is listening")) else {
+                    assert!(
+                        child.try_wait().unwrap().is_none(),
+                        "the binary exited:\n{text}"
+                    );
+                    return Err(format!("the binary is not listening:\n{text}"));
+                };
                 let at = line.find("127.0.0.1:").expect("the address") + "127.0.0.1:".len();
-                let port: String = line[at..]
+                Ok(line[at..]
                     .chars()
                     .take_while(char::is_ascii_digit)
-                    .collect();
-                break port;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the binary did not start listening:\n{text}"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the binary exited:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+                    .collect::<String>())
+            },
+        )
+        .await;
         Binary {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -451,17 +450,13 @@ impl Binary {
 
     /// Waits for the process to end, at most `limit`.
     async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the binary did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(limit, Duration::from_millis(50), async || {
+            self.child
+                .try_wait()
+                .unwrap()
+                .ok_or_else(|| "the binary is still running".to_string())
+        })
+        .await
     }
 
     fn log(&self) -> String {
@@ -505,8 +500,8 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
     ];
 
     // A local password sign-in through the form, as the page sends it.
-    let person = browser();
-    let page: Value = person
+    let admin = browser();
+    let page: Value = admin
         .post(portal.url(GetLoginPage::PATH))
         .form(&[("", "")])
         .send()
@@ -516,7 +511,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .await
         .unwrap();
     let form_token = page["csrf_token"].as_str().unwrap().to_string();
-    let response = person
+    let response = admin
         .post(portal.url(SignIn::PATH))
         .header(header::ACCEPT, "application/json")
         .form(&[
@@ -530,7 +525,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .unwrap();
     secrets.push(("the sign-in form's CSRF token", form_token));
     secrets.push(("a password session's cookie", session_cookie(&response)));
-    let shell: Value = person
+    let shell: Value = admin
         .post(portal.url(GetShell::PATH))
         .form(&[("", "")])
         .send()
@@ -540,7 +535,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .await
         .unwrap();
     let csrf = shell["me"]["csrf_token"].as_str().unwrap().to_string();
-    secrets.push(("a session's CSRF token", csrf));
+    secrets.push(("a session's CSRF token", csrf.clone()));
 
     // The API, by bearer token.
     let token = portal.create_token();
@@ -576,6 +571,9 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
     let response = post_saml(&portal.base, &encoded).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     secrets.push(("a SAML session's cookie", session_cookie(&response)));
+    // Refused, the same response is logged no more than accepted.
+    let replayed = post_saml(&portal.base, &encoded).await;
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
     secrets.push(("the SAMLResponse", encoded));
     secrets.push(("the assertion's ID", spec.assertion_id.clone()));
 
@@ -645,6 +643,9 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
     let response = person.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     secrets.push(("an OIDC session's cookie", session_cookie(&response)));
+    // Refused, the same callback is logged no more than accepted.
+    let replayed = person.get(&callback).send().await.unwrap();
+    assert!(replayed.status().is_client_error(), "{}", replayed.status());
     for secret in op.token_secrets() {
         secrets.push((
             "a PKCE verifier, an ID token or an access token",
@@ -657,6 +658,29 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
     }
     assert!(op.token_secrets().len() >= 3);
 
+    // A new client secret through the page's form, as an admin pastes it.
+    let page_secret = "a-client-secret-pasted-into-the-page";
+    let saved = admin
+        .post(portal.url(SaveOidc::PATH))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("discovery_url", op.discovery_url().as_str()),
+            ("client_id", CLIENT_ID),
+            ("client_secret", page_secret),
+            ("token_auth_method", "client_secret_post"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        saved.status(),
+        StatusCode::OK,
+        "{}",
+        saved.text().await.unwrap()
+    );
+    secrets.push(("a client secret saved through the page", page_secret.into()));
+
     // And the API once more, now that SSO is in force.
     let users = api
         .get(portal.url("/api/v1/users"))
@@ -666,6 +690,47 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .unwrap();
     assert_eq!(users.status(), StatusCode::OK);
     secrets
+}
+
+/// What holds a secret prints without it, so that a `{:?}` in a log line cannot leak one.
+#[test]
+fn what_holds_a_secret_prints_without_it() {
+    let form = app::model::OidcForm {
+        discovery_url: "https://okta.example/.well-known/openid-configuration".into(),
+        client_secret: "a-secret-in-the-form".into(),
+        ..Default::default()
+    };
+    let document = portal::identity::OidcDocument {
+        discovery_url: "https://okta.example/.well-known/openid-configuration".into(),
+        client_id: "0oa1".into(),
+        client_secret: Some("a-secret-in-the-document".into()),
+        client_secret_set: true,
+        token_auth_method: Default::default(),
+    };
+    let login = portal::db::entities::oidc_login::Model {
+        state_hash: "a-hash-of-the-state".into(),
+        browser_hash: "a-hash-of-the-browser".into(),
+        nonce: "the-nonce-in-clear".into(),
+        pkce_verifier: "the-pkce-verifier-in-clear".into(),
+        return_to: "/".into(),
+        expires_at: chrono::Utc::now(),
+    };
+    for (printed, secrets) in [
+        (format!("{form:?}"), vec!["a-secret-in-the-form"]),
+        (format!("{document:?}"), vec!["a-secret-in-the-document"]),
+        (
+            format!("{login:?}"),
+            vec!["the-nonce-in-clear", "the-pkce-verifier-in-clear"],
+        ),
+    ] {
+        assert!(
+            printed.contains("okta.example") || printed.contains("a-hash-of-the-state"),
+            "{printed}"
+        );
+        for secret in secrets {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 }
 
 async fn assert_trace_logs_keep_secrets_out(format: &str) {
@@ -758,14 +823,15 @@ async fn sigterm_lets_a_sign_in_in_flight_finish_and_exits_with_success() {
     // Okta takes its time: the callback waits on the token endpoint when the signal comes.
     op.delay_token_endpoint(Duration::from_millis(1500));
     let in_flight = tokio::spawn(async move { person.get(&callback).send().await.unwrap() });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while op.token_requests() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the callback never reached the provider"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        async || match op.token_requests() {
+            0 => Err("the callback has not reached the provider".to_string()),
+            _ => Ok(()),
+        },
+    )
+    .await;
     portal.terminate();
 
     let response = in_flight.await.unwrap();

@@ -100,13 +100,15 @@ async fn first_login(app: &TestApp, idp: &TestIdp, email: &str) -> reqwest::Resp
 }
 
 async fn wait_ready(app: &TestApp) {
-    for _ in 0..100 {
-        if app.get("/readyz").await.status() == StatusCode::OK {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("/readyz did not recover within 10 s of the database coming back");
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        async || match app.get("/readyz").await.status() {
+            StatusCode::OK => Ok(()),
+            status => Err(format!("/readyz answers {status} with the database back")),
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

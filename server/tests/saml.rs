@@ -86,15 +86,26 @@ impl Saml {
         (id, response)
     }
 
-    /// A refused response: a 4xx page with a correlation id, no session, nobody created.
-    async fn assert_refused(&self, response: Response, users_before: u64) -> String {
+    /// A refused response: a 4xx page with a correlation id, no session, nobody created, and
+    /// an audit event under that correlation id giving `reason` (`Rejection::code` and the
+    /// like), so that the check under test is the one that refused.
+    async fn assert_refused(&self, reason: &str, response: Response, users_before: u64) -> String {
         let status = response.status();
         assert!(status.is_client_error(), "expected a refusal, got {status}");
         assert!(
             !has_session_cookie(&response),
             "a refused sign-in set a session cookie"
         );
+        let correlation_id = response.headers()["x-correlation-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let page = response.text().await.unwrap();
+        assert_eq!(
+            self.refusal_reason(&correlation_id).await,
+            reason,
+            "the reason audited for the refusal; the page says:\n{page}"
+        );
         assert!(page.contains("data-testid=\"correlation-id\""), "{page}");
         assert_eq!(
             self.app.user_count().await,
@@ -107,6 +118,23 @@ impl Saml {
             "a refused sign-in started a session"
         );
         page
+    }
+}
+
+impl Saml {
+    /// The reason the audit log gives for the refused SAML sign-in of `correlation_id`.
+    async fn refusal_reason(&self, correlation_id: &str) -> String {
+        use portal::db::entities::audit_event;
+        let event = audit_event::Entity::find()
+            .filter(audit_event::Column::CorrelationId.eq(correlation_id))
+            .filter(audit_event::Column::Action.eq("sign_in.saml"))
+            .filter(audit_event::Column::Outcome.eq("failure"))
+            .one(&self.app.portal.db)
+            .await
+            .unwrap()
+            .expect("the refusal is audited");
+        let details: Value = serde_json::from_str(&event.details).unwrap();
+        details["reason"].as_str().unwrap_or_default().to_string()
     }
 }
 
@@ -165,19 +193,15 @@ async fn pages_written(saml: &Saml, email: &str) -> u64 {
     use sea_orm::ConnectionTrait;
     // The portal's own checkpointer may be copying the log back at this moment; SQLite then
     // answers busy at once, and the log is emptied at the next try.
-    let mut tries = 0;
-    while portal::db::wal::truncate_if_over(&saml.app.portal.db, 0)
-        .await
-        .unwrap()
-        .is_some_and(|c| c.busy)
-    {
-        tries += 1;
-        assert!(
-            tries < 100,
-            "the log was still not emptied after {tries} tries"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_millis(10),
+        async || match portal::db::wal::truncate_if_over(&saml.app.portal.db, 0).await {
+            Ok(Some(checkpoint)) if checkpoint.busy => Err("the log is not emptied: busy".into()),
+            outcome => Ok(outcome.unwrap()),
+        },
+    )
+    .await;
     let log = portal::db::wal::log_file(&saml.app.portal.db).expect("a SQLite file");
     assert_eq!(std::fs::metadata(&log).map_or(0, |m| m.len()), 0);
     let response = saml.post_spec(&saml.spec(email)).await;
@@ -397,7 +421,11 @@ async fn two_first_logins_of_one_person_at_once_create_one_account_and_both_succ
 async fn with_jit_off_a_new_person_is_refused_with_a_page_saying_to_ask_an_admin() {
     let saml = Saml::start(false, true).await;
     let page = saml
-        .assert_refused(saml.post_spec(&saml.spec("new@example.com")).await, 1)
+        .assert_refused(
+            "no_account",
+            saml.post_spec(&saml.spec("new@example.com")).await,
+            1,
+        )
         .await;
     assert!(
         page.contains("Your Okta account is not set up in Portal"),
@@ -411,7 +439,9 @@ async fn no_email_in_the_assertion_is_refused_naming_the_missing_attribute() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("00u1noemail");
     spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
-    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    let page = saml
+        .assert_refused("no_email", saml.post_spec(&spec).await, 1)
+        .await;
     assert!(page.contains("email"), "{page}");
 }
 
@@ -432,7 +462,11 @@ async fn a_deactivated_account_is_refused() {
     .await
     .unwrap();
     let page = saml
-        .assert_refused(saml.post_spec(&saml.spec("gone@example.com")).await, 2)
+        .assert_refused(
+            "inactive",
+            saml.post_spec(&saml.spec("gone@example.com")).await,
+            2,
+        )
         .await;
     assert!(page.contains("deactivated"));
 }
@@ -445,9 +479,60 @@ async fn an_email_bound_to_another_identity_is_an_identity_conflict() {
     bound.idp_subject = Set(Some("00u-someone-else".into()));
     bound.insert(&saml.app.portal.db).await.unwrap();
     let page = saml
-        .assert_refused(saml.post_spec(&saml.spec("taken@example.com")).await, 2)
+        .assert_refused(
+            "identity_conflict",
+            saml.post_spec(&saml.spec("taken@example.com")).await,
+            2,
+        )
         .await;
     assert!(page.contains("linked to another Okta identity"), "{page}");
+}
+
+#[tokio::test]
+async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_still_sign_in() {
+    let saml = Saml::start(true, true).await;
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("known@example.com")).await
+    ));
+    let known = saml.account("known@example.com").await.unwrap();
+    portal::auth::session::end_all_for(&saml.app.portal.db, known.id)
+        .await
+        .unwrap();
+    // The same database, after a move to the Team plan with SSO JIT left on.
+    let Saml { app, idp, .. } = saml;
+    let app = app.restart_with(&[("plan", "team")]).await;
+    let saml = Saml {
+        sp_entity_id: format!("{}/sso/saml/metadata", app.base),
+        acs_url: format!("{}/sso/saml/acs", app.base),
+        app,
+        idp,
+    };
+    let page = saml
+        .assert_refused(
+            "no_account",
+            saml.post_spec(&saml.spec("new@example.com")).await,
+            2,
+        )
+        .await;
+    assert!(page.contains("not set up in Portal"), "{page}");
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("known@example.com")).await
+    ));
+    // The admin's choice is kept for when the plan comes back, and the page says why it is
+    // not in force.
+    assert_eq!(
+        saml.app.identity_document().await["provisioning"]["method"],
+        "sso_jit"
+    );
+    saml.app.sign_in_as_admin().await;
+    let html = saml
+        .app
+        .get("/settings/iam/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("It creates no accounts here"), "{html}");
 }
 
 // ---- refused: the message -----------------------------------------------------------------
@@ -457,7 +542,9 @@ async fn an_unsigned_response_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("u@example.com");
     spec.signed = Signed::Neither;
-    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    let page = saml
+        .assert_refused("unsigned", saml.post_spec(&spec).await, 1)
+        .await;
     assert!(page.contains("not signed"));
 }
 
@@ -467,7 +554,11 @@ async fn a_response_signed_by_another_key_with_its_own_certificate_inside_is_ref
     let attacker = TestIdp::new(IDP);
     let spec = saml.spec("victim@example.com");
     let page = saml
-        .assert_refused(saml.post(&spec.encoded(&attacker), None).await, 1)
+        .assert_refused(
+            "bad_signature",
+            saml.post(&spec.encoded(&attacker), None).await,
+            1,
+        )
         .await;
     assert!(page.contains("does not verify"), "{page}");
 }
@@ -475,19 +566,28 @@ async fn a_response_signed_by_another_key_with_its_own_certificate_inside_is_ref
 #[tokio::test]
 async fn weak_signature_and_digest_algorithms_are_refused() {
     let saml = Saml::start(true, true).await;
-    for (signature, digest) in [(RSA_SHA1, SHA256), (RSA_SHA256, SHA1), (HMAC_SHA1, SHA256)] {
+    for (signature, digest) in [
+        (RSA_SHA1, SHA256),
+        (RSA_SHA256, SHA1),
+        (HMAC_SHA1, SHA256),
+        (RSA_MD5, SHA256),
+        (RSA_SHA256, MD5),
+    ] {
         let mut spec = saml.spec("weak@example.com");
         spec.signature_algorithm = signature.into();
         spec.digest_algorithm = digest.into();
-        let xml = if signature == HMAC_SHA1 {
-            // xmlsec cannot sign HMAC with an RSA key: send the template itself, as an attacker would.
+        let xml = if [HMAC_SHA1, RSA_MD5].contains(&signature) || digest == MD5 {
+            // xmlsec signs neither HMAC with an RSA key nor with MD5: send the template itself,
+            // as an attacker would.
             spec.signed = Signed::Neither;
             let assertion = spec.assertion_xml(&saml.idp, true);
             spec.wrap(&saml.idp, &assertion, false)
         } else {
             spec.xml(&saml.idp)
         };
-        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        let page = saml
+            .assert_refused("weak_algorithm", saml.post_xml(&xml).await, 1)
+            .await;
         assert!(page.contains("too weak"), "{signature} / {digest}: {page}");
     }
 }
@@ -501,7 +601,9 @@ async fn doctype_entities_and_billion_laughs_are_refused_before_parsing() {
         "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>{signed}"
     );
     for xml in [xxe, laughs] {
-        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        let page = saml
+            .assert_refused("doctype", saml.post_xml(&xml).await, 1)
+            .await;
         assert!(page.contains("DOCTYPE"));
     }
 }
@@ -521,7 +623,8 @@ async fn a_status_other_than_success_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("s@example.com");
     spec.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into();
-    saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    saml.assert_refused("status", saml.post_spec(&spec).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -529,7 +632,9 @@ async fn an_assertion_from_another_issuer_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("i@example.com");
     spec.issuer = "http://www.okta.com/exk1other".into();
-    let page = saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    let page = saml
+        .assert_refused("issuer", saml.post_spec(&spec).await, 1)
+        .await;
     assert!(page.contains("not by the configured identity provider"));
 }
 
@@ -538,10 +643,13 @@ async fn a_missing_or_foreign_audience_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut missing = saml.spec("a@example.com");
     missing.audience = None;
-    saml.assert_refused(saml.post_spec(&missing).await, 1).await;
+    saml.assert_refused("audience_missing", saml.post_spec(&missing).await, 1)
+        .await;
     let mut foreign = saml.spec("a@example.com");
     foreign.audience = Some("https://other-app.example.com/saml".into());
-    let page = saml.assert_refused(saml.post_spec(&foreign).await, 1).await;
+    let page = saml
+        .assert_refused("audience", saml.post_spec(&foreign).await, 1)
+        .await;
     assert!(page.contains("meant for another service"));
 }
 
@@ -550,14 +658,16 @@ async fn a_wrong_or_missing_destination_and_a_wrong_recipient_are_refused() {
     let saml = Saml::start(true, true).await;
     let mut wrong = saml.spec("d@example.com");
     wrong.destination = Some("https://evil.example.com/acs".into());
-    saml.assert_refused(saml.post_spec(&wrong).await, 1).await;
+    saml.assert_refused("destination", saml.post_spec(&wrong).await, 1)
+        .await;
     let mut missing = saml.spec("d@example.com");
     missing.destination = None;
-    saml.assert_refused(saml.post_spec(&missing).await, 1).await;
+    saml.assert_refused("destination", saml.post_spec(&missing).await, 1)
+        .await;
     let mut recipient = saml.spec("d@example.com");
     recipient.recipient = "https://evil.example.com/acs".into();
     let page = saml
-        .assert_refused(saml.post_spec(&recipient).await, 1)
+        .assert_refused("recipient", saml.post_spec(&recipient).await, 1)
         .await;
     assert!(page.contains("recipient"));
 }
@@ -567,7 +677,8 @@ async fn a_subject_confirmation_that_is_not_bearer_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("hok@example.com");
     spec.bearer = false;
-    saml.assert_refused(saml.post_spec(&spec).await, 1).await;
+    saml.assert_refused("not_bearer", saml.post_spec(&spec).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -576,13 +687,15 @@ async fn assertions_outside_their_validity_beyond_three_minutes_are_refused() {
     let now = chrono::Utc::now();
     let mut early = saml.spec("t@example.com");
     early.not_before = now + chrono::TimeDelta::minutes(4);
-    saml.assert_refused(saml.post_spec(&early).await, 1).await;
+    saml.assert_refused("not_yet_valid", saml.post_spec(&early).await, 1)
+        .await;
     let mut late = saml.spec("t@example.com");
     late.not_on_or_after = now - chrono::TimeDelta::minutes(4);
-    saml.assert_refused(saml.post_spec(&late).await, 1).await;
+    saml.assert_refused("expired", saml.post_spec(&late).await, 1)
+        .await;
     let mut confirmation = saml.spec("t@example.com");
     confirmation.confirmation_not_on_or_after = now - chrono::TimeDelta::minutes(4);
-    saml.assert_refused(saml.post_spec(&confirmation).await, 1)
+    saml.assert_refused("expired", saml.post_spec(&confirmation).await, 1)
         .await;
 }
 
@@ -591,7 +704,8 @@ async fn an_unknown_or_reused_in_response_to_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut unknown = saml.spec("r@example.com");
     unknown.in_response_to = Some("_never-sent".into());
-    saml.assert_refused(saml.post_spec(&unknown).await, 1).await;
+    saml.assert_refused("unknown_request", saml.post_spec(&unknown).await, 1)
+        .await;
 
     let (request_id, _) = saml.start_login("/").await;
     let mut first = saml.spec("r@example.com");
@@ -606,11 +720,90 @@ async fn an_unknown_or_reused_in_response_to_is_refused() {
     assert_eq!(saml.app.session_count().await, sessions);
 }
 
+/// A response that names its request on the Response only, as some identity providers send it:
+/// the Response signed, its assertion without an InResponseTo of its own.
+fn answer_on_the_response(saml: &Saml, email: &str, request_id: &str) -> String {
+    let mut spec = saml.spec(email);
+    spec.signed = Signed::Response;
+    let assertion = spec.assertion_xml(&saml.idp, false);
+    spec.in_response_to = Some(request_id.into());
+    saml.idp.sign(&spec.wrap(&saml.idp, &assertion, true))
+}
+
+#[tokio::test]
+async fn an_in_response_to_on_the_response_alone_must_name_an_outstanding_request() {
+    let saml = Saml::start(true, true).await;
+    let unknown = answer_on_the_response(&saml, "outer@example.com", "_never-sent");
+    saml.assert_refused("unknown_request", saml.post_xml(&unknown).await, 1)
+        .await;
+
+    let (request_id, _) = saml.start_login("/settings/iam/users").await;
+    let answer = answer_on_the_response(&saml, "outer@example.com", &request_id);
+    let response = saml.post_xml(&answer).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        "/settings/iam/users",
+        "the request's page"
+    );
+    assert!(has_session_cookie(&response));
+    // The request is used up: a second answer to it, even a fresh one, is refused.
+    let again = answer_on_the_response(&saml, "outer@example.com", &request_id);
+    let person = saml.account("outer@example.com").await.unwrap();
+    portal::auth::session::end_all_for(&saml.app.portal.db, person.id)
+        .await
+        .unwrap();
+    saml.assert_refused("unknown_request", saml.post_xml(&again).await, 2)
+        .await;
+}
+
+#[tokio::test]
+async fn an_answer_to_an_expired_request_is_refused() {
+    use portal::db::entities::saml_request;
+    let saml = Saml::start(true, true).await;
+    let (request_id, _) = saml.start_login("/").await;
+    let mut request: saml_request::ActiveModel =
+        saml_request::Entity::find_by_id(request_id.clone())
+            .one(&saml.app.portal.db)
+            .await
+            .unwrap()
+            .expect("the request is outstanding")
+            .into();
+    request.expires_at = Set(chrono::Utc::now() - chrono::TimeDelta::seconds(1));
+    request.update(&saml.app.portal.db).await.unwrap();
+    let mut spec = saml.spec("late@example.com");
+    spec.in_response_to = Some(request_id);
+    let page = saml
+        .assert_refused("unknown_request", saml.post_spec(&spec).await, 1)
+        .await;
+    assert!(page.contains("Start the sign-in again"), "{page}");
+}
+
+#[tokio::test]
+async fn an_unsolicited_sign_in_never_returns_to_another_site() {
+    let saml = Saml::start(true, true).await;
+    for (relay_state, expected) in [
+        ("//evil.example/phish", "/"),
+        ("https://evil.example/phish", "/"),
+        ("/\\evil.example", "/"),
+        ("/settings/iam/audit", "/settings/iam/audit"),
+    ] {
+        let encoded = saml.spec("relay@example.com").encoded(&saml.idp);
+        let response = saml.post(&encoded, Some(relay_state)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{relay_state}");
+        assert_eq!(location(&response), expected, "RelayState {relay_state}");
+    }
+}
+
 #[tokio::test]
 async fn an_unsolicited_response_is_refused_while_idp_initiated_sign_in_is_off() {
     let saml = Saml::start(true, false).await;
     let page = saml
-        .assert_refused(saml.post_spec(&saml.spec("tile@example.com")).await, 1)
+        .assert_refused(
+            "unsolicited",
+            saml.post_spec(&saml.spec("tile@example.com")).await,
+            1,
+        )
         .await;
     assert!(page.contains("Okta dashboard"));
 }
@@ -650,9 +843,38 @@ async fn a_second_unsigned_assertion_beside_the_signed_one_is_refused() {
             1,
         ),
     ] {
-        let page = saml.assert_refused(saml.post_xml(&xml).await, 1).await;
+        let page = saml
+            .assert_refused("assertion_count", saml.post_xml(&xml).await, 1)
+            .await;
         assert!(page.contains("exactly one assertion"), "{page}");
     }
+}
+
+#[tokio::test]
+async fn a_signed_response_wrapped_in_a_forged_one_or_with_its_assertion_swapped_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("victim@example.com");
+    spec.signed = Signed::Response;
+    let signed = spec.xml(&saml.idp);
+    let good = &signed[signed.find("<samlp:Response").unwrap()..];
+    let mut evil = saml.spec("attacker@example.com");
+    evil.assertion_id = "_evil".into();
+    evil.response_id = "_evil_response".into();
+    let evil_assertion = evil.assertion_xml(&saml.idp, false);
+    // XSW1: a forged Response around the genuinely signed one, tucked in its Extensions.
+    let forged = evil.wrap(
+        &saml.idp,
+        &format!("<samlp:Extensions>{good}</samlp:Extensions>{evil_assertion}"),
+        false,
+    );
+    saml.assert_refused("assertion_count", saml.post_xml(&forged).await, 1)
+        .await;
+    // The signed Response kept whole, its assertion swapped for the forged one.
+    let start = good.find("<saml:Assertion").unwrap();
+    let end = good.rfind("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let swapped = format!("{}{evil_assertion}{}", &good[..start], &good[end..]);
+    saml.assert_refused("bad_signature", saml.post_xml(&swapped).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -671,7 +893,8 @@ async fn a_signed_assertion_moved_out_of_place_is_refused() {
         &format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{evil_assertion}"),
         1,
     );
-    saml.assert_refused(saml.post_xml(&wrapped).await, 1).await;
+    saml.assert_refused("assertion_count", saml.post_xml(&wrapped).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -684,7 +907,8 @@ async fn a_signature_whose_reference_points_elsewhere_is_refused() {
         "URI=\"#_elsewhere\"",
         1,
     );
-    saml.assert_refused(saml.post_xml(&moved).await, 1).await;
+    saml.assert_refused("reference_mismatch", saml.post_xml(&moved).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -692,7 +916,8 @@ async fn a_tampered_signed_assertion_is_refused() {
     let saml = Saml::start(true, true).await;
     let good = saml.spec("victim@example.com").xml(&saml.idp);
     let tampered = good.replacen("victim@example.com", "attacker@example.com", 1);
-    saml.assert_refused(saml.post_xml(&tampered).await, 1).await;
+    saml.assert_refused("bad_signature", saml.post_xml(&tampered).await, 1)
+        .await;
 }
 
 #[tokio::test]
@@ -702,47 +927,33 @@ async fn a_comment_inside_the_name_id_cannot_shorten_it_to_someone_elses_email()
         .insert(&saml.app.portal.db)
         .await
         .unwrap();
-    // The IdP signs the attacker's own address; a comment added afterwards leaves the
-    // signature valid (exclusive canonicalisation drops comments).
-    let signed = saml.spec("victim@example.com.evil.example").xml(&saml.idp);
-    let injected = signed.replacen(
-        "victim@example.com.evil.example<",
-        "victim@example.com<!---->.evil.example<",
-        1,
-    );
-    assert_ne!(signed, injected);
-    let response = saml.post_xml(&injected).await;
+    // A reader that stopped at the comment would see the victim's address. xmlsec refuses a
+    // signed NameID with a comment in it, whether the comment was added after signing (left
+    // out of what exclusive canonicalisation signs) or signed by the identity provider; were
+    // one accepted, `full_text` reads past comments (unit-tested in `verify`).
+    let after_signing = saml
+        .spec("victim@example.com.evil.example")
+        .xml(&saml.idp)
+        .replacen(
+            "victim@example.com.evil.example<",
+            "victim@example.com<!---->.evil.example<",
+            1,
+        );
+    assert!(after_signing.contains("<!---->"));
+    let mut signed_with_it = saml.spec("victim@example.com.evil.example");
+    signed_with_it.name_id = "victim@example.com<!---->.evil.example".into();
+    let signed_with_it = signed_with_it.xml(&saml.idp);
+    assert!(signed_with_it.contains("<!---->"));
+    for xml in [after_signing, signed_with_it] {
+        saml.assert_refused("bad_signature", saml.post_xml(&xml).await, 2)
+            .await;
+    }
     let victim_now = portal::db::entities::user::Entity::find_by_id(victim.id)
         .one(&saml.app.portal.db)
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        victim_now.idp_subject.is_none(),
-        "the victim's account was linked to the attacker"
-    );
-    // xmlsec refuses the altered document here; were it accepted, it could only be as the
-    // attacker's full address (`full_text` reads past comments, unit-tested in `verify`).
-    if has_session_cookie(&response) {
-        let attacker = saml
-            .account("victim@example.com.evil.example")
-            .await
-            .expect("the full NameID was used");
-        assert_ne!(attacker.id, victim.id);
-    } else {
-        assert!(response.status().is_client_error());
-        assert_eq!(
-            saml.app.user_count().await,
-            2,
-            "the admin and the victim only"
-        );
-    }
-    let sessions_of_victim = portal::db::entities::session::Entity::find()
-        .filter(portal::db::entities::session::Column::UserId.eq(victim.id))
-        .all(&saml.app.portal.db)
-        .await
-        .unwrap();
-    assert!(sessions_of_victim.is_empty());
+    assert_eq!(victim_now, victim, "the victim's account is untouched");
 }
 
 // ---- configuration --------------------------------------------------------------------------
@@ -898,6 +1109,48 @@ async fn metadata_without_a_signing_certificate_or_with_an_expired_one_is_refuse
     assert_eq!(
         app.identity_document().await["sso"]["protocol"],
         Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_that_expired_after_it_was_saved_does_not_stop_turning_jit_off() {
+    use portal::db::entities::identity_config;
+    let saml = Saml::start(true, true).await;
+    let db = &saml.app.portal.db;
+    // Time passes: the certificate in force is now past its end.
+    let row = identity_config::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut settings: Value = serde_json::from_str(row.saml.as_deref().unwrap()).unwrap();
+    settings["idp_certificates"] = json!([expired_certificate_pem()]);
+    let mut row: identity_config::ActiveModel = row.into();
+    row.saml = Set(Some(settings.to_string()));
+    row.update(db).await.unwrap();
+
+    let token = saml.app.admin_token().await;
+    let mut doc = saml.app.identity_document().await;
+    doc["provisioning"]["method"] = json!("manual");
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(
+        saml.app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
+    // SAML settings saved anew are checked anew.
+    let mut changed = saml.app.identity_document().await;
+    changed["sso"]["saml"]["allow_idp_initiated"] = json!(false);
+    let response = saml.app.api_put(&token, "/api/v1/identity", &changed).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        saml.app.identity_document().await["sso"]["saml"]["allow_idp_initiated"],
+        true
     );
 }
 

@@ -251,7 +251,7 @@ fn StatusAndRemoval(view: PersonView, actions: Actions) -> impl IntoView {
     };
     let remove_result = move || outcome(actions.remove.value().get(), "Removed.");
     let warning = StoredValue::new(format!(
-        "Remove {name} ({})? This deletes the account and ends their sessions at once. It cannot be undone; if they sign in with Okta again while SSO JIT is on, they get a new account.",
+        "Remove {name} ({})? This deletes the account and ends their sessions at once. It cannot be undone; if they sign in with Okta again while just-in-time provisioning is on, they get a new account.",
         person.email
     ));
     let confirm_label = StoredValue::new(format!("Remove {name}"));

@@ -61,12 +61,12 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
             )
         }
     };
-    let select = |value: &str, options: &[(&'static str, &'static str)]| {
+    let select = |value: &str, options: &[(&'static str, &str)]| {
         options
             .iter()
             .map(|(v, label)| {
                 let selected = *v == value;
-                view! { <option value=*v selected=selected>{*label}</option> }
+                view! { <option value=*v selected=selected>{label.to_string()}</option> }
             })
             .collect_view()
     };
@@ -92,7 +92,7 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
                 <div>
                     <label for="users-source" class="block font-medium text-slate-700">"Source"</label>
                     <select id="users-source" name="source" class="mt-1 rounded border border-slate-300 px-3 py-2">
-                        {select(&source, &[("", "All"), ("manual", "Manual"), ("sso_jit", "SSO JIT")])}
+                        {select(&source, &[("", "All"), ("manual", "Manual"), ("sso_jit", view.jit_label.as_str())])}
                     </select>
                 </div>
                 <div>
@@ -117,7 +117,7 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody class="divide-y divide-slate-100">
-                        {view.rows.into_iter().map(|row| view! { <UserLine row /> }).collect_view()}
+                        {view.rows.into_iter().map(|row| view! { <UserLine row jit_label=view.jit_label.clone() /> }).collect_view()}
                     </tbody>
                 </table>
                 {(pages > 1).then(|| view! {
@@ -142,11 +142,11 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
 }
 
 #[component]
-fn UserLine(row: UserRow) -> impl IntoView {
+fn UserLine(row: UserRow, jit_label: String) -> impl IntoView {
     let source = if row.source == "sso_jit" {
-        "SSO JIT"
+        jit_label
     } else {
-        "Manual"
+        "Manual".to_string()
     };
     let roles = if row.roles.is_empty() {
         "none".to_string()

@@ -279,8 +279,9 @@ pub mod oidc_login {
     use sea_orm::entity::prelude::*;
 
     /// An OIDC sign-in awaiting its callback: found by the SHA-256 of its `state`, bound to the
-    /// browser that started it, consumed by the first callback that names it.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    /// browser that started it, consumed by the first callback that names it. Its `Debug`
+    /// leaves the nonce and the PKCE verifier out.
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "oidc_logins")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -290,6 +291,16 @@ pub mod oidc_login {
         pub pkce_verifier: String,
         pub return_to: String,
         pub expires_at: DateTimeUtc,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("oidc_login::Model")
+                .field("state_hash", &self.state_hash)
+                .field("return_to", &self.return_to)
+                .field("expires_at", &self.expires_at)
+                .finish_non_exhaustive()
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -71,7 +71,7 @@ impl Refusal {
     /// The sentence for the person at the identity provider's door.
     pub fn headline(&self) -> String {
         match self {
-            Refusal::NoAccount(_) => "Your Okta account is not set up in Portal. Ask an administrator to turn on SSO JIT or to add you.".into(),
+            Refusal::NoAccount(_) => "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.".into(),
             Refusal::Inactive(_) => "Your Portal account is deactivated. Ask an administrator to reactivate it.".into(),
             Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to check your account.".into(),
             Refusal::EmailNotVerified(_) => "Okta did not confirm your email address, so Portal cannot link it to your existing account. Ask an administrator.".into(),
@@ -102,6 +102,14 @@ impl Portal {
         let admission = JitProvisioner { jit_enabled }.admit(txn, who).await?;
         let account = admission.account();
         let (cookie, _) = session::start(txn, self.session_policy(), account.id).await?;
+        let mut details = serde_json::json!({
+            "protocol": protocol,
+            "provider": who.provider,
+            "attributes_received": who.attributes_received(),
+        });
+        if let Some(from) = admission.moved_from() {
+            details["previous_provider"] = from.into();
+        }
         audit::record(
             txn,
             AuditEvent {
@@ -110,11 +118,7 @@ impl Portal {
                 action: admission.action(),
                 target: &account.email,
                 outcome: Outcome::Success,
-                details: serde_json::json!({
-                    "protocol": protocol,
-                    "provider": who.provider,
-                    "attributes_received": who.attributes_received(),
-                }),
+                details,
                 correlation_id,
             },
         )

@@ -372,6 +372,27 @@ pub fn new_account(email: &str) -> portal::db::entities::user::ActiveModel {
     }
 }
 
+/// Looks again every `every` until `look` answers `Ok`, and hands back its answer. `look` says
+/// with `Err` what it sees meanwhile; after `limit` the test fails with the last of those. For
+/// what another thread or process does in its own time: a server starting, a file filling up.
+pub async fn eventually<T>(
+    limit: std::time::Duration,
+    every: std::time::Duration,
+    mut look: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match look().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "still not there after {limit:?}: {seen}"
+            ),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 pub fn browser() -> Client {
     Client::builder()
         .cookie_store(true)

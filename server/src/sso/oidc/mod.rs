@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, session};
 use crate::db::entities::oidc_login;
-use crate::domain::{Email, ProvisioningMethod};
+use crate::domain::Email;
 use crate::identity::OidcSettings;
 use crate::provisioning::{ExternalIdentity, Refusal};
 use crate::sso::{AdmitFailure, Arrival, SsoFailure};
@@ -209,8 +209,9 @@ async fn login(
 }
 
 /// The callback's parameters. Each may appear once; a second copy of one makes the whole
-/// callback malformed rather than letting one copy be checked and the other used.
-#[derive(Debug, Default)]
+/// callback malformed rather than letting one copy be checked and the other used. No `Debug`:
+/// the code and state are secrets.
+#[derive(Default)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -523,7 +524,7 @@ async fn finish(
         .await
         .map_err(bare)?;
 
-    let jit = config.provisioning == ProvisioningMethod::SsoJit;
+    let jit = config.jit_in_force(portal.config.plan);
     let cookie = portal
         .admit_with_retries(&who, jit, "oidc", correlation_id)
         .await

@@ -18,7 +18,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use serde::Deserialize;
 
 use crate::db::entities::{saml_assertion_seen, saml_request};
-use crate::domain::{Email, ProvisioningMethod, SsoProtocol};
+use crate::domain::{Email, SsoProtocol};
 use crate::identity::SamlTrust;
 use crate::provisioning::{AdmitError, ExternalIdentity, Refusal};
 use crate::sso::{is_retryable, Arrival, SsoFailure};
@@ -300,7 +300,7 @@ async fn consume(
         .await
         .map_err(|r| (AcsError::Rejected(r), None))?;
     let who = identity_of(&verified, &trust);
-    let jit = config.provisioning == ProvisioningMethod::SsoJit;
+    let jit = config.jit_in_force(portal.config.plan);
 
     // Two first logins of one person at once: the loser of the race sees the winner's account.
     let mut attempt = 0;

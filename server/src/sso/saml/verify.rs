@@ -381,13 +381,12 @@ fn check_assertion(
     if expect.now - expect.max_skew >= confirm_until {
         return Err(Rejection::Expired(confirm_until.to_rfc3339()));
     }
-    // The signed InResponseTo wins; the Response's own is a fallback only when it agrees.
-    let in_response_to = attr(data, "InResponseTo").map(str::to_string);
-    if let (Some(outer), Some(inner)) = (&shape.in_response_to, &in_response_to) {
-        if outer != inner {
-            return Err(Rejection::SignaturePlacement);
-        }
-    }
+    // The assertion's InResponseTo, else the Response's: either way, a response that names a
+    // request must answer one this portal made. Where both are given they must agree.
+    let in_response_to = match (attr(data, "InResponseTo"), &shape.in_response_to) {
+        (Some(inner), Some(outer)) if inner != outer => return Err(Rejection::SignaturePlacement),
+        (inner, outer) => inner.map(str::to_string).or_else(|| outer.clone()),
+    };
 
     let mut attributes: HashMap<String, Vec<String>> = HashMap::new();
     for statement in children(assertion, ASSERTION, "AttributeStatement") {
