@@ -325,6 +325,26 @@ pub async fn remove_person_from_pool(
     )
 }
 
+/// Unbinds a person's account from its identity at the identity provider; their next SSO
+/// sign-in with a verified email binds it again.
+#[server]
+pub async fn unlink_person_sso_identity(
+    csrf: String,
+    id: i32,
+) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    ssr::answer(
+        backend
+            .change_person(
+                &parts,
+                csrf,
+                id,
+                crate::model::PersonEdit::UnlinkSsoIdentity,
+            )
+            .await,
+    )
+}
+
 #[server]
 pub async fn set_person_active(
     csrf: String,

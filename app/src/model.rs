@@ -249,6 +249,9 @@ pub struct PersonView {
     pub can_write: bool,
     pub is_self: bool,
     pub csrf_token: String,
+    /// Who signs in to this account at the identity provider, in words; none until their
+    /// first SSO sign-in, or after an admin unlinks it.
+    pub sso_identity: Option<String>,
 }
 
 /// One change made on a person's page.
@@ -258,6 +261,7 @@ pub enum PersonEdit {
     AddPool(i32),
     RemovePool(i32),
     Active(bool),
+    UnlinkSsoIdentity,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ type Listing = {
   active: boolean;
   roles: string[];
   pools: string[];
+  sso_identity: { provider: string; subject: string } | null;
 };
 type Person = Listing & { role_sources: Array<{ role: string; from: string }> };
 type Pool = { id: number; name: string; is_default: boolean; roles: string[]; members: string[] };
@@ -216,6 +217,7 @@ test.describe("people and access", () => {
     await expect(admin.getByRole("checkbox", { name: "User", exact: true })).toBeChecked();
     await expect(admin.getByRole("checkbox", { name: "Viewer", exact: true })).not.toBeChecked();
     await expect(admin.getByTestId("okta-removal-note")).toContainText("Okta");
+    await expect(admin.getByTestId("person-sso-identity")).toContainText("at the OpenID Connect issuer");
 
     // The role matrix the admin can consult.
     await tab(admin, "Roles").click();
@@ -224,6 +226,21 @@ test.describe("people and access", () => {
     for (const role of ["Admin", "Viewer", "User"]) {
       await expect(matrix.getByRole("row").filter({ has: admin.getByText(role, { exact: true }) })).toHaveCount(1);
     }
+  });
+
+  test("the admin unlinks her Okta identity, and her next Okta sign-in links the same account again", async ({ browser }) => {
+    // As after Okta re-created her: the account waits for its next SSO sign-in to be bound.
+    await open(admin, `/settings/iam/users/${katherineId}`);
+    await admin.getByRole("button", { name: "Unlink Okta identity" }).click();
+    await expect(admin.getByTestId("unlink-result")).toContainText("Unlinked.");
+    await expect(admin.getByTestId("person-sso-identity")).toHaveText("Okta identity: none yet");
+    expect((await person(katherineId)).sso_identity).toBeNull();
+
+    const again = await signInWithOkta(browser, KATHERINE);
+    await expect(again.getByTestId("signed-in-as")).toHaveText("Katherine Johnson");
+    await again.context().close();
+    expect((await person(katherineId)).sso_identity?.provider).toMatch(/^oidc:/);
+    expect((await users()).filter((u) => u.email === KATHERINE)).toHaveLength(1);
   });
 
   test("the admin creates the Auditors pool granting Viewer and moves her into it", async () => {

@@ -962,11 +962,29 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
     let admin = app.admin_token().await;
     let grace = add(&app, &admin, "grace@example.test", json!([]), json!([])).await;
     let id = grace["id"].to_string();
+    // Grace has signed in with Okta: there is an identity to unlink.
+    {
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+        let account =
+            portal::db::entities::user::Entity::find_by_id(grace["id"].as_i64().unwrap() as i32)
+                .one(&app.portal.db)
+                .await
+                .unwrap()
+                .unwrap();
+        let mut bound: portal::db::entities::user::ActiveModel = account.into();
+        bound.idp_provider = Set(Some("saml:http://www.okta.com/exk1access".into()));
+        bound.idp_subject = Set(Some("grace@example.test".into()));
+        bound.update(&app.portal.db).await.unwrap();
+    }
     let before_users: Value = ok_json(
         app.api_get(&admin, "/api/v1/users?q=grace").await,
         StatusCode::OK,
     )
     .await;
+    assert_eq!(
+        before_users[0]["sso_identity"]["subject"], "grace@example.test",
+        "{before_users}"
+    );
     let before_pools: Value =
         ok_json(app.api_get(&admin, "/api/v1/pools").await, StatusCode::OK).await;
     let before_identity = app.identity_document().await;
@@ -998,6 +1016,7 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
                 SetPersonActive::PATH,
                 vec![("id", &id), ("active", "false")],
             ),
+            (UnlinkPersonSsoIdentity::PATH, vec![("id", &id)]),
             (RemovePerson::PATH, vec![("id", &id)]),
             (CreatePool::PATH, vec![("name", "Eve's")]),
             (RenamePool::PATH, vec![("id", "1"), ("name", "Eve's")]),

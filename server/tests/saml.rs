@@ -535,6 +535,51 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
     assert!(html.contains("It creates no accounts here"), "{html}");
 }
 
+#[tokio::test]
+async fn an_admin_unlinks_an_identity_in_conflict_and_the_next_sign_in_links_the_account_again() {
+    let saml = Saml::start(true, true).await;
+    // Grace's account is bound to her old identity at Okta; Okta has since re-created her.
+    let mut bound = new_account("grace@example.com");
+    bound.idp_provider = Set(Some(format!("saml:{IDP}")));
+    bound.idp_subject = Set(Some("00u-grace-before".into()));
+    let grace = bound.insert(&saml.app.portal.db).await.unwrap();
+    let mut now = saml.spec("grace@example.com");
+    now.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    now.name_id = "00u-grace-now".into();
+    now.attributes
+        .push(("email".into(), "grace@example.com".into()));
+    saml.assert_refused("identity_conflict", saml.post_spec(&now).await, 2)
+        .await;
+
+    let token = saml.app.admin_token().await;
+    let path = format!("/api/v1/users/{}", grace.id);
+    let response = saml
+        .app
+        .api_patch(&token, &path, &json!({ "unlink_sso_identity": true }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let detail: Value = response.json().await.unwrap();
+    assert_eq!(detail["sso_identity"], Value::Null, "{detail}");
+    assert!(
+        saml.app
+            .audited("account.sso_identity_unlinked", "success")
+            .await
+    );
+
+    let mut again = now.clone();
+    again.assertion_id = format!("{}-again", now.assertion_id);
+    let response = saml.post_spec(&again).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    let linked = saml.account("grace@example.com").await.unwrap();
+    assert_eq!(
+        linked.id, grace.id,
+        "the same account, roles and pools kept"
+    );
+    assert_eq!(linked.idp_subject.as_deref(), Some("00u-grace-now"));
+    assert_eq!(saml.app.user_count().await, 2);
+}
+
 // ---- refused: the message -----------------------------------------------------------------
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{
     get_person_page, AddPersonToPool, RemovePerson, RemovePersonFromPool, SavePersonRoles,
-    SetPersonActive,
+    SetPersonActive, UnlinkPersonSsoIdentity,
 };
 use crate::components::form::{outcome, Card, RoleChoices, SaveRow};
 use crate::components::status::PageError;
@@ -28,6 +28,7 @@ pub fn PersonPage() -> impl IntoView {
     let remove_pool = ServerAction::<RemovePersonFromPool>::new();
     let status = ServerAction::<SetPersonActive>::new();
     let remove = ServerAction::<RemovePerson>::new();
+    let unlink = ServerAction::<UnlinkPersonSsoIdentity>::new();
     let person = Resource::new(
         move || {
             (
@@ -36,6 +37,7 @@ pub fn PersonPage() -> impl IntoView {
                 add_pool.version().get(),
                 remove_pool.version().get(),
                 status.version().get(),
+                unlink.version().get(),
             )
         },
         |(id, ..)| get_person_page(id),
@@ -71,6 +73,7 @@ pub fn PersonPage() -> impl IntoView {
         remove_pool,
         status,
         remove,
+        unlink,
     };
     view! {
         <Transition fallback=|| ()>
@@ -103,6 +106,7 @@ struct Actions {
     remove_pool: ServerAction<RemovePersonFromPool>,
     status: ServerAction<SetPersonActive>,
     remove: ServerAction<RemovePerson>,
+    unlink: ServerAction<UnlinkPersonSsoIdentity>,
 }
 
 #[component]
@@ -185,6 +189,7 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
                     "Status: " <span data-testid="person-status">{if person.active { "Active" } else { "Deactivated" }}</span>
                     " · Last sign-in: " {person.last_sign_in.clone().unwrap_or_else(|| "never".into())}
                 </p>
+                <SsoIdentityLine identity=view.sso_identity.clone() write id csrf actions />
                 <p data-testid="okta-removal-note" class="mt-3 text-sm text-slate-600">
                     "Removing someone in Okta does not remove them from Portal. To take their access away, deactivate or remove them here."
                 </p>
@@ -231,6 +236,47 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
             {(write && !view.is_self).then(|| view! { <StatusAndRemoval view=view.clone() actions /> })}
         </div>
     }
+}
+
+/// Who signs in to the account at the identity provider, and for an admin the way to unbind
+/// it when that identity is no longer the person's (re-created in Okta, say): their next
+/// sign-in with the same verified email binds the account again, roles and pools kept.
+#[component]
+fn SsoIdentityLine(
+    identity: Option<String>,
+    write: bool,
+    id: i32,
+    csrf: StoredValue<String>,
+    actions: Actions,
+) -> impl IntoView {
+    let unlinked = move || {
+        outcome(
+            actions.unlink.value().get(),
+            "Unlinked. Their next Okta sign-in links the account again by its verified email.",
+        )
+    };
+    let Some(identity) = identity else {
+        return view! {
+            <p class="mt-1 text-sm" data-testid="person-sso-identity">"Okta identity: none yet"</p>
+            <p role="status" class="text-sm text-emerald-800" data-testid="unlink-result">
+                {move || unlinked().filter(|(ok, _)| *ok).map(|(_, text)| text)}
+            </p>
+        }
+        .into_any();
+    };
+    view! {
+        <p class="mt-1 text-sm">
+            "Okta identity: " <span data-testid="person-sso-identity">{identity}</span>
+        </p>
+        {write.then(|| view! {
+            <ActionForm action=actions.unlink attr:class="mt-2">
+                <input type="hidden" name="csrf" value=csrf.get_value() />
+                <input type="hidden" name="id" value=id.to_string() />
+                <SaveRow label="Unlink Okta identity" pending=actions.unlink.pending().into() result=Signal::derive(unlinked) testid="unlink-result" />
+            </ActionForm>
+        })}
+    }
+    .into_any()
 }
 
 #[component]

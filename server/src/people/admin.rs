@@ -41,6 +41,12 @@ pub struct PersonChange {
     /// The agent pool ids, replacing the current memberships.
     pub pools: Option<Vec<i32>>,
     pub active: Option<bool>,
+    /// `true` unbinds the account from its identity at the identity provider, so that the
+    /// next SSO sign-in with its email, verified by the provider, binds it again: how an admin
+    /// settles an identity conflict (the person re-created in Okta, say) without losing the
+    /// account's roles and pools.
+    #[serde(default)]
+    pub unlink_sso_identity: bool,
 }
 
 impl Portal {
@@ -154,6 +160,13 @@ impl Portal {
                 }
             }
         }
+        let unlinked = change.unlink_sso_identity && account.idp_subject.is_some();
+        if unlinked {
+            let mut update: user::ActiveModel = account.into();
+            update.idp_provider = Set(None);
+            update.idp_subject = Set(None);
+            account = update.update(&txn).await?;
+        }
         keep_an_active_admin(&txn, caller, &account).await?;
         let after = snapshot(&txn, &account).await?;
         audit::record(
@@ -165,6 +178,8 @@ impl Portal {
                     "account.deactivated"
                 } else if change.active == Some(true) && !before.active {
                     "account.reactivated"
+                } else if unlinked {
+                    "account.sso_identity_unlinked"
                 } else {
                     "account.updated"
                 },
@@ -174,6 +189,7 @@ impl Portal {
                     "roles": [before.roles, after.roles],
                     "pools": [before.pools, after.pools],
                     "active": [before.active, after.active],
+                    "sso_identity": [before.sso_identity, after.sso_identity],
                 }),
                 correlation_id,
             },
@@ -255,6 +271,7 @@ struct Snapshot {
     roles: Vec<String>,
     pools: Vec<String>,
     active: bool,
+    sso_identity: Option<crate::people::SsoIdentity>,
     direct_admin: bool,
 }
 
@@ -267,6 +284,7 @@ async fn snapshot(
         roles: crate::people::effective_roles(db, account.id).await?,
         pools: crate::people::pool_names(db, account.id).await?,
         active: account.active,
+        sso_identity: crate::people::SsoIdentity::of(account),
         direct_admin: user_role::Entity::find()
             .filter(user_role::Column::UserId.eq(account.id))
             .filter(user_role::Column::RoleId.eq(admin))

@@ -89,6 +89,30 @@ pub struct Listing {
     pub pools: Vec<String>,
     pub created_at: chrono::DateTime<Utc>,
     pub last_login_at: Option<chrono::DateTime<Utc>>,
+    /// Who signs in to this account at the identity provider, once someone has.
+    pub sso_identity: Option<SsoIdentity>,
+}
+
+/// The identity at an identity provider that an account is bound to: its first SSO sign-in
+/// binds it, and only a sign-in as that identity reaches the account from then on.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SsoIdentity {
+    /// `saml:<entity id>` or `oidc:<issuer>`.
+    pub provider: String,
+    /// The provider's id for the person: the SAML NameID or the OIDC `sub`.
+    pub subject: String,
+}
+
+impl SsoIdentity {
+    pub fn of(account: &user::Model) -> Option<SsoIdentity> {
+        match (&account.idp_provider, &account.idp_subject) {
+            (Some(provider), Some(subject)) => Some(SsoIdentity {
+                provider: provider.clone(),
+                subject: subject.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Which people to list; every part is optional.
@@ -218,6 +242,7 @@ pub async fn listings(
             let mut pools = names.remove(&account.id).unwrap_or_default();
             pools.sort();
             Listing {
+                sso_identity: SsoIdentity::of(&account),
                 roles: roles
                     .remove(&account.id)
                     .unwrap_or_default()

@@ -40,6 +40,16 @@ fn row(person: Listing) -> UserRow {
     }
 }
 
+/// "SAML 2.0 identity provider … as …" or "OpenID Connect issuer … as …".
+fn identity_in_words(identity: &people::SsoIdentity) -> String {
+    let at = match identity.provider.split_once(':') {
+        Some(("saml", entity_id)) => format!("the SAML 2.0 identity provider {entity_id}"),
+        Some(("oidc", issuer)) => format!("the OpenID Connect issuer {issuer}"),
+        _ => identity.provider.clone(),
+    };
+    format!("{} at {at}", identity.subject)
+}
+
 fn pool_row(pool: PoolView, members: Vec<(i32, String)>) -> PoolRow {
     PoolRow {
         id: pool.id,
@@ -160,6 +170,7 @@ impl Portal {
             .await?
             .ok_or_else(|| PortalError::NotFound(format!("user {person_id}")))?;
         let listing = people::listing(&self.db, account).await?;
+        let sso_identity = listing.sso_identity.as_ref().map(identity_in_words);
         let sources = people::role_sources(&self.db, person_id).await?;
         let direct_roles = sources
             .iter()
@@ -179,6 +190,7 @@ impl Portal {
             can_write: caller.has(Role::Admin),
             is_self: caller.user.id == person_id,
             csrf_token: session_csrf(caller),
+            sso_identity,
         })
     }
 
@@ -228,6 +240,10 @@ impl Portal {
                 }
                 PersonEdit::Active(active) => PersonChange {
                     active: Some(active),
+                    ..Default::default()
+                },
+                PersonEdit::UnlinkSsoIdentity => PersonChange {
+                    unlink_sso_identity: true,
                     ..Default::default()
                 },
             };

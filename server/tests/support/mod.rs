@@ -236,6 +236,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn api_patch(&self, token: &str, path: &str, body: &Value) -> Response {
+        Client::new()
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An API token for the first admin.
     pub async fn admin_token(&self) -> String {
         let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
