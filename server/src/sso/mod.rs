@@ -73,7 +73,7 @@ impl Refusal {
         match self {
             Refusal::NoAccount(_) => "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.".into(),
             Refusal::Inactive(_) => "Your Portal account is deactivated. Ask an administrator to reactivate it.".into(),
-            Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to check your account.".into(),
+            Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to unlink that identity on your account in Portal, then sign in again.".into(),
             Refusal::EmailNotVerified(_) => "Okta did not confirm your email address, so Portal cannot link it to your existing account. Ask an administrator.".into(),
             Refusal::NoEmail(_) => "Okta did not send your email address. Ask an administrator to check the Portal app's attribute statements in Okta.".into(),
         }
