@@ -803,6 +803,30 @@ async fn an_in_response_to_on_the_response_alone_must_name_an_outstanding_reques
 }
 
 #[tokio::test]
+async fn an_in_response_to_outside_what_is_signed_is_refused() {
+    // IdP-initiated sign-in off: only answers to this portal's own requests are let in.
+    let saml = Saml::start(true, false).await;
+    let (request_id, _) = saml.start_login("/").await;
+    // A genuinely signed assertion that answers nothing, and the request named on the unsigned
+    // Response around it, as someone would who wanted it taken as an answer.
+    let signed = saml.spec("tile@example.com").xml(&saml.idp);
+    let named = signed.replacen(
+        "<samlp:Response ",
+        &format!("<samlp:Response InResponseTo=\"{request_id}\" "),
+        1,
+    );
+    assert_ne!(named, signed);
+    saml.assert_refused("in_response_to_unsigned", saml.post_xml(&named).await, 1)
+        .await;
+    // The request is still outstanding: a signed answer to it signs in.
+    let mut answer = saml.spec("tile@example.com");
+    answer.in_response_to = Some(request_id);
+    let response = saml.post_spec(&answer).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+}
+
+#[tokio::test]
 async fn an_answer_to_an_expired_request_is_refused() {
     use portal::db::entities::saml_request;
     let saml = Saml::start(true, true).await;

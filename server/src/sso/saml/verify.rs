@@ -120,6 +120,8 @@ pub enum Rejection {
     NoValidity,
     #[error("the assertion names no subject (NameID)")]
     NoSubject,
+    #[error("the response names a request it answers (InResponseTo) outside what is signed")]
+    UnsignedInResponseTo,
 }
 
 impl Rejection {
@@ -148,6 +150,7 @@ impl Rejection {
             Rejection::Expired(_) => "expired",
             Rejection::NoValidity => "no_validity",
             Rejection::NoSubject => "no_subject",
+            Rejection::UnsignedInResponseTo => "in_response_to_unsigned",
         }
     }
 }
@@ -195,7 +198,12 @@ pub fn verify(xml: &str, expect: &Expectations) -> Result<VerifiedAssertion, Rej
     if attr(assertion, "ID") != Some(shape.assertion_id.as_str()) {
         return Err(Rejection::SignaturePlacement);
     }
-    check_assertion(assertion, &shape, expect)
+    // As the shell around a signed Assertion, an unsigned Response keeps none of its
+    // attributes: an InResponseTo on the signed root is the Response's own, signed.
+    let signed_outer = is(root, PROTOCOL, "Response")
+        .then(|| attr(root, "InResponseTo"))
+        .flatten();
+    check_assertion(assertion, &shape, signed_outer, expect)
 }
 
 /// What of `xml` is signed by one of `certificates` with an allowed algorithm, as xmlsec
@@ -305,6 +313,7 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
 fn check_assertion(
     assertion: Node,
     shape: &Shape,
+    signed_outer_in_response_to: Option<&str>,
     expect: &Expectations,
 ) -> Result<VerifiedAssertion, Rejection> {
     let issuer = children(assertion, ASSERTION, "Issuer")
@@ -381,11 +390,19 @@ fn check_assertion(
     if expect.now - expect.max_skew >= confirm_until {
         return Err(Rejection::Expired(confirm_until.to_rfc3339()));
     }
-    // The assertion's InResponseTo, else the Response's: either way, a response that names a
-    // request must answer one this portal made. Where both are given they must agree.
-    let in_response_to = match (attr(data, "InResponseTo"), &shape.in_response_to) {
-        (Some(inner), Some(outer)) if inner != outer => return Err(Rejection::SignaturePlacement),
-        (inner, outer) => inner.map(str::to_string).or_else(|| outer.clone()),
+    // The request this answers: the assertion's InResponseTo, else the signed Response's. A
+    // response that names one must answer one this portal made, so a name outside what is
+    // signed is refused rather than ignored; where both are given they must agree.
+    let inner = attr(data, "InResponseTo");
+    if let (Some(inner), Some(outer)) = (inner, &shape.in_response_to) {
+        if inner != outer {
+            return Err(Rejection::SignaturePlacement);
+        }
+    }
+    let in_response_to = match inner.or(signed_outer_in_response_to) {
+        Some(request) => Some(request.to_string()),
+        None if shape.in_response_to.is_some() => return Err(Rejection::UnsignedInResponseTo),
+        None => None,
     };
 
     let mut attributes: HashMap<String, Vec<String>> = HashMap::new();
