@@ -331,7 +331,9 @@ fn check(
         ProvisioningMethod::Manual => {}
         ProvisioningMethod::SsoJit => {
             let label = release.jit_label();
-            if !plan.includes_sso_jit() {
+            // Only turning it on needs the plan: left on after a move to a plan without it, it
+            // creates nobody (`jit_in_force`) and must not stand in the way of other changes.
+            if !plan.includes_sso_jit() && current.provisioning != ProvisioningMethod::SsoJit {
                 return Err(PortalError::invalid(
                     "provisioning.method",
                     format!(

@@ -533,6 +533,28 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
         .await
         .unwrap();
     assert!(html.contains("It creates no accounts here"), "{html}");
+
+    // Left on, it does not stand in the way of other changes; once off, it stays off.
+    let token = saml.app.admin_token().await;
+    let mut doc = saml.app.identity_document().await;
+    doc["sso"]["saml"]["allow_idp_initiated"] = json!(false);
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    doc["provisioning"]["method"] = json!("manual");
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    doc["provisioning"]["method"] = json!("sso_jit");
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        saml.app.identity_document().await["provisioning"]["method"],
+        "manual"
+    );
 }
 
 #[tokio::test]
