@@ -86,6 +86,17 @@ pub struct OidcDocument {
     pub token_auth_method: TokenAuthMethod,
 }
 
+impl OidcDocument {
+    /// Whether saving this leaves `stored` as it is: the same provider, client and method, and
+    /// no new secret.
+    fn leaves_unchanged(&self, stored: &OidcSettings) -> bool {
+        self.discovery_url.trim() == stored.discovery_url
+            && self.client_id.trim() == stored.client_id
+            && self.token_auth_method == stored.token_auth_method
+            && self.client_secret.as_deref().is_none_or(str::is_empty)
+    }
+}
+
 impl std::fmt::Debug for OidcDocument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcDocument")
@@ -267,6 +278,17 @@ pub fn jit_obstacle(config: &IdentityConfig, plan: Plan, release: Release) -> Op
             plan.as_str()
         ));
     }
+    if config.protocol == Some(SsoProtocol::Oidc) && !release.offers_oidc() {
+        let left_on = if config.provisioning == ProvisioningMethod::SsoJit {
+            " Left on, it creates no accounts until then."
+        } else {
+            ""
+        };
+        return Some(format!(
+            "Release {release} signs in with SAML 2.0 only: configure SAML before turning {} on.{left_on}",
+            release.jit_label()
+        ));
+    }
     if !config.sso_configured() {
         return Some(format!(
             "Set up single sign-on first: {} creates accounts when people sign in with the identity provider.",
@@ -308,32 +330,51 @@ fn check(
             }
         }
         Some(SsoProtocol::Oidc) => {
-            if !release.offers_oidc() {
-                return Err(PortalError::invalid(
-                    "sso.protocol",
-                    format!("OpenID Connect needs release 1.54 or later; this portal presents release {release}. Use saml."),
-                ));
-            }
             let oidc = doc.sso.oidc.ok_or_else(|| {
                 PortalError::invalid("sso.oidc", "required when sso.protocol is oidc")
             })?;
-            (None, Some(check_oidc(oidc, current.oidc.as_ref())?))
+            if release.offers_oidc() {
+                (None, Some(check_oidc(oidc, current.oidc.as_ref())?))
+            } else {
+                // Settings kept from 1.54 or later stay stored, unchanged, while something else
+                // is saved (JIT off, say); new ones cannot be made on this release.
+                let kept = current
+                    .oidc()
+                    .filter(|stored| oidc.leaves_unchanged(stored));
+                match kept {
+                    Some(stored) => (None, Some(stored.clone())),
+                    None => return Err(PortalError::invalid(
+                        "sso.protocol",
+                        format!("OpenID Connect needs release 1.54 or later; this portal presents release {release}. Use saml."),
+                    )),
+                }
+            }
         }
     };
-    let sso_configured = doc.sso.protocol.is_some();
-    if doc.login_method == LoginMethod::Sso && !sso_configured {
-        return Err(PortalError::invalid(
-            "login_method",
-            "Single sign-on cannot be the login method until an identity provider is configured in sso.",
-        ));
+    // OIDC settings kept on a release without OIDC sign nobody in: what is stored may stay, but
+    // nothing new may rely on them.
+    let stranded = doc.sso.protocol == Some(SsoProtocol::Oidc) && !release.offers_oidc();
+    let sso_configured = doc.sso.protocol.is_some() && !stranded;
+    let saml_first = |what: &str| {
+        format!("Release {release} signs in with SAML 2.0 only: configure SAML before {what}.")
+    };
+    let sso_login_left_as_is = stranded && current.login_method == LoginMethod::Sso;
+    if doc.login_method == LoginMethod::Sso && !sso_configured && !sso_login_left_as_is {
+        let message = if stranded {
+            saml_first("making single sign-on the login method")
+        } else {
+            "Single sign-on cannot be the login method until an identity provider is configured in sso.".to_string()
+        };
+        return Err(PortalError::invalid("login_method", message));
     }
     match doc.provisioning.method {
         ProvisioningMethod::Manual => {}
         ProvisioningMethod::SsoJit => {
             let label = release.jit_label();
+            let left_on = current.provisioning == ProvisioningMethod::SsoJit;
             // Only turning it on needs the plan: left on after a move to a plan without it, it
             // creates nobody (`jit_in_force`) and must not stand in the way of other changes.
-            if !plan.includes_sso_jit() && current.provisioning != ProvisioningMethod::SsoJit {
+            if !plan.includes_sso_jit() && !left_on {
                 return Err(PortalError::invalid(
                     "provisioning.method",
                     format!(
@@ -342,11 +383,16 @@ fn check(
                     ),
                 ));
             }
-            if !sso_configured {
-                return Err(PortalError::invalid(
-                    "provisioning.method",
-                    format!("Set up single sign-on first: {label} creates accounts when people sign in with the identity provider."),
-                ));
+            // Left on over OIDC settings this release does not sign in with, it stays stored
+            // and creates nobody.
+            let may_be_on = sso_configured || (stranded && left_on);
+            if !may_be_on {
+                let message = if stranded {
+                    saml_first(&format!("turning {label} on"))
+                } else {
+                    format!("Set up single sign-on first: {label} creates accounts when people sign in with the identity provider.")
+                };
+                return Err(PortalError::invalid("provisioning.method", message));
             }
         }
         ProvisioningMethod::Scim => {

@@ -1440,6 +1440,86 @@ async fn release_1_53_refuses_oidc_with_a_message() {
 }
 
 #[tokio::test]
+async fn release_1_53_keeps_stored_oidc_settings_while_jit_is_turned_off_and_builds_nothing_on_them(
+) {
+    let Oidc { app, op } = Oidc::start(true).await;
+    let app = app.restart_with(&[("release", "1.53")]).await;
+    let token = app.admin_token().await;
+
+    // Left on, JIT is named for what it is here: stored, and creating nobody.
+    app.sign_in_as_admin().await;
+    let html = app
+        .get("/settings/iam/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Release 1.53 signs in with SAML 2.0 only: configure SAML before turning SAML JIT on. Left on, it creates no accounts until then."),
+        "{html}"
+    );
+    assert!(
+        html.contains("0 of 3 done"),
+        "nothing in force counts as done"
+    );
+
+    // Turning JIT off, everything else sent back as stored: saved, the OIDC settings kept.
+    let mut doc = app.identity_document().await;
+    doc["provisioning"]["method"] = json!("manual");
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved = app.identity_document().await;
+    assert_eq!(saved["provisioning"]["method"], "manual");
+    assert_eq!(saved["sso"]["protocol"], "oidc");
+    assert_eq!(saved["sso"]["oidc"]["discovery_url"], op.discovery_url());
+    assert_eq!(saved["sso"]["oidc"]["client_secret_set"], true);
+
+    // Nothing new may rely on them: JIT on, and new OIDC settings, are refused with what to do.
+    let mut jit_on = saved.clone();
+    jit_on["provisioning"]["method"] = json!("sso_jit");
+    let message = refused_configuration(&app, &jit_on, "provisioning.method").await;
+    assert!(
+        message.contains("configure SAML before turning SAML JIT on"),
+        "{message}"
+    );
+    let mut other_client = saved.clone();
+    other_client["sso"]["oidc"]["client_id"] = json!("another-client");
+    let message = refused_configuration(&app, &other_client, "sso.protocol").await;
+    assert!(message.contains("1.54"), "{message}");
+    let mut new_secret = saved.clone();
+    new_secret["sso"]["oidc"]["client_secret"] = json!("a-new-secret");
+    refused_configuration(&app, &new_secret, "sso.protocol").await;
+    // Password sign-in may be made the login method; SSO, once left, not again.
+    let mut password = saved.clone();
+    password["login_method"] = json!("password");
+    let response = app.api_put(&token, "/api/v1/identity", &password).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut sso_again = app.identity_document().await;
+    assert_eq!(sso_again["login_method"], "password");
+    sso_again["login_method"] = json!("sso");
+    let message = refused_configuration(&app, &sso_again, "login_method").await;
+    assert!(
+        message.contains("configure SAML before making single sign-on the login method"),
+        "{message}"
+    );
+
+    // Back on release 1.54 they are in force again, secret and all: JIT goes back on, and the
+    // stored secret takes the next sign-in through the token request.
+    let app = app.restart_with(&[]).await;
+    let token = app.admin_token().await;
+    let response = app.api_put(&token, "/api/v1/identity", &jit_on).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.identity_document().await["sso"]["oidc"]["client_secret_set"],
+        true
+    );
+    let oidc = Oidc { app, op };
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+}
+
+#[tokio::test]
 async fn release_1_53_hides_openid_connect_and_turns_a_stored_oidc_configuration_off() {
     // Configured and working on release 1.54: a sign-in starts and reaches the provider.
     let oidc = Oidc::start(true).await;

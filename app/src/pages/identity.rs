@@ -462,19 +462,17 @@ impl SetupChecks {
             ),
             Some(last) => attributes_check(last),
         };
-        let jit = if settings.jit_enabled {
-            (
+        // Stored on is done only when nothing keeps it from working (plan, release).
+        let jit = match (settings.jit_enabled, &settings.jit_unavailable_reason) {
+            (_, Some(reason)) => (false, format!("Not yet: {reason}")),
+            (true, None) => (
                 true,
                 format!("{label} is on: a person's first Okta sign-in creates their account, in the default agent pool with the User role."),
-            )
-        } else {
-            match &settings.jit_unavailable_reason {
-                Some(reason) => (false, format!("Not yet: {reason}")),
-                None => (
-                    false,
-                    format!("Not yet: turn {label} on in the Provisioning card and save."),
-                ),
-            }
+            ),
+            (false, None) => (
+                false,
+                format!("Not yet: turn {label} on in the Provisioning card and save."),
+            ),
         };
         SetupChecks {
             idp,
