@@ -132,12 +132,16 @@ pub async fn get_login_page() -> Result<LoginPageInfo, AppError> {
 #[server]
 pub async fn sign_in(
     email: String,
-    password: String,
+    password: crate::model::Secret,
     csrf: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
-    let cookies = ssr::answer(backend.sign_in(&parts, email, password, csrf).await)?;
+    let cookies = ssr::answer(
+        backend
+            .sign_in(&parts, email, password.expose(), csrf)
+            .await,
+    )?;
     ssr::set_cookies(cookies);
     leptos_axum::redirect(&safe_return_path(next.as_deref()));
     Ok(())
@@ -211,14 +215,16 @@ pub async fn save_oidc(
     csrf: String,
     discovery_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    client_secret: Option<crate::model::Secret>,
     token_auth_method: Option<String>,
 ) -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
     let form = crate::model::OidcForm {
         discovery_url: discovery_url.unwrap_or_default(),
         client_id: client_id.unwrap_or_default(),
-        client_secret: client_secret.unwrap_or_default(),
+        client_secret: client_secret
+            .map(crate::model::Secret::expose)
+            .unwrap_or_default(),
         token_auth_method: token_auth_method.unwrap_or_default(),
     };
     ssr::answer(backend.save_oidc(&parts, csrf, form).await)
@@ -531,7 +537,32 @@ pub fn safe_return_path(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_return_path;
+    use super::{safe_return_path, SaveOidc, SignIn};
+    use crate::model::Secret;
+
+    #[test]
+    fn server_function_arguments_print_no_secret() {
+        let sign_in = SignIn {
+            email: "ada@example.test".to_string(),
+            password: Secret::from("correct horse battery".to_string()),
+            csrf: "csrf-token".to_string(),
+            next: None,
+        };
+        let printed = format!("{sign_in:?}");
+        assert!(printed.contains("ada@example.test"), "{printed}");
+        assert!(!printed.contains("correct horse"), "{printed}");
+
+        let save = SaveOidc {
+            csrf: "csrf-token".to_string(),
+            discovery_url: Some("https://example.okta.com".to_string()),
+            client_id: Some("0oa1client".to_string()),
+            client_secret: Some(Secret::from("s3cr3t-from-okta".to_string())),
+            token_auth_method: None,
+        };
+        let printed = format!("{save:?}");
+        assert!(printed.contains("0oa1client"), "{printed}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+    }
 
     #[test]
     fn return_path_keeps_same_origin_paths_only() {

@@ -85,6 +85,30 @@ pub struct OidcView {
     pub token_auth_method: String,
 }
 
+/// A secret typed into a form (a password, a client secret), as a server function receives it.
+/// Leptos derives `Debug` for each server function's arguments; this one prints no secret.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Secret {
+        Secret(text)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// The OIDC form of the Single sign-on card; an empty secret keeps the stored one. Its `Debug`
 /// leaves the secret out.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
