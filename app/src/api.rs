@@ -351,6 +351,23 @@ pub async fn unlink_person_sso_identity(
     )
 }
 
+/// Gives a person's account a new address; with `unlink` ticked, its Okta identity is unbound in
+/// the same change, so that a sign-in with the new address binds it again.
+#[server]
+pub async fn change_person_email(
+    csrf: String,
+    id: i32,
+    email: String,
+    unlink: Option<String>,
+) -> Result<crate::model::PersonView, AppError> {
+    let (backend, parts) = ssr::backend()?;
+    let edit = crate::model::PersonEdit::Email {
+        email,
+        unlink_sso_identity: unlink.is_some(),
+    };
+    ssr::answer(backend.change_person(&parts, csrf, id, edit).await)
+}
+
 #[server]
 pub async fn set_person_active(
     csrf: String,

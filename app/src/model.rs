@@ -286,6 +286,11 @@ pub enum PersonEdit {
     RemovePool(i32),
     Active(bool),
     UnlinkSsoIdentity,
+    /// A new address, and whether the Okta identity is unlinked in the same change.
+    Email {
+        email: String,
+        unlink_sso_identity: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 // and the admin removes her, which ends her session and leaves a trail in the audit log.
 import { APIRequestContext, Browser, BrowserContext, Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
-import { oidcIdp, servers } from "./servers";
+import { ADMIN_EMAIL, oidcIdp, servers } from "./servers";
 import { adminToken, escapeRegExp, hydrated, offline, signIn, signInAtOidcProvider } from "./helpers";
 
 const portal = servers.oidc;
@@ -415,5 +415,31 @@ test.describe("people and access", () => {
     const text = await csv.text();
     expect(text).toContain(KATHERINE);
     expect(text).not.toContain("sign_in.oidc");
+  });
+
+  test("the admin changes Ada's address on her page: one another account holds is refused, a new one is saved", async () => {
+    await open(admin, `/settings/iam/users/${adaId}`);
+    const form = admin.getByTestId("email-change");
+    await form.getByText("Change email address").click();
+    const input = form.getByLabel("Email address");
+    await expect(input).toHaveValue(ADA);
+    // She signed in with Okta: unlinking in the same change is offered, and left unticked here.
+    await expect(form.getByRole("checkbox", { name: /Also unlink the Okta identity/ })).not.toBeChecked();
+
+    await input.fill(ADMIN_EMAIL);
+    await form.getByRole("button", { name: "Save email" }).click();
+    await expect(admin.getByTestId("person-email-input-error")).toContainText("is the address of another account");
+    expect((await person(adaId)).email).toBe(ADA);
+
+    const renamed = "ada.king@example.test";
+    await admin.getByTestId("email-change").getByLabel("Email address").fill(renamed);
+    await admin.getByTestId("email-change").getByRole("button", { name: "Save email" }).click();
+    await expect(admin.getByTestId("email-result")).toHaveText("Saved.");
+    await expect(admin.getByTestId("person-email")).toHaveText(renamed);
+    const after = await person(adaId);
+    expect(after.email).toBe(renamed);
+    expect(after.sso_identity?.provider).toMatch(/^oidc:/);
+    const changed = await audit({ action: "account.email_changed", person: "ada.king" });
+    expect(changed.events[0]).toMatchObject({ action: "account.email_changed", target: renamed, outcome: "success" });
   });
 });

@@ -711,6 +711,11 @@ async fn users_and_viewers_get_403_from_every_write_and_nothing_changes() {
             format!("/api/v1/users/{id}"),
             Some(json!({ "roles": ["admin"] })),
         ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{id}"),
+            Some(json!({ "email": "eve@example.test", "unlink_sso_identity": true })),
+        ),
         (Method::DELETE, format!("/api/v1/users/{id}"), None),
         (
             Method::POST,
@@ -1017,6 +1022,10 @@ async fn users_and_viewers_get_403_from_every_page_form_and_nothing_changes() {
                 vec![("id", &id), ("active", "false")],
             ),
             (UnlinkPersonSsoIdentity::PATH, vec![("id", &id)]),
+            (
+                ChangePersonEmail::PATH,
+                vec![("id", &id), ("email", "eve@example.test"), ("unlink", "on")],
+            ),
             (RemovePerson::PATH, vec![("id", &id)]),
             (CreatePool::PATH, vec![("name", "Eve's")]),
             (RenamePool::PATH, vec![("id", "1"), ("name", "Eve's")]),

@@ -602,6 +602,88 @@ async fn an_admin_unlinks_an_identity_in_conflict_and_the_next_sign_in_links_the
     assert_eq!(saml.app.user_count().await, 2);
 }
 
+#[tokio::test]
+async fn when_an_address_changes_in_okta_the_admin_moves_the_account_to_it_and_no_second_one_stays()
+{
+    // Okta names people by their address (an EmailAddress Name ID): a new address is a new
+    // subject, and with JIT on its first sign-in makes a second account.
+    let saml = Saml::start(true, true).await;
+    let token = saml.app.admin_token().await;
+    let response = saml.post_spec(&saml.spec("grace@example.com")).await;
+    assert!(has_session_cookie(&response));
+    let grace = saml.account("grace@example.com").await.unwrap();
+    let path = format!("/api/v1/users/{}", grace.id);
+    let response = saml
+        .app
+        .api_patch(&token, &path, &json!({ "roles": ["user", "viewer"] }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = saml.post_spec(&saml.spec("grace.hopper@example.com")).await;
+    assert!(has_session_cookie(&response));
+    let second = saml.account("grace.hopper@example.com").await.unwrap();
+    assert_ne!(second.id, grace.id);
+    assert_eq!(saml.app.user_count().await, 3);
+
+    // The new address is taken: refused, with what to do, and nothing changed.
+    let move_and_unlink =
+        json!({ "email": "Grace.Hopper@example.com", "unlink_sso_identity": true });
+    let response = saml.app.api_patch(&token, &path, &move_and_unlink).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"], "email", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("remove that account or change its address first"),
+        "{body}"
+    );
+    let unchanged = saml.account("grace@example.com").await.unwrap();
+    assert_eq!(unchanged.idp_subject.as_deref(), Some("grace@example.com"));
+    let response = saml
+        .app
+        .api_patch(&token, &path, &json!({ "email": "not an address" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(saml.account("grace@example.com").await.is_some());
+
+    // The second account removed, the first takes the new address and lets go of the old
+    // identity in one change; the next sign-in binds it again, roles kept.
+    let removed = reqwest::Client::new()
+        .delete(saml.app.url(&format!("/api/v1/users/{}", second.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let response = saml.app.api_patch(&token, &path, &move_and_unlink).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let detail: Value = response.json().await.unwrap();
+    assert_eq!(detail["email"], "Grace.Hopper@example.com", "{detail}");
+    assert_eq!(detail["sso_identity"], Value::Null, "{detail}");
+    assert!(
+        saml.app
+            .audited("account.sso_identity_unlinked", "success")
+            .await
+    );
+
+    let mut again = saml.spec("grace.hopper@example.com");
+    again.assertion_id = format!("{}-again", again.assertion_id);
+    let response = saml.post_spec(&again).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    let moved = saml.account("grace.hopper@example.com").await.unwrap();
+    assert_eq!(moved.id, grace.id, "the same account");
+    assert_eq!(
+        moved.idp_subject.as_deref(),
+        Some("grace.hopper@example.com")
+    );
+    assert!(saml.account("grace@example.com").await.is_none());
+    assert_eq!(saml.app.user_count().await, 2, "no second account");
+    let detail: Value = saml.app.api_get(&token, &path).await.json().await.unwrap();
+    assert_eq!(detail["roles"], json!(["user", "viewer"]), "{detail}");
+}
+
 // ---- refused: the message -----------------------------------------------------------------
 
 #[tokio::test]

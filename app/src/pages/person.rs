@@ -5,10 +5,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{
-    get_person_page, AddPersonToPool, RemovePerson, RemovePersonFromPool, SavePersonRoles,
-    SetPersonActive, UnlinkPersonSsoIdentity,
+    get_person_page, AddPersonToPool, ChangePersonEmail, RemovePerson, RemovePersonFromPool,
+    SavePersonRoles, SetPersonActive, UnlinkPersonSsoIdentity,
 };
-use crate::components::form::{outcome, Card, RoleChoices, SaveRow};
+use crate::components::form::{field_error, outcome, Card, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
 use crate::model::PersonView;
 use crate::pages::settings::SettingsFrame;
@@ -29,6 +29,7 @@ pub fn PersonPage() -> impl IntoView {
     let status = ServerAction::<SetPersonActive>::new();
     let remove = ServerAction::<RemovePerson>::new();
     let unlink = ServerAction::<UnlinkPersonSsoIdentity>::new();
+    let email = ServerAction::<ChangePersonEmail>::new();
     let person = Resource::new(
         move || {
             (
@@ -38,6 +39,7 @@ pub fn PersonPage() -> impl IntoView {
                 remove_pool.version().get(),
                 status.version().get(),
                 unlink.version().get(),
+                email.version().get(),
             )
         },
         |(id, ..)| get_person_page(id),
@@ -74,6 +76,7 @@ pub fn PersonPage() -> impl IntoView {
         status,
         remove,
         unlink,
+        email,
     };
     view! {
         <Transition fallback=|| ()>
@@ -107,6 +110,7 @@ struct Actions {
     status: ServerAction<SetPersonActive>,
     remove: ServerAction<RemovePerson>,
     unlink: ServerAction<UnlinkPersonSsoIdentity>,
+    email: ServerAction<ChangePersonEmail>,
 }
 
 #[component]
@@ -190,6 +194,7 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
                     " · Last sign-in: " {person.last_sign_in.clone().unwrap_or_else(|| "never".into())}
                 </p>
                 <SsoIdentityLine identity=view.sso_identity.clone() write id csrf actions />
+                {write.then(|| view! { <EmailForm email=person.email.clone() linked=view.sso_identity.is_some() id csrf actions /> })}
                 <p data-testid="okta-removal-note" class="mt-3 text-sm text-slate-600">
                     "Removing someone in Okta does not remove them from Portal. To take their access away, deactivate or remove them here."
                 </p>
@@ -277,6 +282,39 @@ fn SsoIdentityLine(
         })}
     }
     .into_any()
+}
+
+/// The account's address, for an admin to change. Unlinking in the same change is how an
+/// account follows a person whose address changed in Okta when Okta names people by their
+/// address: their sign-in with the new one then binds this account instead of making another.
+#[component]
+fn EmailForm(
+    email: String,
+    linked: bool,
+    id: i32,
+    csrf: StoredValue<String>,
+    actions: Actions,
+) -> impl IntoView {
+    let saved = move || outcome(actions.email.value().get(), "Saved.");
+    // Open again after a save or a refusal re-renders the page, so that its outcome shows.
+    let opened = actions.email.value().get_untracked().is_some();
+    view! {
+        <details class="mt-3 text-sm" data-testid="email-change" open=opened>
+            <summary class="cursor-pointer text-indigo-800">"Change email address"</summary>
+            <ActionForm action=actions.email attr:class="mt-2 max-w-md space-y-3">
+                <input type="hidden" name="csrf" value=csrf.get_value() />
+                <input type="hidden" name="id" value=id.to_string() />
+                <Field label="Email address" name="email" id="person-email-input" kind="email" value=email placeholder="name@example.com" required=true max_length=254 error=Signal::derive(move || field_error(actions.email.value().get(), &["email"])) />
+                {linked.then(|| view! {
+                    <label class="flex items-start gap-2">
+                        <input type="checkbox" name="unlink" value="on" class="mt-0.5 h-4 w-4 rounded border-slate-300 text-indigo-600" />
+                        <span>"Also unlink the Okta identity. Do this when their address changed in Okta and a sign-in with the new one made a second account: remove that account first."</span>
+                    </label>
+                })}
+                <SaveRow label="Save email" pending=actions.email.pending().into() result=Signal::derive(saved) testid="email-result" />
+            </ActionForm>
+        </details>
+    }
 }
 
 #[component]

@@ -47,6 +47,12 @@ pub struct PersonChange {
     /// account's roles and pools.
     #[serde(default)]
     pub unlink_sso_identity: bool,
+    /// A new address for the account. While it is bound to an identity at the identity
+    /// provider, the address the provider verifies wins at the next sign-in. When the provider
+    /// identifies people by their address (an EmailAddress Name ID) and the address changed
+    /// there, a sign-in with the new one finds no account: give the account the new address
+    /// and unlink its identity in one change, and that sign-in binds it again.
+    pub email: Option<String>,
 }
 
 impl Portal {
@@ -160,6 +166,24 @@ impl Portal {
                 }
             }
         }
+        let email_before = account.email.clone();
+        if let Some(text) = &change.email {
+            let email = Email::parse(text).map_err(|m| PortalError::invalid("email", m))?;
+            if email.as_str() != account.email {
+                let holder = crate::people::find_by_email(&txn, &email).await?;
+                if holder.is_some_and(|holder| holder.id != id) {
+                    return Err(PortalError::invalid(
+                        "email",
+                        format!("{email} is the address of another account: remove that account or change its address first."),
+                    ));
+                }
+                let mut update: user::ActiveModel = account.into();
+                update.email = Set(email.as_str().to_string());
+                update.email_normalized = Set(email.normalized());
+                account = update.update(&txn).await?;
+            }
+        }
+        let email_changed = account.email != email_before;
         let unlinked = change.unlink_sso_identity && account.idp_subject.is_some();
         if unlinked {
             let mut update: user::ActiveModel = account.into();
@@ -180,6 +204,8 @@ impl Portal {
                     "account.reactivated"
                 } else if unlinked {
                     "account.sso_identity_unlinked"
+                } else if email_changed {
+                    "account.email_changed"
                 } else {
                     "account.updated"
                 },
@@ -190,6 +216,7 @@ impl Portal {
                     "pools": [before.pools, after.pools],
                     "active": [before.active, after.active],
                     "sso_identity": [before.sso_identity, after.sso_identity],
+                    "email": [email_before, account.email],
                 }),
                 correlation_id,
             },

@@ -246,6 +246,14 @@ impl Portal {
                     unlink_sso_identity: true,
                     ..Default::default()
                 },
+                PersonEdit::Email {
+                    email,
+                    unlink_sso_identity,
+                } => PersonChange {
+                    email: Some(email),
+                    unlink_sso_identity,
+                    ..Default::default()
+                },
             };
             self.change_person(&caller, person_id, change, &id).await?;
             self.person_view(&caller, person_id).await
