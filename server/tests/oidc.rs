@@ -1488,7 +1488,8 @@ async fn release_1_53_keeps_stored_oidc_settings_while_jit_is_turned_off_and_bui
     assert!(message.contains("1.54"), "{message}");
     let mut new_secret = saved.clone();
     new_secret["sso"]["oidc"]["client_secret"] = json!("a-new-secret");
-    refused_configuration(&app, &new_secret, "sso.protocol").await;
+    let message = refused_configuration(&app, &new_secret, "sso.protocol").await;
+    assert!(message.contains("1.54"), "{message}");
     // Password sign-in may be made the login method; SSO, once left, not again.
     let mut password = saved.clone();
     password["login_method"] = json!("password");

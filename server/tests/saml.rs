@@ -533,6 +533,10 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
         .await
         .unwrap();
     assert!(html.contains("It creates no accounts here"), "{html}");
+    assert!(
+        html.contains("2 of 3 done"),
+        "stored on but not in force is not done: {html}"
+    );
 
     // Left on, it does not stand in the way of other changes; once off, it stays off.
     let token = saml.app.admin_token().await;
@@ -642,10 +646,17 @@ async fn when_an_address_changes_in_okta_the_admin_moves_the_account_to_it_and_n
     assert_eq!(unchanged.idp_subject.as_deref(), Some("grace@example.com"));
     let response = saml
         .app
-        .api_patch(&token, &path, &json!({ "email": "not an address" }))
+        .api_patch(
+            &token,
+            &path,
+            &json!({ "email": "not an address", "unlink_sso_identity": true }),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(saml.account("grace@example.com").await.is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"], "email", "{body}");
+    let unchanged = saml.account("grace@example.com").await.unwrap();
+    assert_eq!(unchanged.idp_subject.as_deref(), Some("grace@example.com"));
 
     // The second account removed, the first takes the new address and lets go of the old
     // identity in one change; the next sign-in binds it again, roles kept.
@@ -661,10 +672,32 @@ async fn when_an_address_changes_in_okta_the_admin_moves_the_account_to_it_and_n
     let detail: Value = response.json().await.unwrap();
     assert_eq!(detail["email"], "Grace.Hopper@example.com", "{detail}");
     assert_eq!(detail["sso_identity"], Value::Null, "{detail}");
-    assert!(
-        saml.app
-            .audited("account.sso_identity_unlinked", "success")
-            .await
+    // Both changes are in the log: the address under the one it replaced.
+    let events: Value = saml
+        .app
+        .api_get(&token, "/api/v1/audit?person=grace")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let filed = |action: &str| {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["target"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        filed("account.email_changed"),
+        ["grace@example.com"],
+        "{events}"
+    );
+    assert_eq!(
+        filed("account.sso_identity_unlinked"),
+        ["Grace.Hopper@example.com"],
+        "{events}"
     );
 
     let mut again = saml.spec("grace.hopper@example.com");
@@ -682,6 +715,56 @@ async fn when_an_address_changes_in_okta_the_admin_moves_the_account_to_it_and_n
     assert_eq!(saml.app.user_count().await, 2, "no second account");
     let detail: Value = saml.app.api_get(&token, &path).await.json().await.unwrap();
     assert_eq!(detail["roles"], json!(["user", "viewer"]), "{detail}");
+    assert_eq!(detail["pools"], json!(["default"]), "{detail}");
+}
+
+#[tokio::test]
+async fn the_person_page_unlinks_with_a_new_address_but_not_the_admins_own_identity() {
+    use app::api::ChangePersonEmail;
+    use leptos::server_fn::ServerFn;
+    let saml = Saml::start(true, true).await;
+    let response = saml.post_spec(&saml.spec("grace@example.com")).await;
+    assert!(has_session_cookie(&response));
+    let grace = saml.account("grace@example.com").await.unwrap();
+    saml.app.sign_in_as_admin().await;
+    let csrf = saml.app.session_csrf().await;
+    let submit = |id: i32, email: &'static str| {
+        let form = vec![
+            ("csrf", csrf.clone()),
+            ("id", id.to_string()),
+            ("email", email.to_string()),
+            ("unlink", "on".to_string()),
+        ];
+        saml.app
+            .client
+            .post(saml.app.url(ChangePersonEmail::PATH))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+    };
+
+    let response = submit(grace.id, "grace.hopper@example.com").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let moved = saml.account("grace.hopper@example.com").await.unwrap();
+    assert_eq!(moved.id, grace.id);
+    assert_eq!(moved.idp_subject, None, "unlinked in the same change");
+
+    // The admin's own account, bound as if they had signed in with Okta: refused, unchanged.
+    let admin = saml.account(support::ADMIN_EMAIL).await.unwrap();
+    let mut bound: portal::db::entities::user::ActiveModel = admin.clone().into();
+    bound.idp_provider = Set(Some(format!("saml:{IDP}")));
+    bound.idp_subject = Set(Some(support::ADMIN_EMAIL.into()));
+    bound.update(&saml.app.portal.db).await.unwrap();
+    let response = submit(admin.id, "admin.new@example.com").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("You cannot unlink your own Okta identity"),
+        "{body}"
+    );
+    let unchanged = saml.account(support::ADMIN_EMAIL).await.unwrap();
+    assert_eq!(unchanged.idp_subject.as_deref(), Some(support::ADMIN_EMAIL));
+    assert!(saml.account("admin.new@example.com").await.is_none());
 }
 
 // ---- refused: the message -----------------------------------------------------------------

@@ -193,11 +193,11 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
                     "Status: " <span data-testid="person-status">{if person.active { "Active" } else { "Deactivated" }}</span>
                     " · Last sign-in: " {person.last_sign_in.clone().unwrap_or_else(|| "never".into())}
                 </p>
-                <SsoIdentityLine identity=view.sso_identity.clone() write id csrf actions />
-                {write.then(|| view! { <EmailForm email=person.email.clone() linked=view.sso_identity.is_some() id csrf actions /> })}
+                <SsoIdentityLine identity=view.sso_identity.clone() write=write && !view.is_self id csrf actions />
                 <p data-testid="okta-removal-note" class="mt-3 text-sm text-slate-600">
                     "Removing someone in Okta does not remove them from Portal. To take their access away, deactivate or remove them here."
                 </p>
+                {write.then(|| view! { <EmailForm email=person.email.clone() linked=view.sso_identity.is_some() may_unlink=!view.is_self id csrf actions /> })}
             </section>
 
             <Card title="Roles" id="person-roles-title">
@@ -291,6 +291,7 @@ fn SsoIdentityLine(
 fn EmailForm(
     email: String,
     linked: bool,
+    may_unlink: bool,
     id: i32,
     csrf: StoredValue<String>,
     actions: Actions,
@@ -304,11 +305,14 @@ fn EmailForm(
             <ActionForm action=actions.email attr:class="mt-2 max-w-md space-y-3">
                 <input type="hidden" name="csrf" value=csrf.get_value() />
                 <input type="hidden" name="id" value=id.to_string() />
-                <Field label="Email address" name="email" id="person-email-input" kind="email" value=email placeholder="name@example.com" required=true max_length=254 error=Signal::derive(move || field_error(actions.email.value().get(), &["email"])) />
+                <Field label="Email address" name="email" id="person-email-input" kind="email" value=email placeholder="name@example.com" required=true max_length=254 error=Signal::derive(move || field_error(actions.email.value().get(), &["email", "unlink_sso_identity"])) />
                 {linked.then(|| view! {
+                    <p class="text-xs text-slate-600">"While the Okta identity is linked, the address Okta sends at each sign-in replaces this one."</p>
+                })}
+                {(linked && may_unlink).then(|| view! {
                     <label class="flex items-start gap-2">
                         <input type="checkbox" name="unlink" value="on" class="mt-0.5 h-4 w-4 rounded border-slate-300 text-indigo-600" />
-                        <span>"Also unlink the Okta identity. Do this when their address changed in Okta and a sign-in with the new one made a second account: remove that account first."</span>
+                        <span>"Also unlink the Okta identity. Tick this when Okta names people by their address (EmailAddress Name ID) and it changed there: their next sign-in with the new address then signs in to this account. If that sign-in already made a second account, remove it first."</span>
                     </label>
                 })}
                 <SaveRow label="Save email" pending=actions.email.pending().into() result=Signal::derive(saved) testid="email-result" />

@@ -1,13 +1,14 @@
 //! What an admin does to people: add them by hand (while provisioning is manual), change
-//! their direct roles and agent pools, deactivate and reactivate them. Every change keeps at
-//! least one active Admin, and an admin cannot lock themselves out by accident.
+//! their direct roles, agent pools and address, unlink their Okta identity, deactivate and
+//! reactivate them. Every change keeps at least one active Admin, and an admin cannot lock
+//! themselves out by accident.
 
 use std::collections::BTreeSet;
 
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter,
+    EntityTrait, QueryFilter, SqlErr,
 };
 use serde::Deserialize;
 
@@ -170,22 +171,38 @@ impl Portal {
         if let Some(text) = &change.email {
             let email = Email::parse(text).map_err(|m| PortalError::invalid("email", m))?;
             if email.as_str() != account.email {
-                let holder = crate::people::find_by_email(&txn, &email).await?;
-                if holder.is_some_and(|holder| holder.id != id) {
-                    return Err(PortalError::invalid(
+                let taken = || {
+                    PortalError::invalid(
                         "email",
                         format!("{email} is the address of another account: remove that account or change its address first."),
-                    ));
+                    )
+                };
+                let holder = crate::people::find_by_email(&txn, &email).await?;
+                if holder.is_some_and(|holder| holder.id != id) {
+                    return Err(taken());
                 }
                 let mut update: user::ActiveModel = account.into();
                 update.email = Set(email.as_str().to_string());
                 update.email_normalized = Set(email.normalized());
-                account = update.update(&txn).await?;
+                // A sign-in on another replica may have just made an account with it.
+                account = update
+                    .update(&txn)
+                    .await
+                    .map_err(|error| match error.sql_err() {
+                        Some(SqlErr::UniqueConstraintViolation(_)) => taken(),
+                        _ => error.into(),
+                    })?;
             }
         }
         let email_changed = account.email != email_before;
         let unlinked = change.unlink_sso_identity && account.idp_subject.is_some();
         if unlinked {
+            if myself {
+                return Err(PortalError::invalid(
+                    "unlink_sso_identity",
+                    "You cannot unlink your own Okta identity; ask another admin to do it.",
+                ));
+            }
             let mut update: user::ActiveModel = account.into();
             update.idp_provider = Set(None);
             update.idp_subject = Set(None);
@@ -193,35 +210,46 @@ impl Portal {
         }
         keep_an_active_admin(&txn, caller, &account).await?;
         let after = snapshot(&txn, &account).await?;
-        audit::record(
-            &txn,
-            AuditEvent {
-                actor_id: Some(caller.user.id),
-                actor: &caller.label(),
-                action: if change.active == Some(false) && before.active {
-                    "account.deactivated"
-                } else if change.active == Some(true) && !before.active {
-                    "account.reactivated"
-                } else if unlinked {
-                    "account.sso_identity_unlinked"
-                } else if email_changed {
-                    "account.email_changed"
-                } else {
-                    "account.updated"
+        // One event for each kind of change, each with the whole change in its details; an
+        // address change is filed under the address the account had, so a search for it finds
+        // where it went.
+        let mut events = Vec::new();
+        match (before.active, after.active) {
+            (true, false) => events.push(("account.deactivated", account.email.as_str())),
+            (false, true) => events.push(("account.reactivated", account.email.as_str())),
+            _ => {}
+        }
+        if email_changed {
+            events.push(("account.email_changed", email_before.as_str()));
+        }
+        if unlinked {
+            events.push(("account.sso_identity_unlinked", account.email.as_str()));
+        }
+        if events.is_empty() || before.roles != after.roles || before.pools != after.pools {
+            events.push(("account.updated", account.email.as_str()));
+        }
+        let details = serde_json::json!({
+            "roles": [before.roles, after.roles],
+            "pools": [before.pools, after.pools],
+            "active": [before.active, after.active],
+            "sso_identity": [before.sso_identity, after.sso_identity],
+            "email": [email_before, account.email],
+        });
+        for (action, target) in events {
+            audit::record(
+                &txn,
+                AuditEvent {
+                    actor_id: Some(caller.user.id),
+                    actor: &caller.label(),
+                    action,
+                    target,
+                    outcome: Outcome::Success,
+                    details: details.clone(),
+                    correlation_id,
                 },
-                target: &account.email,
-                outcome: Outcome::Success,
-                details: serde_json::json!({
-                    "roles": [before.roles, after.roles],
-                    "pools": [before.pools, after.pools],
-                    "active": [before.active, after.active],
-                    "sso_identity": [before.sso_identity, after.sso_identity],
-                    "email": [email_before, account.email],
-                }),
-                correlation_id,
-            },
-        )
-        .await?;
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(account)
     }
