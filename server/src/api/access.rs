@@ -154,7 +154,8 @@ async fn add_user(
     ))
 }
 
-/// Changes a person's direct roles, pools, status, email or Okta identity link (Admins); what is absent stays.
+/// Changes a person's direct roles, pools, status, email or Okta identity link (Admins); what
+/// is absent stays.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "people",
     params(("id" = i32, Path, description = "The person's id")),
     request_body = PersonChange,
