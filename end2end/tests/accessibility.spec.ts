@@ -108,6 +108,9 @@ test("home and every Settings page, as the admin", async ({ page }) => {
   await expect(page).toHaveURL(/\/settings\/iam\/users\/\d+$/);
   await hydrated(page);
   await expectAccessible(page, "a person's page");
+  await page.getByText("Change email address").click();
+  await expect(page.getByLabel("Email address")).toBeVisible();
+  await expectAccessible(page, "a person's page (with the form to change their address)");
 
   await page.goto(`${portal.url}/settings/iam/agent-pools`);
   await hydrated(page);
