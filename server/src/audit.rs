@@ -3,6 +3,7 @@
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr};
 
+use crate::auth::caller::Caller;
 use crate::db::entities::audit_event;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,30 @@ pub async fn record(db: &impl ConnectionTrait, event: AuditEvent<'_>) -> Result<
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// Records a change that an admin (or a token acting for one) made and that succeeded.
+pub async fn record_change(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+    correlation_id: &str,
+) -> Result<(), DbErr> {
+    record(
+        db,
+        AuditEvent {
+            actor_id: Some(caller.user.id),
+            actor: &caller.label(),
+            action,
+            target,
+            outcome: Outcome::Success,
+            details,
+            correlation_id,
+        },
+    )
+    .await
 }
 
 /// Which events to show; every part is optional.

@@ -826,19 +826,18 @@ impl Portal {
         }
         .update(&txn)
         .await?;
-        audit::record(&txn, AuditEvent {
-            actor_id: Some(caller.user.id),
-            actor: &caller.label(),
-            action: "identity_config.update",
-            target: "identity configuration",
-            outcome: Outcome::Success,
-            details: serde_json::json!({
+        audit::record_change(
+            &txn,
+            caller,
+            "identity_config.update",
+            "identity configuration",
+            serde_json::json!({
                 "login_method": [before.0.as_str(), accepted.login_method.as_str()],
                 "sso_protocol": [before.1.map(|p| p.as_str()), accepted.protocol.map(|p| p.as_str())],
                 "provisioning_method": [before.2.as_str(), accepted.provisioning.as_str()],
             }),
             correlation_id,
-        })
+        )
         .await?;
         let stored = load(&txn).await?;
         txn.commit().await?;

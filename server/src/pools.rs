@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, AuditEvent, Outcome};
+use crate::audit;
 use crate::auth::caller::Caller;
 use crate::db::entities::{agent_pool, pool_member, pool_role, role, user};
 use crate::domain::Role;
@@ -198,7 +198,7 @@ impl Portal {
         .await?;
         set_roles(&txn, pool.id, &new.roles).await?;
         let pool = view(&txn, pool).await?;
-        record(
+        audit::record_change(
             &txn,
             caller,
             "pool.created",
@@ -252,7 +252,7 @@ impl Portal {
         }
         keep_an_active_admin(&txn, caller, &caller.user).await?;
         let after = view(&txn, find(&txn, id).await?).await?;
-        record(
+        audit::record_change(
             &txn,
             caller,
             "pool.updated",
@@ -301,7 +301,7 @@ impl Portal {
         }
         agent_pool::Entity::delete_by_id(id).exec(&txn).await?;
         keep_an_active_admin(&txn, caller, &caller.user).await?;
-        record(
+        audit::record_change(
             &txn,
             caller,
             "pool.deleted",
@@ -340,7 +340,7 @@ impl Portal {
             }
             .insert(&txn)
             .await?;
-            record(
+            audit::record_change(
                 &txn,
                 caller,
                 "pool.member_added",
@@ -379,7 +379,7 @@ impl Portal {
             )));
         }
         keep_an_active_admin(&txn, caller, &person).await?;
-        record(
+        audit::record_change(
             &txn,
             caller,
             "pool.member_removed",
@@ -407,7 +407,7 @@ impl Portal {
         let mut update: agent_pool::ActiveModel = pool.into();
         update.agent_key_hash = Set(crate::auth::digest(&agent_key));
         update.update(&txn).await?;
-        record(
+        audit::record_change(
             &txn,
             caller,
             "pool.agent_key_rotated",
@@ -419,28 +419,4 @@ impl Portal {
         txn.commit().await?;
         Ok(agent_key)
     }
-}
-
-async fn record(
-    db: &impl ConnectionTrait,
-    caller: &Caller,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-    correlation_id: &str,
-) -> Result<(), PortalError> {
-    audit::record(
-        db,
-        AuditEvent {
-            actor_id: Some(caller.user.id),
-            actor: &caller.label(),
-            action,
-            target,
-            outcome: Outcome::Success,
-            details,
-            correlation_id,
-        },
-    )
-    .await?;
-    Ok(())
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
-use crate::audit::{self, AuditEvent, Outcome};
+use crate::audit;
 use crate::auth::caller::Caller;
 use crate::db::entities::{agent_pool, pool_member, pool_role, user, user_role};
 use crate::domain::{AccountSource, Email, ProvisioningMethod, Role};
@@ -101,20 +101,16 @@ impl Portal {
         .await?;
         set_direct_roles(&txn, account.id, &new.roles).await?;
         set_pools(&txn, account.id, &pools).await?;
-        audit::record(
+        audit::record_change(
             &txn,
-            AuditEvent {
-                actor_id: Some(caller.user.id),
-                actor: &caller.label(),
-                action: "account.created",
-                target: &account.email,
-                outcome: Outcome::Success,
-                details: serde_json::json!({
-                    "roles": new.roles.iter().map(|r| r.key()).collect::<Vec<_>>(),
-                    "pools": pools,
-                }),
-                correlation_id,
-            },
+            caller,
+            "account.created",
+            &account.email,
+            serde_json::json!({
+                "roles": new.roles.iter().map(|r| r.key()).collect::<Vec<_>>(),
+                "pools": pools,
+            }),
+            correlation_id,
         )
         .await?;
         txn.commit().await?;
@@ -236,17 +232,13 @@ impl Portal {
             "email": [email_before, account.email],
         });
         for (action, target) in events {
-            audit::record(
+            audit::record_change(
                 &txn,
-                AuditEvent {
-                    actor_id: Some(caller.user.id),
-                    actor: &caller.label(),
-                    action,
-                    target,
-                    outcome: Outcome::Success,
-                    details: details.clone(),
-                    correlation_id,
-                },
+                caller,
+                action,
+                target,
+                details.clone(),
+                correlation_id,
             )
             .await?;
         }
