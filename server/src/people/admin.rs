@@ -163,7 +163,6 @@ impl Portal {
                 }
             }
         }
-        let email_before = account.email.clone();
         if let Some(text) = &change.email {
             let email = Email::parse(text).map_err(|m| PortalError::invalid("email", m))?;
             if email.as_str() != account.email {
@@ -190,7 +189,6 @@ impl Portal {
                     })?;
             }
         }
-        let email_changed = account.email != email_before;
         let unlinked = change.unlink_sso_identity && account.idp_subject.is_some();
         if unlinked {
             if myself {
@@ -215,8 +213,8 @@ impl Portal {
             (false, true) => events.push(("account.reactivated", account.email.as_str())),
             _ => {}
         }
-        if email_changed {
-            events.push(("account.email_changed", email_before.as_str()));
+        if before.email != after.email {
+            events.push(("account.email_changed", before.email.as_str()));
         }
         if unlinked {
             events.push(("account.sso_identity_unlinked", account.email.as_str()));
@@ -229,7 +227,7 @@ impl Portal {
             "pools": [before.pools, after.pools],
             "active": [before.active, after.active],
             "sso_identity": [before.sso_identity, after.sso_identity],
-            "email": [email_before, account.email],
+            "email": [before.email, after.email],
         });
         for (action, target) in events {
             audit::record_change(
@@ -318,6 +316,7 @@ struct Snapshot {
     roles: Vec<String>,
     pools: Vec<String>,
     active: bool,
+    email: String,
     sso_identity: Option<crate::people::SsoIdentity>,
     direct_admin: bool,
 }
@@ -331,6 +330,7 @@ async fn snapshot(
         roles: crate::people::effective_roles(db, account.id).await?,
         pools: crate::people::pool_names(db, account.id).await?,
         active: account.active,
+        email: account.email.clone(),
         sso_identity: crate::people::SsoIdentity::of(account),
         direct_admin: user_role::Entity::find()
             .filter(user_role::Column::UserId.eq(account.id))
