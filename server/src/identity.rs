@@ -206,6 +206,12 @@ impl IdentityConfig {
             .filter(|_| self.protocol == Some(SsoProtocol::Oidc))
     }
 
+    /// Whether OIDC is the protocol stored but `release` signs in with SAML only: settings kept
+    /// from 1.54 or later, which sign nobody in here.
+    pub fn oidc_stranded(&self, release: Release) -> bool {
+        self.protocol == Some(SsoProtocol::Oidc) && !release.offers_oidc()
+    }
+
     /// Whether a person unknown to Portal gets an account when they sign in: SSO JIT is the
     /// stored method and the plan includes it. After a move to a plan without it, the stored
     /// choice stays as the admin left it (the page says why it is not in force), but nobody
@@ -278,7 +284,7 @@ pub fn jit_obstacle(config: &IdentityConfig, plan: Plan, release: Release) -> Op
             plan.as_str()
         ));
     }
-    if config.protocol == Some(SsoProtocol::Oidc) && !release.offers_oidc() {
+    if config.oidc_stranded(release) {
         let left_on = if config.provisioning == ProvisioningMethod::SsoJit {
             " Left on, it creates no accounts until then."
         } else {

@@ -55,8 +55,7 @@ impl Portal {
         let release = self.config.release;
         // OIDC settings kept from 1.54 or later, on a release that signs in with SAML only: the
         // page says so, and does not count them as an identity provider in force.
-        let oidc_stranded =
-            config.protocol == Some(crate::domain::SsoProtocol::Oidc) && !release.offers_oidc();
+        let oidc_stranded = config.oidc_stranded(release);
         let last_sso_sign_in = self.last_sso_arrival().await?.map(|arrival| {
             let received = |name: &str| arrival.attributes_received.iter().any(|a| a == name);
             SsoSignInView {
