@@ -522,20 +522,20 @@ async fn main() -> anyhow::Result<()> {
         .cookie_store(true)
         .redirect(redirect::Policy::none())
         .build()?;
-    let login: Value = admin
+    // The pages' server functions answer in postcard, as the browser reads them.
+    let login = admin
         .post(format!("{base}{}", app::api::GetLoginPage::PATH))
         .form(&[("", "")])
         .send()
         .await?
-        .json()
+        .bytes()
         .await?;
-    let csrf = login["csrf_token"]
-        .as_str()
+    let csrf = postcard::from_bytes::<app::model::LoginPageInfo>(&login)
         .context("the login page's CSRF token")?
-        .to_string();
+        .csrf_token;
     let signed_in = admin
         .post(format!("{base}{}", app::api::SignIn::PATH))
-        .header(header::ACCEPT, "application/json")
+        .header(header::ACCEPT, "application/x-postcard")
         .form(&[
             ("email", ADMIN_EMAIL),
             ("password", ADMIN_PASSWORD),

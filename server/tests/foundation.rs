@@ -3,6 +3,7 @@
 
 mod support;
 
+use app::model::AppError;
 use portal::domain::Role;
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
@@ -85,8 +86,7 @@ async fn a_wrong_password_is_refused_and_starts_no_session() {
     let response = app.sign_in(ADMIN_EMAIL, "not the password at all").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(!has_session_cookie(&response));
-    let body = response.text().await.unwrap();
-    assert!(body.contains("BadCredentials"), "{body}");
+    assert_eq!(server_fn_error(response).await, AppError::BadCredentials);
     assert_eq!(app.session_count().await, 0);
     assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
     assert!(app.audited("sign_in.password", "failure").await);
@@ -97,7 +97,7 @@ async fn an_unknown_email_is_refused_like_a_wrong_password() {
     let app = TestApp::spawn().await;
     let response = app.sign_in("nobody@example.com", ADMIN_PASSWORD).await;
     assert!(!has_session_cookie(&response));
-    assert!(response.text().await.unwrap().contains("BadCredentials"));
+    assert_eq!(server_fn_error(response).await, AppError::BadCredentials);
     assert_eq!(app.session_count().await, 0);
 }
 
@@ -108,7 +108,7 @@ async fn sign_in_without_its_csrf_token_is_refused() {
     let response = app.submit_sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(!has_session_cookie(&response));
-    assert!(response.text().await.unwrap().contains("CsrfRejected"));
+    assert_eq!(server_fn_error(response).await, AppError::CsrfRejected);
     let response = app
         .submit_sign_in(
             ADMIN_EMAIL,
@@ -163,7 +163,7 @@ async fn sign_out_without_the_csrf_token_keeps_the_session() {
     let app = TestApp::spawn().await;
     app.sign_in_as_admin().await;
     let response = app.sign_out("").await;
-    assert!(response.text().await.unwrap().contains("CsrfRejected"));
+    assert_eq!(server_fn_error(response).await, AppError::CsrfRejected);
     assert_eq!(app.session_count().await, 1);
     assert_eq!(app.me().await.status(), StatusCode::OK);
 }
@@ -590,7 +590,7 @@ async fn the_provisioning_toggle_saves_through_the_page_with_its_csrf_token_only
     app.sign_in_as_admin().await;
 
     let refused = app.save_provisioning("", true).await;
-    assert!(refused.text().await.unwrap().contains("CsrfRejected"));
+    assert_eq!(server_fn_error(refused).await, AppError::CsrfRejected);
     assert_eq!(
         app.identity_document().await["provisioning"]["method"],
         "manual"
@@ -599,7 +599,7 @@ async fn the_provisioning_toggle_saves_through_the_page_with_its_csrf_token_only
     let csrf = app.session_csrf().await;
     let saved = app.save_provisioning(&csrf, true).await;
     assert_eq!(saved.status(), StatusCode::OK);
-    let view: Value = saved.json().await.unwrap();
+    let view = server_fn_answer::<app::model::IdentitySettings>(saved).await;
     assert_eq!(view["jit_enabled"], true);
     assert_eq!(view["updated_by"], ADMIN_EMAIL);
     assert_eq!(
@@ -639,16 +639,15 @@ async fn jit_turned_on_under_1_53_stays_on_after_the_upgrade_to_1_54() {
     app.sign_in_as_admin().await;
     let csrf = app.session_csrf().await;
     let _ = csrf;
-    let view: Value = app
-        .client
-        .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
-        .form(&[("", "")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = server_fn_answer::<app::model::IdentitySettings>(
+        app.client
+            .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(view["jit_label"], "SSO JIT");
     assert_eq!(view["jit_enabled"], true);
 }
@@ -749,7 +748,7 @@ async fn the_janitor_removes_expired_sessions_and_keeps_live_ones() {
             .send()
             .await
             .unwrap();
-        r.json::<Value>().await.unwrap()["csrf_token"]
+        server_fn_answer::<app::model::LoginPageInfo>(r).await["csrf_token"]
             .as_str()
             .unwrap()
             .to_string()
@@ -820,15 +819,15 @@ async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configur
     assert_eq!(app.identity_document().await["login_method"], "sso");
 
     // The sign-in page now leads with Okta, and the local form stays reachable (break-glass).
-    let page: Value = browser()
-        .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
-        .form(&[("", "")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = server_fn_answer::<app::model::LoginPageInfo>(
+        browser()
+            .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(page["sso_start"], "/sso/saml/login");
     assert_eq!(page["sso_is_login_method"], true);
     let mut app = app;

@@ -51,7 +51,7 @@ async fn identity_settings(app: &TestApp) -> Value {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    server_fn_answer::<app::model::IdentitySettings>(response).await
 }
 
 async fn newest_event_details(app: &TestApp) -> Value {

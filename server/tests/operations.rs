@@ -501,19 +501,19 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
 
     // A local password sign-in through the form, as the page sends it.
     let admin = browser();
-    let page: Value = admin
-        .post(portal.url(GetLoginPage::PATH))
-        .form(&[("", "")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = server_fn_answer::<app::model::LoginPageInfo>(
+        admin
+            .post(portal.url(GetLoginPage::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let form_token = page["csrf_token"].as_str().unwrap().to_string();
     let response = admin
         .post(portal.url(SignIn::PATH))
-        .header(header::ACCEPT, "application/json")
+        .header(header::ACCEPT, SERVER_FN_ACCEPT)
         .form(&[
             ("email", ADMIN_EMAIL),
             ("password", ADMIN_PASSWORD),
@@ -525,15 +525,15 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .unwrap();
     secrets.push(("the sign-in form's CSRF token", form_token));
     secrets.push(("a password session's cookie", session_cookie(&response)));
-    let shell: Value = admin
-        .post(portal.url(GetShell::PATH))
-        .form(&[("", "")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shell = server_fn_answer::<app::model::ShellInfo>(
+        admin
+            .post(portal.url(GetShell::PATH))
+            .form(&[("", "")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let csrf = shell["me"]["csrf_token"].as_str().unwrap().to_string();
     secrets.push(("a session's CSRF token", csrf.clone()));
 
@@ -662,7 +662,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
     let page_secret = "a-client-secret-pasted-into-the-page";
     let saved = admin
         .post(portal.url(SaveOidc::PATH))
-        .header(header::ACCEPT, "application/json")
+        .header(header::ACCEPT, SERVER_FN_ACCEPT)
         .form(&[
             ("csrf", csrf.as_str()),
             ("discovery_url", op.discovery_url().as_str()),

@@ -738,7 +738,7 @@ async fn the_person_page_unlinks_with_a_new_address_but_not_the_admins_own_ident
         saml.app
             .client
             .post(saml.app.url(ChangePersonEmail::PATH))
-            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT, SERVER_FN_ACCEPT)
             .form(&form)
             .send()
     };
@@ -757,9 +757,12 @@ async fn the_person_page_unlinks_with_a_new_address_but_not_the_admins_own_ident
     bound.update(&saml.app.portal.db).await.unwrap();
     let response = submit(admin.id, "admin.new@example.com").await.unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = response.text().await.unwrap();
+    let body = server_fn_answer::<app::model::PersonView>(response).await;
     assert!(
-        body.contains("You cannot unlink your own Okta identity"),
+        body["Invalid"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("You cannot unlink your own Okta identity"),
         "{body}"
     );
     let unchanged = saml.account(support::ADMIN_EMAIL).await.unwrap();

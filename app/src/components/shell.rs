@@ -3,13 +3,13 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-use crate::api::{get_shell, SignOut};
+use crate::api::{get_shell, page_data, SignOut};
 use crate::components::status::PageError;
 use crate::model::ShellInfo;
 
 #[component]
 pub fn Shell() -> impl IntoView {
-    let shell = Resource::new(|| (), |_| get_shell());
+    let shell = page_data(|| (), |_| get_shell());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::get_audit_page;
+use crate::api::{get_audit_page, page_data};
 use crate::components::status::{urlencode, PageError};
 use crate::model::AuditView;
 use crate::pages::settings::SettingsFrame;
@@ -22,7 +22,7 @@ const FILTERS: [&str; 6] = [
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
     let query = use_query_map();
-    let events = Resource::new(
+    let events = page_data(
         move || query.get(),
         |q| {
             get_audit_page(

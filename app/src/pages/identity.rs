@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::{get_identity_settings, SaveLoginMethod, SaveOidc, SaveProvisioning, SaveSaml};
+use crate::api::{
+    get_identity_settings, page_data, SaveLoginMethod, SaveOidc, SaveProvisioning, SaveSaml,
+};
 use crate::components::form::{field_error, Card, CopyValue, Field, SaveRow, TextArea};
 use crate::components::status::PageError;
 use crate::model::{IdentitySettings, OidcView, SamlView, SsoSignInView};
@@ -39,7 +41,7 @@ pub fn IdentityConfigurationPage() -> impl IntoView {
             .with(|v| matches!(v, Some(Ok(_))))
             .then(took)
     });
-    let settings = Resource::new(move || saves_taken.get(), |_| get_identity_settings());
+    let settings = page_data(move || saves_taken.get(), |_| get_identity_settings());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

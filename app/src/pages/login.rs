@@ -4,11 +4,11 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{get_login_page, SignIn};
+use crate::api::{get_login_page, page_data, SignIn};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let page = Resource::new(|| (), |_| get_login_page());
+    let page = page_data(|| (), |_| get_login_page());
     let sign_in = ServerAction::<SignIn>::new();
     let query = use_query_map();
     let next = move || query.with(|q| q.get("next")).unwrap_or_default();

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{
-    get_person_page, AddPersonToPool, ChangePersonEmail, RemovePerson, RemovePersonFromPool,
-    SavePersonRoles, SetPersonActive, UnlinkPersonSsoIdentity,
+    get_person_page, page_data, AddPersonToPool, ChangePersonEmail, RemovePerson,
+    RemovePersonFromPool, SavePersonRoles, SetPersonActive, UnlinkPersonSsoIdentity,
 };
 use crate::components::form::{field_error, outcome, Card, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
@@ -30,7 +30,7 @@ pub fn PersonPage() -> impl IntoView {
     let remove = ServerAction::<RemovePerson>::new();
     let unlink = ServerAction::<UnlinkPersonSsoIdentity>::new();
     let email = ServerAction::<ChangePersonEmail>::new();
-    let person = Resource::new(
+    let person = page_data(
         move || {
             (
                 id(),

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{
-    get_pool_page, get_pools_page, AddPoolMember, CreatePool, DeletePool, MakeDefaultPool,
-    RemovePoolMember, RenamePool, RotatePoolKey, SavePoolRoles,
+    get_pool_page, get_pools_page, page_data, AddPoolMember, CreatePool, DeletePool,
+    MakeDefaultPool, RemovePoolMember, RenamePool, RotatePoolKey, SavePoolRoles,
 };
 use crate::components::form::{field_error, outcome, Card, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
@@ -16,7 +16,7 @@ use crate::pages::settings::SettingsFrame;
 #[component]
 pub fn AgentPoolsPage() -> impl IntoView {
     let create = ServerAction::<CreatePool>::new();
-    let pools = Resource::new(move || create.version().get(), |_| get_pools_page());
+    let pools = page_data(move || create.version().get(), |_| get_pools_page());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -120,7 +120,7 @@ pub fn AgentPoolPage() -> impl IntoView {
         rotate: ServerAction::new(),
         delete: ServerAction::new(),
     };
-    let pool = Resource::new(
+    let pool = page_data(
         move || {
             (
                 id(),

@@ -3,14 +3,14 @@
 
 use leptos::prelude::*;
 
-use crate::api::get_roles_page;
+use crate::api::{get_roles_page, page_data};
 use crate::components::form::Card;
 use crate::components::status::PageError;
 use crate::pages::settings::SettingsFrame;
 
 #[component]
 pub fn RolesPage() -> impl IntoView {
-    let roles = Resource::new(|| (), |_| get_roles_page());
+    let roles = page_data(|| (), |_| get_roles_page());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{get_users_page, AddPerson};
+use crate::api::{get_users_page, page_data, AddPerson};
 use crate::components::form::{field_error, outcome, Field, RoleChoices, SaveRow};
 use crate::components::status::PageError;
 use crate::model::{UserRow, UsersView};
@@ -15,7 +15,7 @@ use crate::pages::settings::SettingsFrame;
 pub fn UsersPage() -> impl IntoView {
     let query = use_query_map();
     let add = ServerAction::<AddPerson>::new();
-    let users = Resource::new(
+    let users = page_data(
         move || (query.get(), add.value().get().and_then(|r| r.ok())),
         |(query, _)| {
             get_users_page(

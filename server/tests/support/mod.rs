@@ -14,6 +14,35 @@ use reqwest::{header, Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
+/// What the browser accepts from a page's server function: postcard.
+pub const SERVER_FN_ACCEPT: &str = "application/x-postcard";
+
+/// A page's server function answers in postcard, as the browser reads it: this decodes `T` (or,
+/// for a failure, the `AppError`) and shows it as JSON, so that a test picks fields by name.
+pub async fn server_fn_answer<T>(response: Response) -> Value
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let ok = response.status().is_success();
+    let body = response.bytes().await.unwrap();
+    let shown = if ok {
+        postcard::from_bytes::<T>(&body).map(|answer| serde_json::to_value(&answer))
+    } else {
+        postcard::from_bytes::<app::model::AppError>(&body)
+            .map(|error| serde_json::to_value(&error))
+    };
+    shown
+        .expect("a server function's answer in postcard")
+        .unwrap()
+}
+
+/// A page's server function refused: its error, decoded as the browser decodes it.
+pub async fn server_fn_error(response: Response) -> app::model::AppError {
+    let status = response.status();
+    assert!(!status.is_success(), "a refusal was expected, not {status}");
+    postcard::from_bytes(&response.bytes().await.unwrap()).expect("an AppError in postcard")
+}
+
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "a long admin password";
 
@@ -129,7 +158,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
+        let body = server_fn_answer::<app::model::LoginPageInfo>(response).await;
         body["csrf_token"].as_str().unwrap().to_string()
     }
 
@@ -142,7 +171,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        server_fn_answer::<app::model::LoginPageInfo>(response).await
     }
 
     /// Submits the sign-in form with a valid form token.
@@ -154,7 +183,7 @@ impl TestApp {
     pub async fn submit_sign_in(&self, email: &str, password: &str, csrf: &str) -> Response {
         self.client
             .post(self.url(SignIn::PATH))
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, SERVER_FN_ACCEPT)
             .form(&[
                 ("email", email),
                 ("password", password),
@@ -178,7 +207,7 @@ impl TestApp {
     pub async fn sign_out(&self, csrf: &str) -> Response {
         self.client
             .post(self.url(SignOut::PATH))
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, SERVER_FN_ACCEPT)
             .form(&[("csrf", csrf)])
             .send()
             .await
@@ -199,7 +228,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
+        let body = server_fn_answer::<app::model::ShellInfo>(response).await;
         body["me"]["csrf_token"].as_str().unwrap().to_string()
     }
 
@@ -210,7 +239,7 @@ impl TestApp {
         }
         self.client
             .post(self.url(SaveProvisioning::PATH))
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, SERVER_FN_ACCEPT)
             .form(&form)
             .send()
             .await
