@@ -9,7 +9,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Postcard;
 
-use crate::model::{AppError, IdentitySettings, LoginPageInfo, ShellInfo};
+use crate::model::{AppError, IdentitySettings, LoginPageInfo, Secret, ShellInfo};
 
 #[cfg(feature = "ssr")]
 pub use ssr::RequestReads;
@@ -157,14 +157,14 @@ pub async fn get_login_page() -> Result<LoginPageInfo, AppError> {
 #[server(output = Postcard)]
 pub async fn sign_in(
     email: String,
-    password: crate::model::Secret,
-    csrf: String,
+    password: Secret,
+    csrf: Secret,
     next: Option<String>,
 ) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
     let cookies = ssr::answer(
         backend
-            .sign_in(&parts, email, password.expose(), csrf)
+            .sign_in(&parts, email, password.expose(), csrf.expose())
             .await,
     )?;
     ssr::set_cookies(cookies);
@@ -173,9 +173,9 @@ pub async fn sign_in(
 }
 
 #[server(output = Postcard)]
-pub async fn sign_out(csrf: String) -> Result<(), AppError> {
+pub async fn sign_out(csrf: Secret) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
-    let cookies = ssr::answer(backend.sign_out(&parts, csrf).await)?;
+    let cookies = ssr::answer(backend.sign_out(&parts, csrf.expose()).await)?;
     ssr::set_cookies(cookies);
     leptos_axum::redirect("/login?signed_out=1");
     Ok(())
@@ -189,15 +189,19 @@ pub async fn get_identity_settings() -> Result<IdentitySettings, AppError> {
 
 #[server(output = Postcard)]
 pub async fn save_provisioning(
-    csrf: String,
+    csrf: Secret,
     jit: Option<String>,
 ) -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.save_provisioning(&parts, csrf, jit.is_some()).await)
+    ssr::answer(
+        backend
+            .save_provisioning(&parts, csrf.expose(), jit.is_some())
+            .await,
+    )
 }
 
 #[server(output = Postcard)]
-pub async fn save_login_method(csrf: String, method: String) -> Result<IdentitySettings, AppError> {
+pub async fn save_login_method(csrf: Secret, method: String) -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
     let sso = match method.as_str() {
         "sso" => true,
@@ -209,13 +213,13 @@ pub async fn save_login_method(csrf: String, method: String) -> Result<IdentityS
             }))
         }
     };
-    ssr::answer(backend.save_login_method(&parts, csrf, sso).await)
+    ssr::answer(backend.save_login_method(&parts, csrf.expose(), sso).await)
 }
 
 #[server(output = Postcard)]
 #[allow(clippy::too_many_arguments)]
 pub async fn save_saml(
-    csrf: String,
+    csrf: Secret,
     metadata_xml: Option<String>,
     metadata_url: Option<String>,
     idp_entity_id: Option<String>,
@@ -232,27 +236,25 @@ pub async fn save_saml(
         certificate: certificate.unwrap_or_default(),
         allow_idp_initiated: allow_idp_initiated.is_some(),
     };
-    ssr::answer(backend.save_saml(&parts, csrf, form).await)
+    ssr::answer(backend.save_saml(&parts, csrf.expose(), form).await)
 }
 
 #[server(output = Postcard)]
 pub async fn save_oidc(
-    csrf: String,
+    csrf: Secret,
     discovery_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<crate::model::Secret>,
+    client_secret: Option<Secret>,
     token_auth_method: Option<String>,
 ) -> Result<IdentitySettings, AppError> {
     let (backend, parts) = ssr::backend()?;
     let form = crate::model::OidcForm {
         discovery_url: discovery_url.unwrap_or_default(),
         client_id: client_id.unwrap_or_default(),
-        client_secret: client_secret
-            .map(crate::model::Secret::expose)
-            .unwrap_or_default(),
+        client_secret: client_secret.map(Secret::expose).unwrap_or_default(),
         token_auth_method: token_auth_method.unwrap_or_default(),
     };
-    ssr::answer(backend.save_oidc(&parts, csrf, form).await)
+    ssr::answer(backend.save_oidc(&parts, csrf.expose(), form).await)
 }
 
 /// The three role checkboxes of a form, as role keys.
@@ -289,7 +291,7 @@ pub async fn get_users_page(
 #[server(output = Postcard)]
 #[allow(clippy::too_many_arguments)]
 pub async fn add_person(
-    csrf: String,
+    csrf: Secret,
     first_name: String,
     last_name: String,
     email: String,
@@ -306,7 +308,7 @@ pub async fn add_person(
         roles: checked_roles(admin, user, viewer),
         pool: pool.and_then(|p| p.parse().ok()),
     };
-    ssr::answer(backend.add_person(&parts, csrf, form).await)
+    ssr::answer(backend.add_person(&parts, csrf.expose(), form).await)
 }
 
 #[server(output = Postcard)]
@@ -317,7 +319,7 @@ pub async fn get_person_page(id: i32) -> Result<crate::model::PersonView, AppErr
 
 #[server(output = Postcard)]
 pub async fn save_person_roles(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     admin: Option<String>,
     user: Option<String>,
@@ -325,33 +327,43 @@ pub async fn save_person_roles(
 ) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
     let edit = crate::model::PersonEdit::Roles(checked_roles(admin, user, viewer));
-    ssr::answer(backend.change_person(&parts, csrf, id, edit).await)
+    ssr::answer(backend.change_person(&parts, csrf.expose(), id, edit).await)
 }
 
 #[server(output = Postcard)]
 pub async fn add_person_to_pool(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     pool: i32,
 ) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_person(&parts, csrf, id, crate::model::PersonEdit::AddPool(pool))
+            .change_person(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PersonEdit::AddPool(pool),
+            )
             .await,
     )
 }
 
 #[server(output = Postcard)]
 pub async fn remove_person_from_pool(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     pool: i32,
 ) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_person(&parts, csrf, id, crate::model::PersonEdit::RemovePool(pool))
+            .change_person(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PersonEdit::RemovePool(pool),
+            )
             .await,
     )
 }
@@ -360,7 +372,7 @@ pub async fn remove_person_from_pool(
 /// sign-in with a verified email binds it again.
 #[server(output = Postcard)]
 pub async fn unlink_person_sso_identity(
-    csrf: String,
+    csrf: Secret,
     id: i32,
 ) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
@@ -368,7 +380,7 @@ pub async fn unlink_person_sso_identity(
         backend
             .change_person(
                 &parts,
-                csrf,
+                csrf.expose(),
                 id,
                 crate::model::PersonEdit::UnlinkSsoIdentity,
             )
@@ -380,7 +392,7 @@ pub async fn unlink_person_sso_identity(
 /// the same change, so that a sign-in with the new address binds it again.
 #[server(output = Postcard)]
 pub async fn change_person_email(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     email: String,
     unlink: Option<String>,
@@ -390,27 +402,32 @@ pub async fn change_person_email(
         email,
         unlink_sso_identity: unlink.is_some(),
     };
-    ssr::answer(backend.change_person(&parts, csrf, id, edit).await)
+    ssr::answer(backend.change_person(&parts, csrf.expose(), id, edit).await)
 }
 
 #[server(output = Postcard)]
 pub async fn set_person_active(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     active: bool,
 ) -> Result<crate::model::PersonView, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_person(&parts, csrf, id, crate::model::PersonEdit::Active(active))
+            .change_person(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PersonEdit::Active(active),
+            )
             .await,
     )
 }
 
 #[server(output = Postcard)]
-pub async fn remove_person(csrf: String, id: i32) -> Result<String, AppError> {
+pub async fn remove_person(csrf: Secret, id: i32) -> Result<String, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.remove_person(&parts, csrf, id).await)
+    ssr::answer(backend.remove_person(&parts, csrf.expose(), id).await)
 }
 
 #[server(output = Postcard)]
@@ -421,7 +438,7 @@ pub async fn get_pools_page() -> Result<crate::model::PoolsView, AppError> {
 
 #[server(output = Postcard)]
 pub async fn create_pool(
-    csrf: String,
+    csrf: Secret,
     name: String,
     admin: Option<String>,
     user: Option<String>,
@@ -430,7 +447,12 @@ pub async fn create_pool(
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .create_pool(&parts, csrf, name, checked_roles(admin, user, viewer))
+            .create_pool(
+                &parts,
+                csrf.expose(),
+                name,
+                checked_roles(admin, user, viewer),
+            )
             .await,
     )
 }
@@ -443,21 +465,26 @@ pub async fn get_pool_page(id: i32) -> Result<crate::model::PoolDetail, AppError
 
 #[server(output = Postcard)]
 pub async fn rename_pool(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     name: String,
 ) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_pool(&parts, csrf, id, crate::model::PoolEdit::Rename(name))
+            .change_pool(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PoolEdit::Rename(name),
+            )
             .await,
     )
 }
 
 #[server(output = Postcard)]
 pub async fn save_pool_roles(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     admin: Option<String>,
     user: Option<String>,
@@ -465,39 +492,49 @@ pub async fn save_pool_roles(
 ) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
     let edit = crate::model::PoolEdit::Roles(checked_roles(admin, user, viewer));
-    ssr::answer(backend.change_pool(&parts, csrf, id, edit).await)
+    ssr::answer(backend.change_pool(&parts, csrf.expose(), id, edit).await)
 }
 
 #[server(output = Postcard)]
 pub async fn make_default_pool(
-    csrf: String,
+    csrf: Secret,
     id: i32,
 ) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_pool(&parts, csrf, id, crate::model::PoolEdit::MakeDefault)
+            .change_pool(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PoolEdit::MakeDefault,
+            )
             .await,
     )
 }
 
 #[server(output = Postcard)]
 pub async fn add_pool_member(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     email: String,
 ) -> Result<crate::model::PoolDetail, AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .change_pool(&parts, csrf, id, crate::model::PoolEdit::AddMember(email))
+            .change_pool(
+                &parts,
+                csrf.expose(),
+                id,
+                crate::model::PoolEdit::AddMember(email),
+            )
             .await,
     )
 }
 
 #[server(output = Postcard)]
 pub async fn remove_pool_member(
-    csrf: String,
+    csrf: Secret,
     id: i32,
     user_id: i32,
 ) -> Result<crate::model::PoolDetail, AppError> {
@@ -506,7 +543,7 @@ pub async fn remove_pool_member(
         backend
             .change_pool(
                 &parts,
-                csrf,
+                csrf.expose(),
                 id,
                 crate::model::PoolEdit::RemoveMember(user_id),
             )
@@ -515,17 +552,17 @@ pub async fn remove_pool_member(
 }
 
 #[server(output = Postcard)]
-pub async fn rotate_pool_key(csrf: String, id: i32) -> Result<String, AppError> {
+pub async fn rotate_pool_key(csrf: Secret, id: i32) -> Result<String, AppError> {
     let (backend, parts) = ssr::backend()?;
-    ssr::answer(backend.rotate_pool_key(&parts, csrf, id).await)
+    ssr::answer(backend.rotate_pool_key(&parts, csrf.expose(), id).await)
 }
 
 #[server(output = Postcard)]
-pub async fn delete_pool(csrf: String, id: i32, confirm: Option<String>) -> Result<(), AppError> {
+pub async fn delete_pool(csrf: Secret, id: i32, confirm: Option<String>) -> Result<(), AppError> {
     let (backend, parts) = ssr::backend()?;
     ssr::answer(
         backend
-            .delete_pool(&parts, csrf, id, confirm.is_some())
+            .delete_pool(&parts, csrf.expose(), id, confirm.is_some())
             .await,
     )
 }
@@ -587,15 +624,16 @@ mod tests {
         let sign_in = SignIn {
             email: "ada@example.test".to_string(),
             password: Secret::from("correct horse battery".to_string()),
-            csrf: "csrf-token".to_string(),
+            csrf: Secret::from("csrf-token".to_string()),
             next: None,
         };
         let printed = format!("{sign_in:?}");
         assert!(printed.contains("ada@example.test"), "{printed}");
         assert!(!printed.contains("correct horse"), "{printed}");
+        assert!(!printed.contains("csrf-token"), "{printed}");
 
         let save = SaveOidc {
-            csrf: "csrf-token".to_string(),
+            csrf: Secret::from("csrf-token".to_string()),
             discovery_url: Some("https://example.okta.com".to_string()),
             client_id: Some("0oa1client".to_string()),
             client_secret: Some(Secret::from("s3cr3t-from-okta".to_string())),
@@ -604,6 +642,7 @@ mod tests {
         let printed = format!("{save:?}");
         assert!(printed.contains("0oa1client"), "{printed}");
         assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(!printed.contains("csrf-token"), "{printed}");
     }
 
     #[test]

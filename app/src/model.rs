@@ -85,7 +85,8 @@ pub struct OidcView {
     pub token_auth_method: String,
 }
 
-/// A secret typed into a form (a password, a client secret), as a server function receives it.
+/// A secret in a form (a password, a client secret, the form's CSRF token), as a server function
+/// receives it.
 /// Leptos derives `Debug` for each server function's arguments; this one prints no secret.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
