@@ -7,6 +7,8 @@ use argon2::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
+use crate::db::entities::user::HashedPassword;
+
 pub const MIN_LENGTH: usize = 12;
 
 pub fn check_strength(password: &str) -> Result<(), String> {
@@ -21,12 +23,12 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>())
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub async fn hash(password: String) -> anyhow::Result<HashedPassword> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
+            .map(|hash| HashedPassword(hash.to_string()))
             .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
     })
     .await?
@@ -34,7 +36,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 
 /// Checks `password` against `stored`; with no stored hash, still spends the time of one
 /// verification so that unknown emails cannot be told apart by timing.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
+pub async fn verify(password: String, stored: Option<HashedPassword>) -> bool {
     tokio::task::spawn_blocking(move || {
         let check = |hash: &str| {
             PasswordHash::new(hash)
@@ -46,7 +48,7 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
                 .unwrap_or(false)
         };
         match stored {
-            Some(hash) => check(&hash),
+            Some(HashedPassword(hash)) => check(&hash),
             None => {
                 check(decoy_hash());
                 false
@@ -75,7 +77,8 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
         let stored = hash("correct horse battery".into()).await.unwrap();
-        assert!(stored.starts_with("$argon2id$"));
+        assert!(stored.0.starts_with("$argon2id$"));
+        assert_eq!(format!("{stored:?}"), "HashedPassword(..)");
         assert!(verify("correct horse battery".into(), Some(stored.clone())).await);
         assert!(!verify("wrong horse battery".into(), Some(stored)).await);
         assert!(!verify("anything at all".into(), None).await);

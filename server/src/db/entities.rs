@@ -18,7 +18,7 @@ pub mod user {
         pub jit_provisioned: bool,
         pub idp_provider: Option<String>,
         pub idp_subject: Option<String>,
-        pub password_hash: Option<String>,
+        pub password_hash: Option<HashedPassword>,
         pub active: bool,
         pub created_at: DateTimeUtc,
         pub last_login_at: Option<DateTimeUtc>,
@@ -28,6 +28,17 @@ pub mod user {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    /// A local password's Argon2id hash, as stored. Its `Debug` prints none of it, so that an
+    /// account or a change to one, printed, carries nothing to attack offline.
+    #[derive(Clone, PartialEq, Eq, DeriveValueType)]
+    pub struct HashedPassword(pub String);
+
+    impl std::fmt::Debug for HashedPassword {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("HashedPassword(..)")
+        }
+    }
 }
 
 pub mod role {
