@@ -527,15 +527,19 @@ async fn main() -> anyhow::Result<()> {
         .post(format!("{base}{}", app::api::GetLoginPage::PATH))
         .form(&[("", "")])
         .send()
-        .await?
-        .bytes()
         .await?;
-    let csrf = postcard::from_bytes::<app::model::LoginPageInfo>(&login)
+    if login.status() != StatusCode::OK {
+        bail!("the sign-in page's data answered {}", login.status());
+    }
+    let csrf = postcard::from_bytes::<app::model::LoginPageInfo>(&login.bytes().await?)
         .context("the login page's CSRF token")?
         .csrf_token;
     let signed_in = admin
         .post(format!("{base}{}", app::api::SignIn::PATH))
-        .header(header::ACCEPT, "application/x-postcard")
+        .header(
+            header::ACCEPT,
+            <leptos::server_fn::codec::PostcardEncoding as leptos::server_fn::ContentType>::CONTENT_TYPE,
+        )
         .form(&[
             ("email", ADMIN_EMAIL),
             ("password", ADMIN_PASSWORD),

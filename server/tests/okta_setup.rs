@@ -43,15 +43,7 @@ async fn saml_sign_in(
 
 /// The Identity Configuration page's data, as the page reads it.
 async fn identity_settings(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
-        .form(&[("", "")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    server_fn_answer::<app::model::IdentitySettings>(response).await
+    read_page::<app::api::GetIdentitySettings>(&app.client, &app.base).await
 }
 
 async fn newest_event_details(app: &TestApp) -> Value {

@@ -501,15 +501,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
 
     // A local password sign-in through the form, as the page sends it.
     let admin = browser();
-    let page = server_fn_answer::<app::model::LoginPageInfo>(
-        admin
-            .post(portal.url(GetLoginPage::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let page = read_page::<GetLoginPage>(&admin, &portal.base).await;
     let form_token = page["csrf_token"].as_str().unwrap().to_string();
     let response = admin
         .post(portal.url(SignIn::PATH))
@@ -525,15 +517,7 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .unwrap();
     secrets.push(("the sign-in form's CSRF token", form_token));
     secrets.push(("a password session's cookie", session_cookie(&response)));
-    let shell = server_fn_answer::<app::model::ShellInfo>(
-        admin
-            .post(portal.url(GetShell::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let shell = read_page::<GetShell>(&admin, &portal.base).await;
     let csrf = shell["me"]["csrf_token"].as_str().unwrap().to_string();
     secrets.push(("a session's CSRF token", csrf.clone()));
 
@@ -673,12 +657,12 @@ async fn sign_in_every_way(portal: &Binary) -> Vec<(&'static str, String)> {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        saved.status(),
-        StatusCode::OK,
-        "{}",
-        saved.text().await.unwrap()
-    );
+    if saved.status() != StatusCode::OK {
+        panic!(
+            "the page's OIDC form was refused: {:?}",
+            server_fn_error(saved).await
+        );
+    }
     secrets.push(("a client secret saved through the page", page_secret.into()));
 
     // And the API once more, now that SSO is in force.

@@ -15,25 +15,50 @@ use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 
 /// What the browser accepts from a page's server function: postcard.
-pub const SERVER_FN_ACCEPT: &str = "application/x-postcard";
+pub const SERVER_FN_ACCEPT: &str =
+    <leptos::server_fn::codec::PostcardEncoding as leptos::server_fn::ContentType>::CONTENT_TYPE;
 
-/// A page's server function answers in postcard, as the browser reads it: this decodes `T` (or,
-/// for a failure, the `AppError`) and shows it as JSON, so that a test picks fields by name.
+/// A page's server function answers in postcard, as the browser reads it: this decodes its
+/// answer, a `T`, and shows it as JSON, so that a test picks fields by name.
 pub async fn server_fn_answer<T>(response: Response) -> Value
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
-    let ok = response.status().is_success();
-    let body = response.bytes().await.unwrap();
-    let shown = if ok {
-        postcard::from_bytes::<T>(&body).map(|answer| serde_json::to_value(&answer))
-    } else {
-        postcard::from_bytes::<app::model::AppError>(&body)
-            .map(|error| serde_json::to_value(&error))
-    };
-    shown
-        .expect("a server function's answer in postcard")
-        .unwrap()
+    let status = response.status();
+    if !status.is_success() {
+        panic!(
+            "an answer was expected, not {status}: {:?}",
+            server_fn_error(response).await
+        );
+    }
+    let answer: T = postcard::from_bytes(&response.bytes().await.unwrap())
+        .expect("a server function's answer in postcard");
+    serde_json::to_value(&answer).unwrap()
+}
+
+/// A page's data as the page reads it: server function `F` of the Portal at `base`, called by
+/// `client` with no arguments; answered, decoded and shown as [`server_fn_answer`] does.
+pub async fn read_page<F>(client: &Client, base: &str) -> Value
+where
+    F: ServerFn,
+    F::Output: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let response = client
+        .post(format!("{base}{}", F::PATH))
+        .form(&[("", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", F::PATH);
+    server_fn_answer::<F::Output>(response).await
+}
+
+/// A page's server function refused a field: the field, and the message shown under it.
+pub async fn server_fn_refusal(response: Response) -> (String, String) {
+    match server_fn_error(response).await {
+        app::model::AppError::Invalid { field, message } => (field, message),
+        other => panic!("a refused field was expected, not {other:?}"),
+    }
 }
 
 /// A page's server function refused: its error, decoded as the browser decodes it.
@@ -150,28 +175,13 @@ impl TestApp {
     /// Opens `/login`'s data as the page does, which sets the sign-in CSRF cookie, and returns
     /// the form's token.
     pub async fn login_csrf(&self) -> String {
-        let response = self
-            .client
-            .post(self.url(GetLoginPage::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = server_fn_answer::<app::model::LoginPageInfo>(response).await;
+        let body = read_page::<GetLoginPage>(&self.client, &self.base).await;
         body["csrf_token"].as_str().unwrap().to_string()
     }
 
     /// The sign-in page's data, as the page reads it.
     pub async fn portal_login_page(&self) -> Value {
-        let response = browser()
-            .post(self.url(GetLoginPage::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        server_fn_answer::<app::model::LoginPageInfo>(response).await
+        read_page::<GetLoginPage>(&browser(), &self.base).await
     }
 
     /// Submits the sign-in form with a valid form token.
@@ -220,15 +230,7 @@ impl TestApp {
 
     /// The signed-in session's CSRF token, as the page frame receives it.
     pub async fn session_csrf(&self) -> String {
-        let response = self
-            .client
-            .post(self.url(app::api::GetShell::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = server_fn_answer::<app::model::ShellInfo>(response).await;
+        let body = read_page::<app::api::GetShell>(&self.client, &self.base).await;
         body["me"]["csrf_token"].as_str().unwrap().to_string()
     }
 
