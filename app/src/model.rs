@@ -382,10 +382,19 @@ pub enum AppError {
     BadCredentials,
     AccountDisabled,
     CsrfRejected,
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
     Unavailable,
-    Internal { correlation_id: String },
+    Internal {
+        correlation_id: String,
+    },
     Transport(String),
+    /// The browser could not read Portal's answer: Portal was updated since the page was
+    /// opened (its answers are postcard, which names no fields), or something in between
+    /// answered for it.
+    Unreadable,
 }
 
 impl fmt::Display for AppError {
@@ -416,6 +425,10 @@ impl fmt::Display for AppError {
             AppError::Transport(message) => {
                 write!(f, "Portal could not be reached ({message}). Check your connection and retry.")
             }
+            AppError::Unreadable => write!(
+                f,
+                "This page could not read Portal's answer: Portal may have been updated since the page was opened. Reload the page and try again."
+            ),
         }
     }
 }
@@ -426,6 +439,31 @@ impl FromServerFnError for AppError {
     type Encoder = PostcardEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        match value {
+            ServerFnErrorErr::Deserialization(_) => AppError::Unreadable,
+            other => AppError::Transport(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_the_page_cannot_read_asks_for_a_reload() {
+        // What the browser's decoder reports for another release's answer, or for a body that
+        // is not postcard at all (a proxy's error page, a timeout's empty body).
+        let garbled = ServerFnErrorErr::Deserialization("unexpected end of input".into());
+        let error = AppError::from_server_fn_error(garbled);
+        assert_eq!(error, AppError::Unreadable);
+        assert!(error.to_string().contains("Reload the page"), "{error}");
+        let offline = ServerFnErrorErr::Request("connection refused".into());
+        assert_eq!(
+            AppError::from_server_fn_error(offline),
+            AppError::Transport(
+                "error reaching server to call server function: connection refused".into()
+            )
+        );
     }
 }

@@ -5,7 +5,7 @@ mod support;
 
 use app::model::AppError;
 use portal::domain::Role;
-use reqwest::StatusCode;
+use reqwest::{header, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 use support::*;
@@ -617,8 +617,8 @@ async fn the_toggle_refuses_jit_until_sso_is_set_up() {
     let csrf = app.session_csrf().await;
     let response = app.save_provisioning(&csrf, true).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = response.text().await.unwrap();
-    assert!(body.contains("Set up single sign-on first"), "{body}");
+    let (_, message) = server_fn_refusal(response).await;
+    assert!(message.contains("Set up single sign-on first"), "{message}");
     assert_eq!(
         app.identity_document().await["provisioning"]["method"],
         "manual"
@@ -639,15 +639,7 @@ async fn jit_turned_on_under_1_53_stays_on_after_the_upgrade_to_1_54() {
     app.sign_in_as_admin().await;
     let csrf = app.session_csrf().await;
     let _ = csrf;
-    let view = server_fn_answer::<app::model::IdentitySettings>(
-        app.client
-            .post(app.url(<app::api::GetIdentitySettings as leptos::server_fn::ServerFn>::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let view = read_page::<app::api::GetIdentitySettings>(&app.client, &app.base).await;
     assert_eq!(view["jit_label"], "SSO JIT");
     assert_eq!(view["jit_enabled"], true);
 }
@@ -742,13 +734,7 @@ async fn the_janitor_removes_expired_sessions_and_keeps_live_ones() {
     app.sign_in_as_admin().await;
     let second = browser();
     let csrf = {
-        let r = second
-            .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap();
-        server_fn_answer::<app::model::LoginPageInfo>(r).await["csrf_token"]
+        read_page::<app::api::GetLoginPage>(&second, &app.base).await["csrf_token"]
             .as_str()
             .unwrap()
             .to_string()
@@ -799,11 +785,11 @@ async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configur
     };
     let refused = save("sso").await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused
-        .text()
-        .await
-        .unwrap()
-        .contains("until an identity provider is configured"));
+    let (_, message) = server_fn_refusal(refused).await;
+    assert!(
+        message.contains("until an identity provider is configured"),
+        "{message}"
+    );
     assert_eq!(app.identity_document().await["login_method"], "password");
 
     let token = app.admin_token().await;
@@ -819,15 +805,7 @@ async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configur
     assert_eq!(app.identity_document().await["login_method"], "sso");
 
     // The sign-in page now leads with Okta, and the local form stays reachable (break-glass).
-    let page = server_fn_answer::<app::model::LoginPageInfo>(
-        browser()
-            .post(app.url(<app::api::GetLoginPage as leptos::server_fn::ServerFn>::PATH))
-            .form(&[("", "")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let page = read_page::<app::api::GetLoginPage>(&browser(), &app.base).await;
     assert_eq!(page["sso_start"], "/sso/saml/login");
     assert_eq!(page["sso_is_login_method"], true);
     let mut app = app;
@@ -1311,4 +1289,28 @@ async fn sqlite_stores_the_tables_keyed_by_text_or_two_ids_by_their_key_and_keep
         .unwrap();
     let left = sqlite_rows(&db, &["sessions", "pool_members", "user_roles"]).await;
     assert_eq!(left, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_front_end_is_asked_for_again_at_every_page_load() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/portal.wasm"), b"\0asm this release").unwrap();
+    let app = TestApp::spawn_with(&[("site_root", site.path().to_str().unwrap())]).await;
+
+    let first = app.get("/pkg/portal.wasm").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
+    let modified = first.headers()[header::LAST_MODIFIED].clone();
+    assert_eq!(first.bytes().await.unwrap().as_ref(), b"\0asm this release");
+    // Unchanged, it costs a 304 and no body.
+    let again = app
+        .client
+        .get(app.url("/pkg/portal.wasm"))
+        .header(header::IF_MODIFIED_SINCE, modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[header::CACHE_CONTROL], "no-cache");
 }

@@ -32,7 +32,7 @@ pub mod user {
     /// A local password's Argon2id hash, as stored. Its `Debug` prints none of it, so that an
     /// account or a change to one, printed, carries nothing to attack offline.
     #[derive(Clone, PartialEq, Eq, DeriveValueType)]
-    pub struct HashedPassword(pub String);
+    pub struct HashedPassword(pub(crate) String);
 
     impl std::fmt::Debug for HashedPassword {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
