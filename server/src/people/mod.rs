@@ -370,15 +370,14 @@ impl crate::state::Portal {
         crate::auth::session::end_all_for(&txn, id).await?;
         user::Entity::delete_by_id(id).exec(&txn).await?;
         admin::keep_an_active_admin(&txn, caller, &account).await?;
-        crate::audit::record(&txn, crate::audit::AuditEvent {
-            actor_id: Some(caller.user.id),
-            actor: &caller.user.email,
-            action: "account.removed",
-            target: &account.email,
-            outcome: crate::audit::Outcome::Success,
-            details: serde_json::json!({ "source": account.source, "jit_provisioned": account.jit_provisioned }),
+        crate::audit::record_change(
+            &txn,
+            caller,
+            "account.removed",
+            &account.email,
+            serde_json::json!({ "source": account.source, "jit_provisioned": account.jit_provisioned }),
             correlation_id,
-        })
+        )
         .await?;
         txn.commit().await?;
         Ok(())
