@@ -20,7 +20,7 @@ pub struct Me {
     /// Admins and Viewers read Users, Agent Pools, Roles and the Audit Log.
     pub can_read_people: bool,
     /// The synchronizer token every form of this session must send back.
-    pub csrf_token: String,
+    pub csrf_token: Secret,
 }
 
 impl Me {
@@ -44,7 +44,7 @@ pub struct ShellInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginPageInfo {
     /// Double-submit token for the sign-in form (there is no session yet).
-    pub csrf_token: String,
+    pub csrf_token: Secret,
     pub release: String,
     /// Where "Sign in with Okta" starts, when single sign-on is configured.
     pub sso_start: Option<String>,
@@ -86,8 +86,8 @@ pub struct OidcView {
 }
 
 /// A secret in a form (a password, a client secret, the form's CSRF token), as a server function
-/// receives it.
-/// Leptos derives `Debug` for each server function's arguments; this one prints no secret.
+/// receives it, and the CSRF token a page is given to send back. Leptos derives `Debug` for each
+/// server function's arguments, and the answers derive it too; this one prints no secret.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -95,6 +95,11 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(self) -> String {
         self.0
+    }
+
+    /// The text, for a form's hidden field.
+    pub fn reveal(&self) -> &str {
+        &self.0
     }
 }
 
@@ -173,7 +178,7 @@ pub struct IdentitySettings {
     pub updated_at: Option<String>,
     /// The last SSO sign-in that named the person, for the Okta setup checklist.
     pub last_sso_sign_in: Option<SsoSignInView>,
-    pub csrf_token: String,
+    pub csrf_token: Secret,
 }
 
 /// Which of the attributes Portal reads the last SSO sign-in carried (never their values).
@@ -230,11 +235,14 @@ pub struct UsersView {
     pub page: u64,
     pub per_page: u64,
     pub can_write: bool,
-    /// Whether SSO JIT is on (then people are not added by hand).
+    /// Whether SSO JIT is the provisioning method (then people are not added by hand).
     pub jit_on: bool,
+    /// Why SSO JIT, though on, creates no accounts here (a plan without it), in words for the
+    /// admin.
+    pub jit_idle_reason: Option<String>,
     pub jit_label: String,
     pub pools: Vec<PoolOption>,
-    pub csrf_token: String,
+    pub csrf_token: Secret,
 }
 
 /// Which people the Users page lists.
@@ -273,7 +281,7 @@ pub struct PersonView {
     pub other_pools: Vec<PoolOption>,
     pub can_write: bool,
     pub is_self: bool,
-    pub csrf_token: String,
+    pub csrf_token: Secret,
     /// Who signs in to this account at the identity provider, in words; none until their
     /// first SSO sign-in, or after an admin unlinks it.
     pub sso_identity: Option<String>,
@@ -307,14 +315,14 @@ pub struct PoolRow {
 pub struct PoolsView {
     pub pools: Vec<PoolRow>,
     pub can_write: bool,
-    pub csrf_token: String,
+    pub csrf_token: Secret,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoolDetail {
     pub pool: PoolRow,
     pub can_write: bool,
-    pub csrf_token: String,
+    pub csrf_token: Secret,
 }
 
 /// A pool just made, with its agent key, shown this once.
@@ -465,5 +473,38 @@ mod tests {
                 "error reaching server to call server function: connection refused".into()
             )
         );
+    }
+
+    #[test]
+    fn answers_print_no_csrf_token() {
+        let me = Me {
+            id: 7,
+            email: "ada@example.test".to_string(),
+            first_name: "Ada".to_string(),
+            last_name: "Lovelace".to_string(),
+            roles: vec!["user".to_string()],
+            is_admin: false,
+            can_read_people: false,
+            csrf_token: Secret::from("session-csrf-token".to_string()),
+        };
+        let shell = ShellInfo {
+            me,
+            release: "1.54".to_string(),
+        };
+        let printed = format!("{shell:?}");
+        assert!(printed.contains("ada@example.test"), "{printed}");
+        assert!(!printed.contains("session-csrf-token"), "{printed}");
+
+        let login = LoginPageInfo {
+            csrf_token: Secret::from("login-csrf-token".to_string()),
+            release: "1.54".to_string(),
+            sso_start: None,
+            sso_is_login_method: false,
+        };
+        let printed = format!("{login:?}");
+        assert!(printed.contains("1.54"), "{printed}");
+        assert!(!printed.contains("login-csrf-token"), "{printed}");
+        // The page still sends the token back as it was given.
+        assert_eq!(login.csrf_token.reveal(), "login-csrf-token");
     }
 }

@@ -533,7 +533,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let csrf = postcard::from_bytes::<app::model::LoginPageInfo>(&login.bytes().await?)
         .context("the login page's CSRF token")?
-        .csrf_token;
+        .csrf_token
+        .expose();
     let signed_in = admin
         .post(format!("{base}{}", app::api::SignIn::PATH))
         .header(

@@ -29,7 +29,7 @@ pub fn Shell() -> impl IntoView {
 fn Frame(info: ShellInfo) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let name = info.me.display_name();
-    let csrf = info.me.csrf_token.clone();
+    let csrf = info.me.csrf_token.clone().expose();
     let is_admin = info.me.is_admin;
     let can_read_people = info.me.can_read_people;
     // Admins start at the identity configuration; Viewers at the people they may read.

@@ -83,7 +83,7 @@ fn LoginMethodCard(
     view! {
         <Card title="Login method" id="login-method-title">
             <ActionForm action=save attr:class="mt-3 space-y-3">
-                <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                <input type="hidden" name="csrf" value=settings.csrf_token.reveal().to_owned() />
                 <fieldset class="flex flex-wrap gap-6 text-sm">
                     <legend class="sr-only">"How people sign in"</legend>
                     <label class="flex items-center gap-2">
@@ -196,7 +196,7 @@ fn SamlSection(settings: IdentitySettings, save: ServerAction<SaveSaml>) -> impl
                         </ul>
                     })}
                     <ActionForm action=save attr:class="mt-4 space-y-4">
-                        <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                        <input type="hidden" name="csrf" value=settings.csrf_token.reveal().to_owned() />
                         <fieldset class="space-y-2">
                             <legend class="text-sm font-semibold">"SAML 2.0: import the IdP metadata from Okta"</legend>
                             <Field label="IdP metadata URL" name="metadata_url" id="saml-metadata-url" value=String::new() placeholder="https://example.okta.com/app/…/sso/saml/metadata" kind="url" hint="Okta: the Portal app > Sign On tab > Metadata URL." error=invalid(&["sso.saml.metadata_url"]) />
@@ -270,7 +270,7 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
         <div class="mt-2 grid gap-6 lg:grid-cols-5">
             <div class="lg:col-span-3">
                 <ActionForm action=save attr:class="mt-4 space-y-3">
-                    <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                    <input type="hidden" name="csrf" value=settings.csrf_token.reveal().to_owned() />
                     <Field label="Discovery URL" name="discovery_url" id="oidc-discovery-url" value=current.discovery_url.clone() placeholder="https://example.okta.com/oauth2/default/.well-known/openid-configuration" kind="url" required=true error=invalid(&["sso.oidc.discovery_url", "sso.oidc"]) />
                     <Field label="Client ID" name="client_id" id="oidc-client-id" value=current.client_id.clone() placeholder="0oa…" required=true error=invalid(&["sso.oidc.client_id"]) />
                     <div>
@@ -357,7 +357,7 @@ fn ProvisioningCard(
     view! {
         <Card title="Provisioning" id="provisioning-title">
             <ActionForm action=save attr:class="mt-4 space-y-3">
-                <input type="hidden" name="csrf" value=settings.csrf_token.clone() />
+                <input type="hidden" name="csrf" value=settings.csrf_token.reveal().to_owned() />
                 <label class="flex items-center gap-3">
                     <input
                         type="checkbox"

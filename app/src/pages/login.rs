@@ -44,7 +44,7 @@ pub fn LoginPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         let info = page.await;
                         let (csrf, release, sso_start, sso_first) = match info {
-                            Ok(info) => (info.csrf_token, info.release, info.sso_start, info.sso_is_login_method),
+                            Ok(info) => (info.csrf_token.expose(), info.release, info.sso_start, info.sso_is_login_method),
                             Err(_) => (String::new(), String::new(), None, false),
                         };
                         let okta = sso_start.map(|start| {

@@ -122,7 +122,7 @@ fn PersonCards(view: PersonView, actions: Actions) -> impl IntoView {
         person.name.clone()
     };
     let id = person.id;
-    let csrf = StoredValue::new(view.csrf_token.clone());
+    let csrf = StoredValue::new(view.csrf_token.clone().expose());
     let write = view.can_write;
     let memberships = view
         .memberships
@@ -331,7 +331,7 @@ fn StatusAndRemoval(view: PersonView, actions: Actions) -> impl IntoView {
     };
     let id = person.id;
     let confirming = RwSignal::new(false);
-    let csrf = StoredValue::new(view.csrf_token.clone());
+    let csrf = StoredValue::new(view.csrf_token.clone().expose());
     let (label, next) = if person.active {
         ("Deactivate", "false")
     } else {

@@ -45,7 +45,7 @@ fn roles_text(roles: &[String]) -> String {
 #[component]
 fn PoolsCard(view: PoolsView, create: ServerAction<CreatePool>) -> impl IntoView {
     let created = move || create.value().get().and_then(|r| r.ok());
-    let create_csrf = view.csrf_token.clone();
+    let create_csrf = view.csrf_token.clone().expose();
     let result = move || {
         outcome(
             create.value().get(),
@@ -171,7 +171,7 @@ struct PoolActions {
 fn PoolCards(view: PoolDetail, actions: PoolActions) -> impl IntoView {
     let pool = view.pool.clone();
     let id = pool.id;
-    let csrf = StoredValue::new(view.csrf_token.clone());
+    let csrf = StoredValue::new(view.csrf_token.clone().expose());
     let write = view.can_write;
     let confirming = RwSignal::new(false);
     let new_key = move || actions.rotate.value().get().and_then(|r| r.ok());

@@ -129,14 +129,22 @@ fn UsersCard(view: UsersView, add: ServerAction<AddPerson>) -> impl IntoView {
                 })}
             </div>
         </section>
-        {match (view.can_write, view.jit_on) {
-            (_, true) => view! {
+        {match (view.can_write, view.jit_on, view.jit_idle_reason) {
+            (can_write, true, Some(reason)) => view! {
+                <p data-testid="jit-explainer" class="mt-4 text-sm text-slate-600">
+                    {format!("{reason} ")}
+                    {can_write.then(|| view! {
+                        <a class="text-indigo-700 underline" href="/settings/iam/identity">"Identity Configuration"</a>
+                    })}
+                </p>
+            }.into_any(),
+            (_, true, None) => view! {
                 <p data-testid="jit-explainer" class="mt-4 text-sm text-slate-600">
                     {format!("{} is on: accounts are created when people first sign in with Okta, in the default agent pool with the User role.", view.jit_label)}
                 </p>
             }.into_any(),
-            (true, false) => view! { <AddPersonCard add pools=view.pools csrf=view.csrf_token /> }.into_any(),
-            (false, false) => ().into_any(),
+            (true, false, _) => view! { <AddPersonCard add pools=view.pools csrf=view.csrf_token.expose() /> }.into_any(),
+            (false, false, _) => ().into_any(),
         }}
     }
 }

@@ -101,7 +101,7 @@ impl Portal {
                     roles,
                     via: Via::Session {
                         secret,
-                        csrf_token: session.csrf_token,
+                        csrf_token: session.csrf_token.0,
                     },
                 })
             }

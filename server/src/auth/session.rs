@@ -46,7 +46,7 @@ pub async fn start(
     let row = session::ActiveModel {
         id_hash: Set(super::digest(&secret)),
         user_id: Set(user_id),
-        csrf_token: Set(super::random_secret()),
+        csrf_token: Set(session::CsrfToken(super::random_secret())),
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(now + policy.lifetime),
@@ -143,4 +143,26 @@ pub fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn cookie_duration(duration: Duration) -> time::Duration {
     time::Duration::seconds(duration.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_prints_no_csrf_token() {
+        let now = Utc::now();
+        let row = session::Model {
+            id_hash: super::super::digest("cookie-secret"),
+            user_id: 7,
+            csrf_token: session::CsrfToken("session-csrf-token".to_string()),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now,
+        };
+        let printed = format!("{row:?}");
+        assert!(printed.contains("user_id: 7"), "{printed}");
+        assert!(printed.contains("CsrfToken(..)"), "{printed}");
+        assert!(!printed.contains("session-csrf-token"), "{printed}");
+    }
 }

@@ -175,10 +175,21 @@ pub mod session {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id_hash: String,
         pub user_id: i32,
-        pub csrf_token: String,
+        pub csrf_token: CsrfToken,
         pub created_at: DateTimeUtc,
         pub last_seen_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
+    }
+
+    /// The synchronizer token the session's forms must send back. Its `Debug` prints none of
+    /// it, so that a session, printed, carries nothing another page could forge a form with.
+    #[derive(Clone, PartialEq, Eq, DeriveValueType)]
+    pub struct CsrfToken(pub(crate) String);
+
+    impl std::fmt::Debug for CsrfToken {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("CsrfToken(..)")
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ use crate::auth::caller::Caller;
 use crate::db::entities::user;
 use crate::domain::{ProvisioningMethod, Role};
 use crate::error::PortalError;
+use crate::identity::jit_obstacle;
 use crate::people::{self, admin::PersonChange, Listing, PeopleQuery};
 use crate::pools::{self, PoolChange, PoolView};
 use crate::state::Portal;
@@ -124,14 +125,19 @@ impl Portal {
             };
             let (listings, total) = people::search(&self.db, &search).await?;
             let config = self.identity_config().await?;
+            let jit_on = config.provisioning == ProvisioningMethod::SsoJit;
+            let release = self.config.release;
             Ok(UsersView {
                 rows: listings.into_iter().map(row).collect(),
                 total,
                 page: query.page.max(1),
                 per_page: 25,
                 can_write: caller.has(Role::Admin),
-                jit_on: config.provisioning == ProvisioningMethod::SsoJit,
-                jit_label: self.config.release.jit_label().to_string(),
+                jit_on,
+                jit_idle_reason: jit_on
+                    .then(|| jit_obstacle(&config, self.config.plan, release))
+                    .flatten(),
+                jit_label: release.jit_label().to_string(),
                 pools: self.pool_options().await?,
                 csrf_token: session_csrf(&caller),
             })

@@ -5,7 +5,7 @@ mod access;
 use app::backend::{Backend, SetCookies};
 use app::model::{
     AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, OidcForm, OidcView, RpView,
-    SamlForm, SamlView, ShellInfo, SpView, SsoSignInView,
+    SamlForm, SamlView, Secret, ShellInfo, SpView, SsoSignInView,
 };
 use axum::http::request::Parts;
 use chrono::Utc;
@@ -211,10 +211,10 @@ impl Portal {
     }
 }
 
-fn session_csrf(caller: &Caller) -> String {
+fn session_csrf(caller: &Caller) -> Secret {
     match &caller.via {
-        Via::Session { csrf_token, .. } => csrf_token.clone(),
-        Via::Token => String::new(),
+        Via::Session { csrf_token, .. } => Secret::from(csrf_token.clone()),
+        Via::Token => Secret::default(),
     }
 }
 
@@ -275,7 +275,7 @@ impl Backend for Portal {
             _ => None,
         };
         let info = LoginPageInfo {
-            csrf_token: token,
+            csrf_token: Secret::from(token),
             release: self.config.release.to_string(),
             sso_is_login_method: sso_start.is_some()
                 && config.login_method == crate::domain::LoginMethod::Sso,
