@@ -118,7 +118,7 @@ test("with SSO JIT off, the next new person sees the refusal page and no account
   await person.getByTestId("sign-in-with-okta").click();
   await signInAtOidcProvider(person, oidcIdp.url, "new.person@example.test");
   await expect(person.getByTestId("sso-error")).toHaveText(
-    "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.",
+    "Your Okta account is not set up in Portal. Ask an administrator to add you, or to turn on SSO JIT.",
   );
   await expect(person.getByTestId("correlation-id")).not.toBeEmpty();
   await person.context().close();

@@ -62,7 +62,7 @@ test("with SSO JIT off, the next new person sees the refusal page and no account
   await page.getByTestId("sign-in-with-okta").click();
   await signInAtSamlIdp(page, samlIdp.url, { email: "alan.turing@example.test", first: "Alan", last: "Turing" });
   await expect(page.getByTestId("sso-error")).toHaveText(
-    "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.",
+    "Your Okta account is not set up in Portal. Ask an administrator to add you, or to turn on SSO JIT.",
   );
   const reference = (await page.getByTestId("correlation-id").textContent())?.trim() ?? "";
   expect(reference).not.toBe("");
@@ -70,6 +70,9 @@ test("with SSO JIT off, the next new person sees the refusal page and no account
   const token = adminToken(portal);
   const users = await (await request.get(`${portal.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).json();
   expect(users.find((u: { email: string }) => u.email === "alan.turing@example.test")).toBeUndefined();
+  // Turning SSO JIT off removed nobody: the person it created stays, as they were.
+  const grace = users.find((u: { email: string }) => u.email === "grace.hopper@example.test");
+  expect(grace).toMatchObject({ source: "sso_jit", jit_provisioned: true, active: true, roles: ["user"], pools: ["default"] });
 
   // The person passes the reference on; the admin finds the refusal and its reason by it.
   await signIn(page, portal.url);

@@ -13,6 +13,7 @@ use crate::config::{Plan, Release};
 use crate::db::entities::identity_config;
 use crate::domain::{LoginMethod, ProvisioningMethod, SsoProtocol};
 use crate::error::PortalError;
+use crate::provisioning::Jit;
 use crate::state::Portal;
 
 const ROW: i32 = 1;
@@ -218,6 +219,16 @@ impl IdentityConfig {
     /// new is let in.
     pub fn jit_in_force(&self, plan: Plan) -> bool {
         self.provisioning == ProvisioningMethod::SsoJit && plan.includes_sso_jit()
+    }
+
+    /// SSO JIT as a sign-in on `release` finds it, for [`JitProvisioner`](crate::provisioning::JitProvisioner).
+    pub fn jit(&self, plan: Plan, release: Release) -> Jit {
+        let stored_on = self.provisioning == ProvisioningMethod::SsoJit;
+        Jit {
+            in_force: self.jit_in_force(plan),
+            left_on: stored_on && !plan.includes_sso_jit(),
+            toggle: release.jit_label(),
+        }
     }
 
     /// Whether an identity provider is configured (and so SSO JIT may be turned on).

@@ -12,11 +12,12 @@ use sea_orm::{
 };
 
 use crate::db::entities::{agent_pool, pool_member, role, user, user_role};
-use crate::domain::{AccountSource, Email, Role};
+use crate::domain::{AccountSource, Email, Role, SsoProtocol};
 
 /// A person as the identity provider vouches for them.
 #[derive(Clone, Debug)]
 pub struct ExternalIdentity {
+    pub protocol: SsoProtocol,
     /// Which identity provider: `saml:<entity id>` or `oidc:<issuer>`.
     pub provider: String,
     /// The provider's immutable id for the person (SAML NameID, OIDC `sub`).
@@ -88,16 +89,22 @@ impl Admission {
 /// Why a person was not let in, in words the error page and the audit log use.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the identity provider sent no email address (attribute '{0}' or an email NameID)")]
-    NoEmail(&'static str),
+    #[error("the identity provider sent no email address ({})", match .0 {
+        SsoProtocol::Saml => "attribute 'email' or an email NameID",
+        SsoProtocol::Oidc => "claim 'email', which the scope 'email' asks for",
+    })]
+    NoEmail(SsoProtocol),
     #[error("the account for {0} is deactivated")]
     Inactive(String),
     #[error("the account for {0} is already bound to another identity at the identity provider")]
     IdentityConflict(String),
     #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
     EmailNotVerified(String),
-    #[error("{0} has no Portal account and just-in-time provisioning is off")]
-    NoAccount(String),
+    #[error("{email} has no Portal account, and {}", match jit.left_on {
+        true => format!("{}, left on, creates none on this plan", jit.toggle),
+        false => format!("{} is off", jit.toggle),
+    })]
+    NoAccount { email: String, jit: Jit },
 }
 
 impl Refusal {
@@ -107,7 +114,7 @@ impl Refusal {
             Refusal::Inactive(_) => "inactive",
             Refusal::IdentityConflict(_) => "identity_conflict",
             Refusal::EmailNotVerified(_) => "email_not_verified",
-            Refusal::NoAccount(_) => "no_account",
+            Refusal::NoAccount { .. } => "no_account",
         }
     }
 }
@@ -120,9 +127,21 @@ pub enum AdmitError {
     Database(#[from] DbErr),
 }
 
+/// SSO JIT as a sign-in finds it: whether it creates an account for a person unknown to Portal,
+/// and, when it does not, what a refusal tells them to ask an administrator for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Jit {
+    /// SSO JIT is the provisioning method and the plan includes it.
+    pub in_force: bool,
+    /// SSO JIT is the stored method but the plan does not include it: turning it on again would
+    /// change nothing, and an administrator adds people by hand after turning it off.
+    pub left_on: bool,
+    /// The toggle's name on this release: "SSO JIT", or "SAML JIT" before 1.54.
+    pub toggle: &'static str,
+}
+
 pub struct JitProvisioner {
-    /// Whether SSO JIT is the provisioning method in force.
-    pub jit_enabled: bool,
+    pub jit: Jit,
 }
 
 impl JitProvisioner {
@@ -179,7 +198,7 @@ impl JitProvisioner {
             return Ok(Admission::SignedIn(update.update(db).await?));
         }
 
-        let email = who.email.as_ref().ok_or(Refusal::NoEmail("email"))?;
+        let email = who.email.as_ref().ok_or(Refusal::NoEmail(who.protocol))?;
         if let Some(account) = email_holder {
             // Bound to someone else at this same provider: the provider and Portal disagree
             // about who holds the address, and an admin sorts it out. Bound at another provider:
@@ -212,8 +231,12 @@ impl JitProvisioner {
             });
         }
 
-        if !self.jit_enabled {
-            return Err(Refusal::NoAccount(email.as_str().to_string()).into());
+        if !self.jit.in_force {
+            return Err(Refusal::NoAccount {
+                email: email.as_str().to_string(),
+                jit: self.jit,
+            }
+            .into());
         }
         let account = user::ActiveModel {
             email: Set(email.as_str().to_string()),
@@ -284,6 +307,7 @@ mod tests {
 
     fn arriving(first: &str, last: &str, email: Option<&str>) -> ExternalIdentity {
         ExternalIdentity {
+            protocol: SsoProtocol::Saml,
             provider: "saml:http://www.okta.com/exk1".into(),
             subject: "00u1".into(),
             email: email.map(|e| Email::parse(e).unwrap()),

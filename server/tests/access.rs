@@ -303,6 +303,7 @@ async fn another_default_pool_receives_new_jit_accounts() {
     assert_eq!(defaults.len(), 1);
 
     let who = portal::provisioning::ExternalIdentity {
+        protocol: portal::domain::SsoProtocol::Saml,
         provider: "saml:test".into(),
         subject: "00u1".into(),
         email: Some(portal::domain::Email::parse("new@example.test").unwrap()),
@@ -310,7 +311,12 @@ async fn another_default_pool_receives_new_jit_accounts() {
         first_name: "New".into(),
         last_name: "Person".into(),
     };
-    let account = portal::provisioning::JitProvisioner { jit_enabled: true }
+    let jit = portal::provisioning::Jit {
+        in_force: true,
+        left_on: false,
+        toggle: "SSO JIT",
+    };
+    let account = portal::provisioning::JitProvisioner { jit }
         .admit(&app.portal.db, &who)
         .await
         .unwrap();

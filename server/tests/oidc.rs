@@ -79,14 +79,14 @@ impl Oidc {
     }
 
     /// Asserts a refused callback: the status, a page with a correlation id, no session, no
-    /// account beyond `users_before`, and an audit event with the reason.
+    /// account beyond `users_before`, and an audit event with the reason. Returns the page.
     async fn assert_refused(
         &self,
         response: Response,
         status: StatusCode,
         reason: &str,
         users_before: u64,
-    ) {
+    ) -> String {
         assert_eq!(response.status(), status);
         assert!(
             !has_session_cookie(&response),
@@ -105,6 +105,7 @@ impl Oidc {
             reasons.iter().any(|r| r == reason),
             "audit reasons {reasons:?} lack {reason}"
         );
+        page
     }
 
     async fn failure_reasons(&self) -> Vec<String> {
@@ -244,6 +245,24 @@ async fn an_es256_signed_token_that_claims_rs256_is_refused() {
         "bad_signature",
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_rs256_signed_token_that_claims_es256_is_refused() {
+    let oidc = Oidc::start(true).await;
+    // An EC key is published beside the RSA one, so that a header saying ES256 finds one.
+    oidc.op.add_key(OpKey::ec("ec-1"), true);
+    let claims_es256 = TokenSpec::edit(|header, _| header["alg"] = "ES256".into());
+    let response = oidc.sign_in(&ada(), claims_es256).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "bad_signature", 1)
+        .await;
+    let names_the_ec_key = TokenSpec::edit(|header, _| {
+        header["alg"] = "ES256".into();
+        header["kid"] = "ec-1".into();
+    });
+    let response = oidc.sign_in(&ada(), names_the_ec_key).await;
+    oidc.assert_refused(response, StatusCode::BAD_REQUEST, "bad_signature", 1)
+        .await;
 }
 
 #[tokio::test]
@@ -1090,7 +1109,28 @@ async fn an_unverified_email_is_not_linked_to_an_existing_account() {
     let response = oidc
         .sign_in(&Person::new("grace.hopper@example.test"), spec)
         .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    oidc.assert_refused(response, StatusCode::FORBIDDEN, "email_not_verified", 2)
+        .await;
+
+    // Nor is a no from UserInfo, when the ID token leaves the address to it.
+    let spec = TokenSpec::edit(|_, claims| {
+        let claims = claims.as_object_mut().unwrap();
+        claims.remove("email");
+        claims.remove("email_verified");
+    });
+    let response = oidc.sign_in(&grace, spec).await;
+    oidc.assert_refused(response, StatusCode::FORBIDDEN, "email_not_verified", 2)
+        .await;
+    let account = oidc.account("grace.hopper@example.test").await.unwrap();
+    assert_eq!(account.idp_subject, None, "the account stays unlinked");
+
+    // The same address in other capitals is the same address, and still needs the yes.
+    let mut shouting = Person::new("grace.hopper@example.test");
+    shouting.email = "Grace.Hopper@EXAMPLE.test".into();
+    shouting.email_verified = false;
+    let response = oidc.sign_in(&shouting, TokenSpec::default()).await;
+    oidc.assert_refused(response, StatusCode::FORBIDDEN, "email_not_verified", 2)
+        .await;
 
     // Verified, it links.
     let response = oidc
@@ -1116,8 +1156,38 @@ async fn an_unverified_email_is_not_linked_to_an_existing_account() {
 async fn with_jit_off_a_new_person_is_refused_and_nothing_is_created() {
     let oidc = Oidc::start(false).await;
     let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
-    oidc.assert_refused(response, StatusCode::FORBIDDEN, "no_account", 1)
+    let page = oidc
+        .assert_refused(response, StatusCode::FORBIDDEN, "no_account", 1)
         .await;
+    assert!(
+        page.contains("Ask an administrator to add you, or to turn on SSO JIT."),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn no_email_from_the_provider_is_refused_naming_the_scope_not_saml_attributes() {
+    let oidc = Oidc::start(true).await;
+    // Neither the ID token nor UserInfo carries an address.
+    let nobody = Person {
+        email: String::new(),
+        ..Person::new("no.email@example.test")
+    };
+    let spec = TokenSpec::edit(|_, claims| {
+        claims.as_object_mut().unwrap().remove("email");
+    });
+    let response = oidc.sign_in(&nobody, spec).await;
+    let page = oidc
+        .assert_refused(response, StatusCode::FORBIDDEN, "no_email", 1)
+        .await;
+    assert!(
+        page.contains(
+            "Ask an administrator to check that the Portal app in Okta grants the email scope."
+        ),
+        "{page}"
+    );
+    assert!(page.contains("claim 'email'"), "{page}");
+    assert!(!page.contains("attribute statements"), "{page}");
 }
 
 #[tokio::test]
@@ -1242,6 +1312,23 @@ async fn plain_http_is_refused_except_on_loopback() {
         json!("http://idp.example.com/.well-known/openid-configuration");
     let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
     assert!(message.contains("must use https"), "{message}");
+
+    // A provider on loopback whose discovery document sends the browser or the code elsewhere
+    // over plain http.
+    let doc = oidc_document(&op, true);
+    op.token_endpoint_at("http://idp.example.com/token");
+    let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+    assert!(
+        message.contains("'http://idp.example.com/token' must use https"),
+        "{message}"
+    );
+    op.token_endpoint_at(&format!("{}/token", op.issuer));
+    op.authorization_endpoint_at("http://idp.example.com/authorize");
+    let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+    assert!(
+        message.contains("'http://idp.example.com/authorize' must use https"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -337,6 +337,54 @@ async fn a_new_email_that_another_account_holds_is_not_taken_over() {
 }
 
 #[tokio::test]
+async fn turning_sso_jit_off_keeps_the_people_it_created_and_they_still_sign_in() {
+    let saml = Saml::start(true, true).await;
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("grace@example.com")).await
+    ));
+    let created = saml.account("grace@example.com").await.unwrap();
+
+    let token = saml.app.admin_token().await;
+    let mut doc = saml.app.identity_document().await;
+    doc["provisioning"]["method"] = json!("manual");
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Only an administrator removes a person; switching the method removes nobody.
+    let kept = saml
+        .account("grace@example.com")
+        .await
+        .expect("still there");
+    assert_eq!(kept, created);
+    assert!(kept.active && kept.jit_provisioned);
+    assert_eq!(
+        portal::people::pool_names(&saml.app.portal.db, kept.id)
+            .await
+            .unwrap(),
+        vec!["default"]
+    );
+    assert_eq!(
+        portal::people::effective_roles(&saml.app.portal.db, kept.id)
+            .await
+            .unwrap(),
+        vec!["user"]
+    );
+    let response = saml.post_spec(&saml.spec("grace@example.com")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    // Someone new is now refused.
+    portal::auth::session::end_all_for(&saml.app.portal.db, kept.id)
+        .await
+        .unwrap();
+    saml.assert_refused(
+        "no_account",
+        saml.post_spec(&saml.spec("alan@example.com")).await,
+        2,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
     let saml = Saml::start(false, true).await;
     new_account("Existing@Example.com")
@@ -428,10 +476,30 @@ async fn with_jit_off_a_new_person_is_refused_with_a_page_saying_to_ask_an_admin
         )
         .await;
     assert!(
-        page.contains("Your Okta account is not set up in Portal"),
+        page.contains("Your Okta account is not set up in Portal. Ask an administrator to add you, or to turn on SSO JIT."),
+        "{page}"
+    );
+    assert!(
+        page.contains("new@example.com has no Portal account, and SSO JIT is off"),
         "{page}"
     );
     assert!(saml.app.audited("sign_in.saml", "failure").await);
+
+    // Release 1.53 calls the same toggle SAML JIT, and so does the page that names it.
+    let saml = Saml::start_on(
+        TestApp::spawn_with(&[("release", "1.53")]).await,
+        false,
+        true,
+    )
+    .await;
+    let page = saml
+        .assert_refused(
+            "no_account",
+            saml.post_spec(&saml.spec("new@example.com")).await,
+            1,
+        )
+        .await;
+    assert!(page.contains("or to turn on SAML JIT."), "{page}");
 }
 
 #[tokio::test]
@@ -442,7 +510,14 @@ async fn no_email_in_the_assertion_is_refused_naming_the_missing_attribute() {
     let page = saml
         .assert_refused("no_email", saml.post_spec(&spec).await, 1)
         .await;
-    assert!(page.contains("email"), "{page}");
+    assert!(
+        page.contains("check the Portal app's attribute statements in Okta"),
+        "{page}"
+    );
+    assert!(
+        page.contains("attribute 'email' or an email NameID"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -514,7 +589,17 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
             2,
         )
         .await;
-    assert!(page.contains("not set up in Portal"), "{page}");
+    // Turning SSO JIT on is not what the admin can do here: it is on already.
+    assert!(
+        page.contains(
+            "Your Okta account is not set up in Portal. Ask an administrator to add you.</p>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("SSO JIT, left on, creates none on this plan"),
+        "{page}"
+    );
     assert!(has_session_cookie(
         &saml.post_spec(&saml.spec("known@example.com")).await
     ));
@@ -536,6 +621,22 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
     assert!(
         html.contains("2 of 3 done"),
         "stored on but not in force is not done: {html}"
+    );
+    // The Users page says the same, rather than that accounts are being created.
+    let users = saml
+        .app
+        .get("/settings/iam/users")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        users.contains("SSO JIT is part of the Enterprise plan; this portal runs on the team plan. It creates no accounts here: turn it off to add people by hand."),
+        "{users}"
+    );
+    assert!(
+        !users.contains("accounts are created when people first sign in"),
+        "{users}"
     );
 
     // Left on, it does not stand in the way of other changes; once off, it stays off.
@@ -822,6 +923,27 @@ async fn weak_signature_and_digest_algorithms_are_refused() {
             .await;
         assert!(page.contains("too weak"), "{signature} / {digest}: {page}");
     }
+
+    // The algorithm's name is read before the signature is checked: a long one is cut short
+    // on the page and in the audit log.
+    let mut spec = saml.spec("weak@example.com");
+    spec.signature_algorithm = format!("http://example.test/{}", "B".repeat(100_000));
+    spec.signed = Signed::Neither;
+    let assertion = spec.assertion_xml(&saml.idp, true);
+    let xml = spec.wrap(&saml.idp, &assertion, false);
+    let page = saml
+        .assert_refused("weak_algorithm", saml.post_xml(&xml).await, 1)
+        .await;
+    assert!(page.contains(&"B".repeat(400)), "{page}");
+    assert!(
+        !page.contains(&"B".repeat(501)),
+        "the page repeats the whole name"
+    );
+    let longest_detail = saml.app.audit_details_longest().await;
+    assert!(
+        longest_detail < 1_000,
+        "an audit event of {longest_detail} bytes"
+    );
 }
 
 #[tokio::test]
@@ -855,8 +977,27 @@ async fn a_status_other_than_success_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("s@example.com");
     spec.status = "urn:oasis:names:tc:SAML:2.0:status:Requester".into();
-    saml.assert_refused("status", saml.post_spec(&spec).await, 1)
+    let page = saml
+        .assert_refused("status", saml.post_spec(&spec).await, 1)
         .await;
+    assert!(page.contains("Requester"), "{page}");
+
+    // The status is not signed: a long one is cut short on the page and in the audit log.
+    let mut spec = saml.spec("s@example.com");
+    spec.status = format!("urn:oasis:names:tc:SAML:2.0:status:{}", "A".repeat(100_000));
+    let page = saml
+        .assert_refused("status", saml.post_spec(&spec).await, 1)
+        .await;
+    assert!(page.contains(&"A".repeat(64)), "{page}");
+    assert!(
+        !page.contains(&"A".repeat(65)),
+        "the page repeats the whole status"
+    );
+    let longest_detail = saml.app.audit_details_longest().await;
+    assert!(
+        longest_detail < 1_000,
+        "an audit event of {longest_detail} bytes"
+    );
 }
 
 #[tokio::test]
@@ -1099,6 +1240,49 @@ async fn a_second_unsigned_assertion_beside_the_signed_one_is_refused() {
             1,
         ),
     ] {
+        let page = saml
+            .assert_refused("assertion_count", saml.post_xml(&xml).await, 1)
+            .await;
+        assert!(page.contains("exactly one assertion"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn a_forged_assertion_nested_in_the_signed_one_or_around_it_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let good = saml.spec("victim@example.com").xml(&saml.idp);
+    let mut evil = saml.spec("attacker@example.com");
+    evil.assertion_id = "_evil".into();
+    let evil_assertion = evil.assertion_xml(&saml.idp, false);
+    // Inside the signature's own element, which the enveloped-signature transform leaves out
+    // of the digest: the signature still verifies.
+    let in_signature = good.replacen(
+        "</ds:Signature>",
+        &format!("<ds:Object>{evil_assertion}</ds:Object></ds:Signature>"),
+        1,
+    );
+    // In the signed assertion's Advice, and the signed assertion in a forged one's Advice.
+    let in_advice = good.replacen(
+        "</saml:Assertion>",
+        &format!("<saml:Advice>{evil_assertion}</saml:Advice></saml:Assertion>"),
+        1,
+    );
+    let start = good.find("<saml:Assertion").unwrap();
+    let end = good.rfind("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+    let around = format!(
+        "{}{}{}",
+        &good[..start],
+        evil_assertion.replacen(
+            "</saml:Assertion>",
+            &format!(
+                "<saml:Advice>{}</saml:Advice></saml:Assertion>",
+                &good[start..end]
+            ),
+            1
+        ),
+        &good[end..]
+    );
+    for xml in [in_signature, in_advice, around] {
         let page = saml
             .assert_refused("assertion_count", saml.post_xml(&xml).await, 1)
             .await;

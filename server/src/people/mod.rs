@@ -74,7 +74,6 @@ pub async fn pool_names(db: &impl ConnectionTrait, user_id: i32) -> Result<Vec<S
         .await
 }
 
-/// Everyone, oldest account first.
 /// A person as the Users list shows them: the account, and where their access comes from.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Listing {

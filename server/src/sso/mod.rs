@@ -13,7 +13,8 @@ use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::session;
-use crate::provisioning::{Admission, AdmitError, ExternalIdentity, JitProvisioner, Refusal};
+use crate::domain::SsoProtocol;
+use crate::provisioning::{Admission, AdmitError, ExternalIdentity, Jit, JitProvisioner, Refusal};
 use crate::state::Portal;
 
 /// A failed SSO sign-in as the person sees it: one sentence they can act on, a longer one
@@ -25,7 +26,21 @@ pub struct SsoFailure {
     pub correlation_id: String,
 }
 
+/// The most of a refusal's detail that Portal repeats, on the page and in the audit log: parts
+/// of it (an algorithm's name, a destination, an issuer) are read from what the identity
+/// provider sent before or beside what is signed, and could be as long as the request.
+const DETAIL_LIMIT: usize = 500;
+
 impl SsoFailure {
+    /// The same failure, its detail cut to [`DETAIL_LIMIT`] characters.
+    fn bounded(mut self) -> SsoFailure {
+        if let Some((cut, _)) = self.detail.char_indices().nth(DETAIL_LIMIT) {
+            self.detail.truncate(cut);
+            self.detail.push('…');
+        }
+        self
+    }
+
     /// The page's heading: a refusal, or a wait the person can sit out.
     fn heading(&self) -> &'static str {
         match self.status {
@@ -71,11 +86,16 @@ impl Refusal {
     /// The sentence for the person at the identity provider's door.
     pub fn headline(&self) -> String {
         match self {
-            Refusal::NoAccount(_) => "Your Okta account is not set up in Portal. Ask an administrator to turn on just-in-time provisioning or to add you.".into(),
+            // The toggle is named as the administrator sees it; left on where the plan does not
+            // include it, turning it on again would change nothing.
+            Refusal::NoAccount { jit, .. } if jit.left_on => "Your Okta account is not set up in Portal. Ask an administrator to add you.".into(),
+            Refusal::NoAccount { jit, .. } => format!("Your Okta account is not set up in Portal. Ask an administrator to add you, or to turn on {}.", jit.toggle),
             Refusal::Inactive(_) => "Your Portal account is deactivated. Ask an administrator to reactivate it.".into(),
             Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to unlink that identity on your account in Portal, then sign in again.".into(),
             Refusal::EmailNotVerified(_) => "Okta did not confirm your email address, so Portal cannot link it to your existing account. Ask an administrator.".into(),
-            Refusal::NoEmail(_) => "Okta did not send your email address. Ask an administrator to check the Portal app's attribute statements in Okta.".into(),
+            Refusal::NoEmail(SsoProtocol::Saml) => "Okta did not send your email address. Ask an administrator to check the Portal app's attribute statements in Okta.".into(),
+            // An OIDC app in Okta has no attribute statements: the address comes with the scope.
+            Refusal::NoEmail(SsoProtocol::Oidc) => "Okta did not send your email address. Ask an administrator to check that the Portal app in Okta grants the email scope.".into(),
         }
     }
 }
@@ -95,11 +115,11 @@ impl Portal {
         &self,
         txn: &DatabaseTransaction,
         who: &ExternalIdentity,
-        jit_enabled: bool,
+        jit: Jit,
         protocol: &str,
         correlation_id: &str,
     ) -> Result<(Admission, String), AdmitError> {
-        let admission = JitProvisioner { jit_enabled }.admit(txn, who).await?;
+        let admission = JitProvisioner { jit }.admit(txn, who).await?;
         let account = admission.account();
         let (cookie, _) = session::start(txn, self.session_policy(), account.id).await?;
         let mut details = serde_json::json!({
@@ -168,6 +188,7 @@ pub async fn refused(
     arrival: Option<Arrival>,
 ) -> Response {
     crate::metrics::refused(protocol, reason);
+    let page = page.bounded();
     let subject = arrival
         .as_ref()
         .map_or("(unknown)", |a| a.subject.as_str())
@@ -209,7 +230,7 @@ impl Portal {
     pub async fn admit_with_retries(
         &self,
         who: &ExternalIdentity,
-        jit_enabled: bool,
+        jit: Jit,
         protocol: &'static str,
         correlation_id: &str,
     ) -> Result<String, AdmitFailure> {
@@ -219,7 +240,7 @@ impl Portal {
             let outcome = async {
                 let txn = crate::db::begin_write(&self.db).await?;
                 let (admission, cookie) = self
-                    .admit_and_start_session(&txn, who, jit_enabled, protocol, correlation_id)
+                    .admit_and_start_session(&txn, who, jit, protocol, correlation_id)
                     .await?;
                 txn.commit().await?;
                 if matches!(admission, Admission::Created(_)) {

@@ -365,6 +365,18 @@ impl TestApp {
             .map(|e| (e.action, e.outcome))
             .collect()
     }
+
+    /// The length of the longest audit event's details, in bytes.
+    pub async fn audit_details_longest(&self) -> usize {
+        portal::db::entities::audit_event::Entity::find()
+            .all(&self.portal.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.details.len())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl TestApp {

@@ -197,6 +197,7 @@ struct Switches {
     userinfo_sub: Option<String>,
     discovery_issuer: Option<String>,
     token_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
     jwks_status: Option<u16>,
     /// The token endpoint answers this status and body instead of tokens.
     token_answer: Option<(u16, &'static str)>,
@@ -325,6 +326,10 @@ impl TestOp {
         self.with(|s| s.switches.token_endpoint = Some(url.into()));
     }
 
+    pub fn authorization_endpoint_at(&self, url: &str) {
+        self.with(|s| s.switches.authorization_endpoint = Some(url.into()));
+    }
+
     pub fn jwks_answers(&self, status: u16) {
         self.with(|s| s.switches.jwks_status = Some(status));
     }
@@ -383,7 +388,7 @@ async fn discovery(State(state): Shared) -> Json<Value> {
     let issuer = s.issuer.clone();
     Json(json!({
         "issuer": s.switches.discovery_issuer.clone().unwrap_or(issuer.clone()),
-        "authorization_endpoint": format!("{issuer}/authorize"),
+        "authorization_endpoint": s.switches.authorization_endpoint.clone().unwrap_or(format!("{issuer}/authorize")),
         "token_endpoint": s.switches.token_endpoint.clone().unwrap_or(format!("{issuer}/token")),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": format!("{issuer}/jwks"),

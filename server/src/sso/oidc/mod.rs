@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, session};
 use crate::db::entities::oidc_login;
-use crate::domain::Email;
+use crate::domain::{Email, SsoProtocol};
 use crate::identity::OidcSettings;
 use crate::provisioning::{ExternalIdentity, Refusal};
 use crate::sso::{AdmitFailure, Arrival, SsoFailure};
@@ -524,7 +524,7 @@ async fn finish(
         .await
         .map_err(bare)?;
 
-    let jit = config.jit_in_force(portal.config.plan);
+    let jit = config.jit(portal.config.plan, portal.config.release);
     let cookie = portal
         .admit_with_retries(&who, jit, "oidc", correlation_id)
         .await
@@ -658,6 +658,7 @@ async fn identity_of(
         });
     }
     Ok(ExternalIdentity {
+        protocol: SsoProtocol::Oidc,
         provider: format!("oidc:{}", provider.issuer.as_str()),
         subject: claims.subject().to_string(),
         email: email.as_deref().and_then(|e| Email::parse(e).ok()),

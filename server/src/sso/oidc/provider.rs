@@ -106,6 +106,8 @@ pub async fn discover(
     let token_endpoint = metadata
         .token_endpoint()
         .ok_or("the discovery document names no token_endpoint")?;
+    // The person's browser carries the state and nonce to the authorization endpoint.
+    check_transport(metadata.authorization_endpoint().url())?;
     check_transport(token_endpoint.url())?;
     check_transport(metadata.jwks_uri().url())?;
     if let Some(userinfo) = metadata.userinfo_endpoint() {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::db::entities::{saml_assertion_seen, saml_request};
 use crate::domain::{Email, SsoProtocol};
 use crate::identity::SamlTrust;
-use crate::provisioning::{AdmitError, ExternalIdentity, Refusal};
+use crate::provisioning::{AdmitError, ExternalIdentity, Jit, Refusal};
 use crate::sso::{is_retryable, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
 
@@ -300,7 +300,7 @@ async fn consume(
         .await
         .map_err(|r| (AcsError::Rejected(r), None))?;
     let who = identity_of(&verified, &trust);
-    let jit = config.jit_in_force(portal.config.plan);
+    let jit = config.jit(portal.config.plan, portal.config.release);
 
     // Two first logins of one person at once: the loser of the race sees the winner's account.
     let mut attempt = 0;
@@ -319,7 +319,7 @@ async fn admit_once(
     verified: &VerifiedAssertion,
     trust: &SamlTrust,
     who: &ExternalIdentity,
-    jit: bool,
+    jit: Jit,
     form: &AcsForm,
     correlation_id: &str,
 ) -> Result<(String, String), AcsError> {
@@ -429,6 +429,7 @@ fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdent
         .or_else(|| verified.attribute("email"))
         .and_then(|text| Email::parse(text).ok());
     ExternalIdentity {
+        protocol: SsoProtocol::Saml,
         provider: format!("saml:{}", trust.idp_entity_id),
         subject: verified.name_id.clone(),
         email,

@@ -22,6 +22,8 @@ pub const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:email
 
 /// The largest `SAMLResponse` form value read; Okta's responses are a few kilobytes.
 pub const MAX_ENCODED_LEN: usize = 256 * 1024;
+/// The most of a refused status's name (`Requester`, `AuthnFailed`, …) that Portal repeats.
+const STATUS_NAME_LIMIT: usize = 64;
 
 const SIGNATURE_ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
     AllowedSignatureAlgorithm::RsaSha256,
@@ -245,8 +247,10 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
         .and_then(|c| attr(c, "Value"))
         .unwrap_or("(none)");
     if status != SUCCESS {
+        // The status is not signed: what reaches the audit log and the page is bounded.
+        let name = status.rsplit(':').next().unwrap_or(status);
         return Err(Rejection::Status(
-            status.rsplit(':').next().unwrap_or(status).to_string(),
+            name.chars().take(STATUS_NAME_LIMIT).collect(),
         ));
     }
     if doc
