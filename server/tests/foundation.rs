@@ -490,6 +490,24 @@ async fn sso_jit_is_refused_outside_the_enterprise_plan() {
         app.identity_document().await["provisioning"]["method"],
         "manual"
     );
+
+    // The page shows the toggle off and locked, and says why.
+    app.sign_in_as_admin().await;
+    let html = app
+        .get("/settings/iam/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = html.find(r#"name="jit""#).expect("the SSO JIT toggle");
+    let input = &html[html[..at].rfind("<input").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(input.contains("disabled"), "{input}");
+    assert!(!input.contains("checked"), "{input}");
+    assert!(
+        html.contains("SSO JIT is part of the Enterprise plan; this portal runs on the team plan."),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -965,11 +965,28 @@ async fn doctype_entities_and_billion_laughs_are_refused_before_parsing() {
 #[tokio::test]
 async fn an_oversized_response_is_refused_before_decoding() {
     let saml = Saml::start(true, true).await;
-    let huge = "A".repeat(300 * 1024);
-    let response = saml.post(&huge, None).await;
-    assert!(response.status().is_client_error());
-    assert!(!has_session_cookie(&response));
-    assert_eq!(saml.app.user_count().await, 1);
+    // Beyond the body's limit, and within it but beyond the field's.
+    for size in [300 * 1024, 257 * 1024] {
+        let huge = "A".repeat(size);
+        let response = saml.post(&huge, None).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let page = saml.assert_refused("too_large", response, 1).await;
+        assert!(page.contains("larger than"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn a_post_without_a_saml_response_gets_the_failure_page() {
+    let saml = Saml::start(true, true).await;
+    let response = browser()
+        .post(&saml.acs_url)
+        .form(&[("RelayState", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = saml.assert_refused("not_a_form_post", response, 1).await;
+    assert!(page.contains("SAMLResponse"), "{page}");
 }
 
 #[tokio::test]
@@ -1245,6 +1262,21 @@ async fn a_second_unsigned_assertion_beside_the_signed_one_is_refused() {
             .await;
         assert!(page.contains("exactly one assertion"), "{page}");
     }
+}
+
+#[tokio::test]
+async fn a_response_declared_in_another_encoding_than_utf8_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let body = saml.spec("utf7@example.com").xml(&saml.idp);
+    let utf7 = format!(r#"<?xml version="1.0" encoding="UTF-7"?>{body}"#);
+    let page = saml
+        .assert_refused("malformed", saml.post_xml(&utf7).await, 1)
+        .await;
+    assert!(page.contains("only UTF-8 is read"), "{page}");
+    let utf8 = format!(r#"<?xml version="1.0" encoding="utf-8"?>{body}"#);
+    let response = saml.post_xml(&utf8).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ pub mod verify;
 use std::sync::Arc;
 
 use axum::{
-    extract::{DefaultBodyLimit, Query, State},
+    extract::{rejection::FormRejection, DefaultBodyLimit, Query, State},
     http::{header, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -214,7 +214,10 @@ impl AcsError {
     fn page(&self, correlation_id: &str) -> SsoFailure {
         let (status, headline, detail) = match self {
             AcsError::Rejected(rejection) => (
-                StatusCode::BAD_REQUEST,
+                match rejection {
+                    Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                },
                 "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".to_string(),
                 rejection.to_string(),
             ),
@@ -258,10 +261,22 @@ impl AcsError {
 async fn acs(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
-    Form(form): Form<AcsForm>,
+    form: Result<Form<AcsForm>, FormRejection>,
 ) -> Response {
     let _timer = crate::metrics::CallbackTimer::start("saml");
-    match consume(&portal, &form, &correlation.0).await {
+    // A body beyond the limit, or without the field, is refused like any other response: with
+    // the page, its correlation id and an audit event.
+    let outcome = match form {
+        Ok(Form(form)) => consume(&portal, &form, &correlation.0).await,
+        Err(unread) if unread.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err((AcsError::Rejected(Rejection::TooLarge), None))
+        }
+        Err(unread) => Err((
+            AcsError::Rejected(Rejection::NotAFormPost(unread.body_text())),
+            None,
+        )),
+    };
+    match outcome {
         Ok((cookie, return_to)) => crate::sso::signed_in("saml", &cookie, &return_to),
         Err((error, arrival)) => {
             if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {

@@ -78,6 +78,8 @@ impl VerifiedAssertion {
 pub enum Rejection {
     #[error("the SAML response is larger than {MAX_ENCODED_LEN} bytes")]
     TooLarge,
+    #[error("the request is not a form post carrying a SAMLResponse field: {0}")]
+    NotAFormPost(String),
     #[error("the SAMLResponse field is not base64")]
     NotBase64,
     #[error("the SAML response is not well-formed XML: {0}")]
@@ -130,6 +132,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::TooLarge => "too_large",
+            Rejection::NotAFormPost(_) => "not_a_form_post",
             Rejection::NotBase64 => "not_base64",
             Rejection::Malformed(_) => "malformed",
             Rejection::Doctype => "doctype",
@@ -179,6 +182,13 @@ pub fn verify(xml: &str, expect: &Expectations) -> Result<VerifiedAssertion, Rej
     let upper = xml.to_ascii_uppercase();
     if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
         return Err(Rejection::Doctype);
+    }
+    // The checks here read the text as UTF-8; xmlsec's parser would honour another declared
+    // encoding (UTF-7 among them), and the two would not read the same document.
+    if let Some(encoding) = declared_encoding(xml).filter(|e| !e.eq_ignore_ascii_case("UTF-8")) {
+        return Err(Rejection::Malformed(format!(
+            "it declares the encoding {encoding}, and only UTF-8 is read"
+        )));
     }
     let shape = check_shape(xml)?;
     let signed = signed_part(xml, expect.certificates)?;
@@ -468,6 +478,17 @@ fn time_attr(node: Node, name: &str) -> Result<Option<DateTime<Utc>>, Rejection>
     }
 }
 
+/// The encoding the XML declaration at the start of `xml` names, if it names one.
+fn declared_encoding(xml: &str) -> Option<&str> {
+    let declaration = xml.trim_start_matches('\u{feff}').strip_prefix("<?xml")?;
+    let declaration = &declaration[..declaration.find("?>")?];
+    let after = &declaration[declaration.find("encoding")? + "encoding".len()..];
+    let value = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &value[1..];
+    Some(&value[..value.find(quote)?])
+}
+
 fn algorithm_name(uri: &str) -> String {
     if uri.is_empty() {
         "no algorithm".into()
@@ -523,5 +544,20 @@ mod tests {
             Err(Rejection::TooLarge)
         );
         assert_eq!(decode("***"), Err(Rejection::NotBase64));
+    }
+
+    #[test]
+    fn the_declared_encoding_is_read_from_the_declaration_only() {
+        let named = |xml: &str| declared_encoding(xml).map(str::to_string);
+        assert_eq!(
+            named(r#"<?xml version="1.0" encoding="UTF-7"?><a/>"#).as_deref(),
+            Some("UTF-7")
+        );
+        assert_eq!(
+            named("\u{feff}<?xml version='1.0' encoding = 'utf-8' ?><a/>").as_deref(),
+            Some("utf-8")
+        );
+        assert_eq!(named(r#"<?xml version="1.0"?><a encoding="UTF-7"/>"#), None);
+        assert_eq!(named(r#"<a/><?xml version="1.0" encoding="UTF-7"?>"#), None);
     }
 }
