@@ -16,6 +16,15 @@ pub(crate) type CachedProvider = (
     std::time::Instant,
 );
 
+/// What the last discoveries of the OIDC provider found.
+#[derive(Default)]
+pub(crate) struct ProviderCache {
+    pub(crate) found: Option<CachedProvider>,
+    /// The last discovery that failed while nothing was found for the same settings (as JSON):
+    /// what went wrong, and when.
+    pub(crate) failed: Option<(String, String, std::time::Instant)>,
+}
+
 #[derive(Clone)]
 pub struct Portal {
     pub db: DatabaseConnection,
@@ -23,7 +32,7 @@ pub struct Portal {
     /// The SAML trust parsed from the stored settings, kept until the settings change.
     pub(crate) saml_trust: Arc<std::sync::Mutex<Option<CachedTrust>>>,
     /// The OIDC provider discovered for the stored settings, kept until the settings change.
-    pub(crate) oidc_provider: Arc<tokio::sync::Mutex<Option<CachedProvider>>>,
+    pub(crate) oidc_provider: Arc<tokio::sync::Mutex<ProviderCache>>,
     /// The one HTTP client for the identity provider: pooled, with a timeout, no redirects.
     pub http: reqwest::Client,
 }

@@ -1071,6 +1071,27 @@ async fn a_provider_whose_discovery_fails_at_sign_in_is_reported_and_audited() {
     );
     oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
         .await;
+
+    // The failure stands for a few seconds: the next sign-ins get the same page at once,
+    // without asking the provider again.
+    let asked = oidc.op.discovery_requests();
+    for _ in 0..3 {
+        let response = oidc
+            .browser()
+            .client
+            .get(oidc.app.url("/sso/oidc/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(oidc.op.discovery_requests(), asked);
+    // Then the provider, itself again, is asked and sign-in works.
+    oidc.op.discovery_claims_issuer(&oidc.op.issuer.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(oidc.op.discovery_requests(), asked + 1);
 }
 
 #[tokio::test]

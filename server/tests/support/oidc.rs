@@ -215,6 +215,7 @@ struct OpState {
     jwks_fetches: usize,
     attacker_jwks_fetches: usize,
     token_requests: usize,
+    discovery_requests: usize,
     auth_method: &'static str,
     /// PKCE verifiers received, ID and access tokens issued: what must never reach a log.
     token_secrets: Vec<String>,
@@ -241,6 +242,7 @@ impl TestOp {
             jwks_fetches: 0,
             attacker_jwks_fetches: 0,
             token_requests: 0,
+            discovery_requests: 0,
             auth_method: "client_secret_basic",
             token_secrets: Vec::new(),
         }));
@@ -303,6 +305,10 @@ impl TestOp {
 
     pub fn token_requests(&self) -> usize {
         self.with(|s| s.token_requests)
+    }
+
+    pub fn discovery_requests(&self) -> usize {
+        self.with(|s| s.discovery_requests)
     }
 
     /// Every PKCE verifier the token endpoint received and every ID and access token it issued.
@@ -384,7 +390,8 @@ pub fn urlencode(text: &str) -> String {
 type Shared = State<Arc<Mutex<OpState>>>;
 
 async fn discovery(State(state): Shared) -> Json<Value> {
-    let s = state.lock().unwrap();
+    let mut s = state.lock().unwrap();
+    s.discovery_requests += 1;
     let issuer = s.issuer.clone();
     Json(json!({
         "issuer": s.switches.discovery_issuer.clone().unwrap_or(issuer.clone()),

@@ -41,6 +41,10 @@ use provider::{describe, is_timeout, OidcProvider, TokenRejection};
 pub const PROVIDER_MAX_AGE: Duration = Duration::from_secs(3600);
 /// After a failed refresh, how long until the next try.
 const PROVIDER_RETRY: Duration = Duration::from_secs(60);
+/// With nothing discovered yet, how long a failed discovery stands as every sign-in's answer,
+/// so that a provider that is away is not asked again, one sign-in after another, each waiting
+/// out the timeout.
+const DISCOVERY_FAILURE_HOLD: Duration = Duration::from_secs(5);
 /// How long a started sign-in may wait for its callback.
 const LOGIN_LIFETIME: TimeDelta = TimeDelta::minutes(10);
 /// The cookie that binds a started sign-in to the browser that started it. Under https it
@@ -70,7 +74,8 @@ impl Portal {
 
     /// The provider for `settings`: the one discovered when they were saved, or discovered now
     /// (after a restart, on another replica, or when the last discovery is older than
-    /// [`PROVIDER_MAX_AGE`], so that keys the provider withdrew stop verifying).
+    /// [`PROVIDER_MAX_AGE`], so that keys the provider withdrew stop verifying). One discovery
+    /// runs at a time; a failed one is the answer for [`DISCOVERY_FAILURE_HOLD`].
     pub async fn oidc_provider(
         &self,
         settings: &OidcSettings,
@@ -78,6 +83,7 @@ impl Portal {
         let key = serde_json::to_string(settings).expect("settings serialise");
         let mut cache = self.oidc_provider.lock().await;
         let cached = cache
+            .found
             .as_ref()
             .filter(|(cached_key, _, _)| *cached_key == key)
             .map(|(_, provider, at)| (provider.clone(), at.elapsed() < PROVIDER_MAX_AGE));
@@ -87,13 +93,13 @@ impl Portal {
                 match provider::discover(&settings.discovery_url, &self.http).await {
                     Ok(metadata) => {
                         let fresh = Arc::new(self.build_oidc_provider(settings, metadata)?);
-                        *cache = Some((key, fresh.clone(), Instant::now()));
+                        cache.found = Some((key, fresh.clone(), Instant::now()));
                         return Ok(fresh);
                     }
                     Err(error) => {
                         // Okta briefly away: keep signing people in with what it said last.
                         tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
-                        if let Some(entry) = cache.as_mut() {
+                        if let Some(entry) = cache.found.as_mut() {
                             entry.2 = Instant::now() - PROVIDER_MAX_AGE + PROVIDER_RETRY;
                         }
                         return Ok(provider);
@@ -102,10 +108,26 @@ impl Portal {
             }
             None => {}
         }
-        let metadata = provider::discover(&settings.discovery_url, &self.http).await?;
-        let provider = Arc::new(self.build_oidc_provider(settings, metadata)?);
-        *cache = Some((key, provider.clone(), Instant::now()));
-        Ok(provider)
+        if let Some((_, error, _)) = cache.failed.as_ref().filter(|(failed_key, _, at)| {
+            *failed_key == key && at.elapsed() < DISCOVERY_FAILURE_HOLD
+        }) {
+            return Err(error.clone());
+        }
+        let discovered = provider::discover(&settings.discovery_url, &self.http)
+            .await
+            .and_then(|metadata| self.build_oidc_provider(settings, metadata));
+        match discovered {
+            Ok(provider) => {
+                let provider = Arc::new(provider);
+                cache.found = Some((key, provider.clone(), Instant::now()));
+                cache.failed = None;
+                Ok(provider)
+            }
+            Err(error) => {
+                cache.failed = Some((key, error.clone(), Instant::now()));
+                Err(error)
+            }
+        }
     }
 
     /// Keeps the provider just discovered for `settings`, so that the next sign-in need not ask.
@@ -117,7 +139,8 @@ impl Portal {
         let key = serde_json::to_string(settings).expect("settings serialise");
         if let Ok(provider) = self.build_oidc_provider(settings, metadata) {
             if let Ok(mut cache) = self.oidc_provider.try_lock() {
-                *cache = Some((key, Arc::new(provider), Instant::now()));
+                cache.found = Some((key, Arc::new(provider), Instant::now()));
+                cache.failed = None;
             }
         }
     }
