@@ -1063,6 +1063,62 @@ async fn a_wrong_or_missing_destination_and_a_wrong_recipient_are_refused() {
 }
 
 #[tokio::test]
+async fn a_signed_assertion_missing_what_must_be_checked_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let acs = saml.acs_url.clone();
+    let issuer = format!("<saml:Issuer>{}</saml:Issuer>", saml.idp.entity_id);
+    let confirmation_data = {
+        let spec = saml.spec("x@example.com");
+        let xml = spec.assertion_xml(&saml.idp, false);
+        let start = xml.find("<saml:SubjectConfirmationData").unwrap();
+        let end = start + xml[start..].find("/>").unwrap() + 2;
+        xml[start..end].to_string()
+    };
+    let other_audience = "<saml:AudienceRestriction><saml:Audience>https://other.example</saml:Audience></saml:AudienceRestriction>";
+    let cases: Vec<(&str, (String, String))> = vec![
+        ("issuer", (issuer, String::new())),
+        (
+            "recipient",
+            (format!(r#" Recipient="{acs}""#), String::new()),
+        ),
+        ("not_bearer", (confirmation_data.clone(), String::new())),
+        (
+            "no_validity",
+            (
+                confirmation_data.clone(),
+                confirmation_data
+                    .split(' ')
+                    .filter(|part| !part.starts_with("NotOnOrAfter="))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ),
+        (
+            "no_validity",
+            (r#"" NotOnOrAfter=""#.into(), r#"" Valid=""#.into()),
+        ),
+        (
+            "audience",
+            (
+                "</saml:Conditions>".into(),
+                format!("{other_audience}</saml:Conditions>"),
+            ),
+        ),
+    ];
+    for (reason, edit) in cases {
+        let mut spec = saml.spec("missing@example.com");
+        spec.assertion_edits.push(edit.clone());
+        let page = saml
+            .assert_refused(reason, saml.post_spec(&spec).await, 1)
+            .await;
+        assert!(
+            page.contains("data-testid=\"sso-error\""),
+            "{edit:?}: {page}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_subject_confirmation_that_is_not_bearer_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("hok@example.com");

@@ -154,6 +154,8 @@ pub struct ResponseSpec {
     pub signed: Signed,
     pub signature_algorithm: String,
     pub digest_algorithm: String,
+    /// Changes to the assertion's XML before it is signed: each text, found once, replaced.
+    pub assertion_edits: Vec<(String, String)>,
 }
 
 impl ResponseSpec {
@@ -182,6 +184,7 @@ impl ResponseSpec {
             signed: Signed::Assertion,
             signature_algorithm: RSA_SHA256.into(),
             digest_algorithm: SHA256.into(),
+            assertion_edits: Vec::new(),
         }
     }
 
@@ -212,7 +215,7 @@ impl ResponseSpec {
         } else {
             String::new()
         };
-        format!(
+        let xml = format!(
             r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" IssueInstant="{issued}" Version="2.0"><saml:Issuer>{issuer}</saml:Issuer>{signature}<saml:Subject><saml:NameID Format="{format}">{name_id}</saml:NameID><saml:SubjectConfirmation Method="{method}"><saml:SubjectConfirmationData NotOnOrAfter="{confirm}" Recipient="{recipient}"{in_response_to}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{not_before}" NotOnOrAfter="{not_after}">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant="{issued}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attributes}</saml:AttributeStatement></saml:Assertion>"#,
             id = self.assertion_id,
             issued = t(self.issued),
@@ -223,7 +226,14 @@ impl ResponseSpec {
             recipient = self.recipient,
             not_before = t(self.not_before),
             not_after = t(self.not_on_or_after),
-        )
+        );
+        self.assertion_edits.iter().fold(xml, |xml, (from, to)| {
+            assert!(
+                xml.contains(from.as_str()),
+                "{from} is not in the assertion"
+            );
+            xml.replacen(from.as_str(), to, 1)
+        })
     }
 
     /// The Response around `assertion` (already signed or not), optionally with a template.
