@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_foundation;
 mod m20261202_000001_pool_members_by_user;
 mod m20261203_000001_sqlite_tables_by_key;
+mod m20261204_000001_saml_request_browser;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_foundation::Migration),
             Box::new(m20261202_000001_pool_members_by_user::Migration),
             Box::new(m20261203_000001_sqlite_tables_by_key::Migration),
+            Box::new(m20261204_000001_saml_request_browser::Migration),
         ]
     }
 }

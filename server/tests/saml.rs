@@ -1249,6 +1249,93 @@ async fn an_answer_to_an_expired_request_is_refused() {
     assert!(page.contains("Start the sign-in again"), "{page}");
 }
 
+/// Under https: starts an SP-initiated sign-in in a browser that holds `cookie` (its binding
+/// cookie, if any) and returns the request's id and the binding cookie Portal sets.
+async fn start_bound_login(app: &TestApp, cookie: Option<&str>) -> (String, String) {
+    let mut request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/sso/saml/login"));
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, format!("__Host-portal_saml={cookie}"));
+    }
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let id = authn_request_id(response.headers()[header::LOCATION].to_str().unwrap());
+    let set = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("__Host-portal_saml="))
+        .expect("a binding cookie under https");
+    for attribute in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=None",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    let value = set["__Host-portal_saml=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    (id, value.to_string())
+}
+
+#[tokio::test]
+async fn under_https_an_answer_to_a_request_is_taken_only_from_the_browser_sent_to_okta() {
+    let app = TestApp::spawn_with(&[("public_url", "https://portal.example")]).await;
+    let idp = TestIdp::new(IDP);
+    app.configure_saml(&idp, true, false).await;
+    let saml = Saml {
+        app,
+        idp,
+        sp_entity_id: "https://portal.example/sso/saml/metadata".into(),
+        acs_url: "https://portal.example/sso/saml/acs".into(),
+    };
+    let answer = |request_id: &str| {
+        let mut spec = saml.spec("bound@example.com");
+        spec.in_response_to = Some(request_id.into());
+        spec.encoded(&saml.idp)
+    };
+    let post = |encoded: String, cookie: Option<String>| {
+        let mut request = browser()
+            .post(saml.app.url("/sso/saml/acs"))
+            .form(&[("SAMLResponse", encoded)]);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, format!("__Host-portal_saml={cookie}"));
+        }
+        request.send()
+    };
+
+    let (request, mine) = start_bound_login(&saml.app, None).await;
+    // A second sign-in in the same browser keeps its cookie, so that both tabs can finish.
+    let (_, again) = start_bound_login(&saml.app, Some(&mine)).await;
+    assert_eq!(again, mine);
+    let (_, theirs) = start_bound_login(&saml.app, None).await;
+    assert_ne!(theirs, mine);
+
+    // Okta's answer to my request, posted from a browser without my cookie or with another's:
+    // login CSRF, someone else signed in as me.
+    let encoded = answer(&request);
+    for cookie in [None, Some(theirs)] {
+        let response = post(encoded.clone(), cookie).await.unwrap();
+        let page = saml
+            .assert_refused("request_other_browser", response, 1)
+            .await;
+        assert!(page.contains("started in another browser"), "{page}");
+    }
+    // From my browser, it signs me in; the request is used up.
+    let response = post(encoded.clone(), Some(mine.clone())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    assert!(saml.account("bound@example.com").await.is_some());
+}
+
 #[tokio::test]
 async fn an_unsolicited_sign_in_never_returns_to_another_site() {
     let saml = Saml::start(true, true).await;

@@ -271,6 +271,9 @@ pub mod saml_request {
         pub id: String,
         pub relay_state: String,
         pub expires_at: DateTimeUtc,
+        /// The digest of the cookie of the browser that was sent to Okta with this request
+        /// (under https); empty where the answer is not bound to a browser (plain http).
+        pub browser_hash: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

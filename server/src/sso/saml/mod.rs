@@ -8,15 +8,17 @@ use std::sync::Arc;
 
 use axum::{
     extract::{rejection::FormRejection, DefaultBodyLimit, Query, State},
-    http::{header, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Extension, Form, Router,
 };
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{TimeDelta, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
+use crate::auth::{self, session};
 use crate::db::entities::{saml_assertion_seen, saml_request};
 use crate::domain::{Email, SsoProtocol};
 use crate::identity::SamlTrust;
@@ -30,6 +32,11 @@ use verify::{Expectations, Rejection, VerifiedAssertion, EMAIL_NAME_ID};
 pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(3);
 /// How long an SP-initiated request may wait for its answer.
 const REQUEST_LIFETIME: TimeDelta = TimeDelta::minutes(10);
+/// Under https, the cookie that binds an SP-initiated sign-in to the browser that started it,
+/// so that an answer Okta gave someone else cannot be posted from another browser to sign it
+/// in as them. Okta's post back is cross-site, which only a `SameSite=None` cookie travels
+/// with, and browsers keep those only when `Secure`: over plain http nothing is bound.
+pub const BROWSER_COOKIE: &str = "__Host-portal_saml";
 
 pub fn router() -> Router<Portal> {
     Router::new()
@@ -105,6 +112,7 @@ struct LoginQuery {
 async fn login(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
+    headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, SsoFailure> {
     let fail = |status, headline: &str, detail: String| SsoFailure {
@@ -128,10 +136,17 @@ async fn login(
     let sp = portal.saml_sp();
     let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
     let return_to = app::api::safe_return_path(query.return_to.as_deref());
+    // One browser keeps its cookie across the sign-ins it starts, so that two tabs both work.
+    let browser = portal.config.cookies_secure().then(|| {
+        session::read_cookie(&headers, BROWSER_COOKIE)
+            .filter(|value| value.len() == 43)
+            .unwrap_or_else(auth::random_secret)
+    });
     saml_request::ActiveModel {
         id: Set(request_id.clone()),
         relay_state: Set(return_to.clone()),
         expires_at: Set(Utc::now() + REQUEST_LIFETIME),
+        browser_hash: Set(browser.as_deref().map(auth::digest).unwrap_or_default()),
     }
     .insert(&portal.db)
     .await
@@ -174,7 +189,21 @@ async fn login(
                 "no destination".into(),
             )
         })?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    let mut response = Redirect::to(url.as_str()).into_response();
+    if let Some(browser) = browser {
+        let cookie = Cookie::build((BROWSER_COOKIE, browser))
+            .path("/")
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::None)
+            .max_age(time::Duration::minutes(REQUEST_LIFETIME.num_minutes()))
+            .build()
+            .to_string();
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -183,12 +212,17 @@ struct AcsForm {
     saml_response: String,
     #[serde(rename = "RelayState")]
     relay_state: Option<String>,
+    /// Not a form field: the binding cookie the post came with ([`BROWSER_COOKIE`]).
+    #[serde(skip)]
+    browser: Option<String>,
 }
 
 /// Why an ACS request failed, before it becomes a page and an audit event.
 enum AcsError {
     Rejected(Rejection),
     UnknownRequest,
+    /// The request was made for another browser: its binding cookie is missing or different.
+    OtherBrowser,
     Unsolicited,
     Replayed,
     Refused(Refusal),
@@ -203,6 +237,7 @@ impl AcsError {
         match self {
             AcsError::Rejected(r) => r.code(),
             AcsError::UnknownRequest => "unknown_request",
+            AcsError::OtherBrowser => "request_other_browser",
             AcsError::Unsolicited => "unsolicited",
             AcsError::Replayed => "replayed",
             AcsError::Refused(r) => r.code(),
@@ -225,6 +260,11 @@ impl AcsError {
                 StatusCode::BAD_REQUEST,
                 "This sign-in link has expired or was already used. Start the sign-in again.".into(),
                 "InResponseTo names no outstanding request of this portal (expired, used, or never made).".into(),
+            ),
+            AcsError::OtherBrowser => (
+                StatusCode::BAD_REQUEST,
+                "This sign-in was started in another browser or tab that Portal cannot see. Start the sign-in again.".into(),
+                "InResponseTo names a request made for another browser (its binding cookie is missing or different).".into(),
             ),
             AcsError::Unsolicited => (
                 StatusCode::FORBIDDEN,
@@ -261,13 +301,17 @@ impl AcsError {
 async fn acs(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
+    headers: HeaderMap,
     form: Result<Form<AcsForm>, FormRejection>,
 ) -> Response {
     let _timer = crate::metrics::CallbackTimer::start("saml");
     // A body beyond the limit, or without the field, is refused like any other response: with
     // the page, its correlation id and an audit event.
     let outcome = match form {
-        Ok(Form(form)) => consume(&portal, &form, &correlation.0).await,
+        Ok(Form(mut form)) => {
+            form.browser = session::read_cookie(&headers, BROWSER_COOKIE);
+            consume(&portal, &form, &correlation.0).await
+        }
         Err(unread) if unread.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Err((AcsError::Rejected(Rejection::TooLarge), None))
         }
@@ -361,6 +405,14 @@ async fn admit_once(
                 .map_err(db_error)?;
             if consumed.rows_affected != 1 {
                 return Err(AcsError::UnknownRequest);
+            }
+            let browser = form.browser.as_deref().unwrap_or_default();
+            let bound = !outstanding.browser_hash.is_empty();
+            if bound
+                && (browser.is_empty()
+                    || !auth::tokens_match(&auth::digest(browser), &outstanding.browser_hash))
+            {
+                return Err(AcsError::OtherBrowser);
             }
             outstanding.relay_state
         }
