@@ -254,9 +254,7 @@ async fn settings_pages_need_a_session_then_the_admin_role() {
         .contains("You need the Admin role"));
 
     app.sign_in_as_admin().await;
-    let page = app.get("/settings/iam/identity").await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
+    let html = app.page_html("/settings/iam/identity").await;
     for text in [
         "Identity and Access Management",
         "Identity Configuration",
@@ -493,12 +491,7 @@ async fn sso_jit_is_refused_outside_the_enterprise_plan() {
 
     // The page shows the toggle off and locked, and says why.
     app.sign_in_as_admin().await;
-    let html = app
-        .get("/settings/iam/identity")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_html("/settings/iam/identity").await;
     let at = html.find(r#"name="jit""#).expect("the SSO JIT toggle");
     let input = &html[html[..at].rfind("<input").unwrap()..];
     let input = &input[..input.find('>').unwrap()];

@@ -1556,12 +1556,7 @@ async fn release_1_53_keeps_stored_oidc_settings_while_jit_is_turned_off_and_bui
 
     // Left on, JIT is named for what it is here: stored, and creating nobody.
     app.sign_in_as_admin().await;
-    let html = app
-        .get("/settings/iam/identity")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = app.page_html("/settings/iam/identity").await;
     assert!(
         html.contains("Release 1.53 signs in with SAML 2.0 only: configure SAML before turning SAML JIT on. Left on, it creates no accounts until then."),
         "{html}"
@@ -1665,9 +1660,7 @@ async fn release_1_53_hides_openid_connect_and_turns_a_stored_oidc_configuration
 
     // The admin's page offers SAML only.
     app.sign_in_as_admin().await;
-    let page = app.get("/settings/iam/identity").await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
+    let html = app.page_html("/settings/iam/identity").await;
     assert!(html.contains("SAML JIT"), "the 1.53 toggle label");
     assert!(
         !html.contains(r#"name="protocol-choice""#),

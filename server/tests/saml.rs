@@ -610,26 +610,14 @@ async fn on_a_plan_without_sso_jit_nobody_new_gets_an_account_and_known_people_s
         "sso_jit"
     );
     saml.app.sign_in_as_admin().await;
-    let html = saml
-        .app
-        .get("/settings/iam/identity")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = saml.app.page_html("/settings/iam/identity").await;
     assert!(html.contains("It creates no accounts here"), "{html}");
     assert!(
         html.contains("2 of 3 done"),
         "stored on but not in force is not done: {html}"
     );
     // The Users page says the same, rather than that accounts are being created.
-    let users = saml
-        .app
-        .get("/settings/iam/users")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let users = saml.app.page_html("/settings/iam/users").await;
     assert!(
         users.contains("SSO JIT is part of the Enterprise plan; this portal runs on the team plan. It creates no accounts here: turn it off to add people by hand."),
         "{users}"

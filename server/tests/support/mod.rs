@@ -204,6 +204,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The HTML of the page at `path`, answered 200 to this client.
+    pub async fn page_html(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().await.unwrap()
+    }
+
     pub async fn sign_in_as_admin(&self) {
         let response = self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         assert!(
