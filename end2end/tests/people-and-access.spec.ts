@@ -207,6 +207,8 @@ test.describe("people and access", () => {
 
     const link = row.getByRole("link", { name: "Katherine Johnson" });
     await expect(link).toHaveAttribute("href", new RegExp(`/settings/iam/users/${katherineId}$`));
+    // The badge sits beside her name.
+    await expect(link.locator("..").getByTestId("jit-badge")).toHaveCount(1);
     await link.click();
     await expect(admin).toHaveURL(`${portal.url}/settings/iam/users/${katherineId}`);
     await hydrated(admin);

@@ -174,14 +174,14 @@ fn UserLine(row: UserRow, jit_label: String) -> impl IntoView {
     };
     view! {
         <tr data-testid="user-row">
-            <td class="py-2 pr-4 font-medium"><a class="text-indigo-700 hover:underline" href=href>{name}</a></td>
-            <td class="py-2 pr-4">{row.email}</td>
-            <td class="py-2 pr-4">
-                {source}
+            <td class="py-2 pr-4 font-medium">
+                <a class="text-indigo-700 hover:underline" href=href>{name}</a>
                 {row.jit_provisioned.then(|| view! {
-                    <span data-testid="jit-badge" class="ml-2 rounded-full bg-indigo-50 px-2 py-0.5 text-xs font-medium text-indigo-800">"JIT-provisioned"</span>
+                    <span data-testid="jit-badge" class="ml-2 whitespace-nowrap rounded-full bg-indigo-50 px-2 py-0.5 text-xs font-medium text-indigo-800">"JIT-provisioned"</span>
                 })}
             </td>
+            <td class="py-2 pr-4">{row.email}</td>
+            <td class="py-2 pr-4">{source}</td>
             <td class="py-2 pr-4">{roles}</td>
             <td class="py-2 pr-4">{pools}</td>
             <td class="py-2 pr-4 text-slate-600">{row.last_sign_in.unwrap_or_else(|| "never".into())}</td>
