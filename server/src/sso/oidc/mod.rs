@@ -498,6 +498,15 @@ async fn finish(
         .ok_or(bare(CallbackError::NotConfigured))?;
 
     if let (Some(refused), None) = (query.provider_error(), &query.state) {
+        // No sign-in of this browser's stands behind it: anyone can send this link, and the
+        // description is not repeated on Portal's page, where it would read as Portal's words.
+        let refused = match refused {
+            CallbackError::ProviderRefused { error, .. } => CallbackError::ProviderRefused {
+                error,
+                description: None,
+            },
+            other => other,
+        };
         return Err(bare(refused));
     }
     // The state first: whatever else the callback says, its sign-in is used up now.
