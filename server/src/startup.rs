@@ -18,7 +18,8 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
-use tower_http::{services::ServeDir, timeout::TimeoutLayer};
+use tower::Layer;
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
 
 use crate::config::Config;
 use crate::people::{self, FirstAdmin};
@@ -178,9 +179,17 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
 
     // The front end's files, served with the request's own headers (Leptos' file handler passes
     // on only Accept-Encoding), so that a browser that asks again gets a 304 when unchanged.
-    let front_end = ServeDir::new(portal.config.site_root.join("pkg"))
-        .precompressed_br()
-        .precompressed_gzip();
+    // `no-cache` has browsers ask again at every page load, so that after an upgrade no browser
+    // hydrates this release's pages with the last release's module, which reads other answers.
+    let front_end = SetResponseHeaderLayer::overriding(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    )
+    .layer(
+        ServeDir::new(portal.config.site_root.join("pkg"))
+            .precompressed_br()
+            .precompressed_gzip(),
+    );
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, move || provide_context(backend.clone()), {
             let options = leptos_options.clone();
@@ -189,7 +198,6 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
         .nest_service("/pkg", front_end)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(with_request_reads))
-        .layer(middleware::from_fn(revalidating_front_end))
         .with_state(state);
 
     Router::new()
@@ -248,21 +256,6 @@ async fn with_correlation_id(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response.headers_mut().insert("x-correlation-id", value);
-    }
-    response
-}
-
-/// Has browsers ask again for the front end's files at every page load (`no-cache`; unchanged,
-/// they get a 304 from their `Last-Modified`), so that after an upgrade no browser hydrates this
-/// release's pages with the last release's module, which reads other answers.
-async fn revalidating_front_end(request: Request, next: Next) -> Response {
-    let front_end = request.uri().path().starts_with("/pkg/");
-    let mut response = next.run(request).await;
-    if front_end {
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
     }
     response
 }
