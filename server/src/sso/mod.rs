@@ -100,6 +100,43 @@ impl Refusal {
     }
 }
 
+/// The value of the cookie `name` that binds the sign-ins a browser starts to that browser: the
+/// one it already holds, so that two tabs both finish, or a new one.
+pub fn browser_binding(headers: &axum::http::HeaderMap, name: &str) -> String {
+    session::read_cookie(headers, name)
+        .filter(|value| value.len() == 43)
+        .unwrap_or_else(crate::auth::random_secret)
+}
+
+/// Whether the binding cookie a request came with is the one whose digest a started sign-in
+/// stored; a missing cookie never is.
+pub fn binding_matches(cookie: Option<&str>, stored_hash: &str) -> bool {
+    cookie.is_some_and(|value| {
+        !value.is_empty() && crate::auth::tokens_match(&crate::auth::digest(value), stored_hash)
+    })
+}
+
+/// Adds the binding cookie `name` to `response`: HttpOnly, for the whole site, for `lifetime`.
+pub fn set_binding_cookie(
+    response: &mut Response,
+    (name, value): (&'static str, String),
+    secure: bool,
+    same_site: axum_extra::extract::cookie::SameSite,
+    lifetime: chrono::TimeDelta,
+) {
+    let cookie = axum_extra::extract::cookie::Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(same_site)
+        .max_age(time::Duration::minutes(lifetime.num_minutes()))
+        .build()
+        .to_string();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
 /// Whether a failed write was another request winning a race (same person, same moment) or
 /// a busy SQLite file: both succeed when tried again.
 pub fn is_retryable(error: &DbErr) -> bool {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::{
     extract::{Query, RawQuery, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::get,
     Extension, Router,
@@ -200,9 +200,7 @@ async fn login(
     let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
 
     let secure = portal.config.cookies_secure();
-    let browser = session::read_cookie(&headers, browser_cookie(secure))
-        .filter(|value| value.len() == 43)
-        .unwrap_or_else(auth::random_secret);
+    let browser = crate::sso::browser_binding(&headers, browser_cookie(secure));
     oidc_login::ActiveModel {
         state_hash: Set(auth::digest(state.secret())),
         browser_hash: Set(auth::digest(&browser)),
@@ -216,18 +214,14 @@ async fn login(
     .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
 
     let mut response = Redirect::to(url.as_str()).into_response();
-    let cookie = axum_extra::extract::cookie::Cookie::build((browser_cookie(secure), browser))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
+    crate::sso::set_binding_cookie(
+        &mut response,
+        (browser_cookie(secure), browser),
+        secure,
         // Lax: the provider's redirect back is a top-level navigation, which carries it.
-        .same_site(axum_extra::extract::cookie::SameSite::Lax)
-        .max_age(time::Duration::minutes(LOGIN_LIFETIME.num_minutes()))
-        .build()
-        .to_string();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+        axum_extra::extract::cookie::SameSite::Lax,
+        LOGIN_LIFETIME,
+    );
     Ok(response)
 }
 
@@ -516,9 +510,8 @@ async fn finish(
         .filter(|s| !s.is_empty())
         .ok_or(bare(CallbackError::StateMissing))?;
     let started = take_login(portal, state).await.map_err(bare)?;
-    let browser = session::read_cookie(headers, browser_cookie(portal.config.cookies_secure()))
-        .unwrap_or_default();
-    if !auth::tokens_match(&auth::digest(&browser), &started.browser_hash) || browser.is_empty() {
+    let browser = session::read_cookie(headers, browser_cookie(portal.config.cookies_secure()));
+    if !crate::sso::binding_matches(browser.as_deref(), &started.browser_hash) {
         return Err(bare(CallbackError::OtherBrowser));
     }
     if let Some(refused) = query.provider_error() {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use axum::{
     extract::{rejection::FormRejection, DefaultBodyLimit, Query, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Extension, Form, Router,
 };
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::SameSite;
 use chrono::{TimeDelta, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -136,12 +136,10 @@ async fn login(
     let sp = portal.saml_sp();
     let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
     let return_to = app::api::safe_return_path(query.return_to.as_deref());
-    // One browser keeps its cookie across the sign-ins it starts, so that two tabs both work.
-    let browser = portal.config.cookies_secure().then(|| {
-        session::read_cookie(&headers, BROWSER_COOKIE)
-            .filter(|value| value.len() == 43)
-            .unwrap_or_else(auth::random_secret)
-    });
+    let browser = portal
+        .config
+        .cookies_secure()
+        .then(|| crate::sso::browser_binding(&headers, BROWSER_COOKIE));
     saml_request::ActiveModel {
         id: Set(request_id.clone()),
         relay_state: Set(return_to.clone()),
@@ -191,17 +189,13 @@ async fn login(
         })?;
     let mut response = Redirect::to(url.as_str()).into_response();
     if let Some(browser) = browser {
-        let cookie = Cookie::build((BROWSER_COOKIE, browser))
-            .path("/")
-            .http_only(true)
-            .secure(true)
-            .same_site(SameSite::None)
-            .max_age(time::Duration::minutes(REQUEST_LIFETIME.num_minutes()))
-            .build()
-            .to_string();
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+        crate::sso::set_binding_cookie(
+            &mut response,
+            (BROWSER_COOKIE, browser),
+            true,
+            SameSite::None,
+            REQUEST_LIFETIME,
+        );
     }
     Ok(response)
 }
@@ -406,11 +400,9 @@ async fn admit_once(
             if consumed.rows_affected != 1 {
                 return Err(AcsError::UnknownRequest);
             }
-            let browser = form.browser.as_deref().unwrap_or_default();
             let bound = !outstanding.browser_hash.is_empty();
             if bound
-                && (browser.is_empty()
-                    || !auth::tokens_match(&auth::digest(browser), &outstanding.browser_hash))
+                && !crate::sso::binding_matches(form.browser.as_deref(), &outstanding.browser_hash)
             {
                 return Err(AcsError::OtherBrowser);
             }
