@@ -7,6 +7,7 @@ mod m20261128_000001_foundation;
 mod m20261202_000001_pool_members_by_user;
 mod m20261203_000001_sqlite_tables_by_key;
 mod m20261204_000001_saml_request_browser;
+mod m20261205_000001_emails_ascii_case;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_pool_members_by_user::Migration),
             Box::new(m20261203_000001_sqlite_tables_by_key::Migration),
             Box::new(m20261204_000001_saml_request_browser::Migration),
+            Box::new(m20261205_000001_emails_ascii_case::Migration),
         ]
     }
 }

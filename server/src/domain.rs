@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// An email address, trimmed; [`Email::normalized`] is the lower-cased form that makes
-/// addresses unique regardless of case.
+/// An email address, trimmed; [`Email::normalized`] is the form that makes addresses unique
+/// regardless of the case of their ASCII letters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
@@ -32,8 +32,11 @@ impl Email {
         &self.0
     }
 
+    /// ASCII letters lower-cased, every other character as it is. Unicode's lower-casing would
+    /// make distinct addresses one (a Kelvin sign, U+212A, becomes `k`), and an identity
+    /// provider's address could then be linked to another person's account.
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.0.to_ascii_lowercase()
     }
 }
 
@@ -161,6 +164,23 @@ mod tests {
         let a = Email::parse(" Ada.Lovelace@Example.COM ").unwrap();
         assert_eq!(a.as_str(), "Ada.Lovelace@Example.COM");
         assert_eq!(a.normalized(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn only_ascii_letters_are_folded_so_no_other_character_becomes_one() {
+        let kelvin = Email::parse("\u{212A}evin@example.com").unwrap();
+        assert_ne!(kelvin.normalized(), "kevin@example.com");
+        let dotted = Email::parse("\u{130}nga@example.com").unwrap();
+        assert_ne!(
+            dotted.normalized(),
+            Email::parse("i\u{307}nga@example.com")
+                .unwrap()
+                .normalized()
+        );
+        assert_eq!(
+            Email::parse("\u{D6}LAF@Example.com").unwrap().normalized(),
+            "\u{D6}laf@example.com"
+        );
     }
 
     #[test]

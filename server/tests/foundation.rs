@@ -1336,3 +1336,54 @@ async fn the_front_end_is_asked_for_again_at_every_page_load() {
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(again.headers()[header::CACHE_CONTROL], "no-cache");
 }
+
+#[tokio::test]
+async fn the_upgrade_tells_addresses_apart_by_ascii_case_only() {
+    use migrations::MigratorTrait;
+    use sea_orm::ActiveValue::Set;
+    use sea_orm::{ActiveModelTrait, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let db = portal::db::connect(&fresh_database_url(&dir).await)
+        .await
+        .unwrap();
+    // Each step in a transaction, as at start-up.
+    let migrate = async |steps: Option<u32>| {
+        let txn = db.begin().await.unwrap();
+        migrations::Migrator::up(&txn, steps).await.unwrap();
+        txn.commit().await.unwrap();
+    };
+    migrate(Some(migrations::Migrator::migrations().len() as u32 - 1)).await;
+    // As the release before stored them: lower-cased by Unicode's rules, which made the first
+    // one `kevin@example.com`.
+    let addresses = [
+        "\u{212A}evin@example.com",
+        "\u{D6}LAF@Example.com",
+        "Ada@Example.com",
+    ];
+    for email in addresses {
+        let mut account = new_account(email);
+        account.email_normalized = Set(email.to_lowercase());
+        account.insert(&db).await.unwrap();
+    }
+    migrate(None).await;
+
+    let find = async |email: &str| {
+        let email = portal::domain::Email::parse(email).unwrap();
+        portal::people::find_by_email(&db, &email)
+            .await
+            .unwrap()
+            .map(|account| account.email)
+    };
+    assert_eq!(find("kevin@example.com").await, None);
+    for email in addresses {
+        assert_eq!(find(email).await.as_deref(), Some(email));
+    }
+    assert_eq!(
+        find("ada@example.com").await.as_deref(),
+        Some("Ada@Example.com")
+    );
+    assert_eq!(
+        find("\u{D6}laf@example.com").await.as_deref(),
+        Some("\u{D6}LAF@Example.com")
+    );
+}

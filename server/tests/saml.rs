@@ -400,6 +400,29 @@ async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
 }
 
 #[tokio::test]
+async fn an_address_that_unicode_would_lower_case_into_another_is_not_linked_to_it() {
+    let saml = Saml::start(false, true).await;
+    let kevin = new_account("kevin@example.com")
+        .insert(&saml.app.portal.db)
+        .await
+        .unwrap();
+    // A Kelvin sign (U+212A) where Kevin's address has a `K`: lower-cased by Unicode's rules it
+    // is Kevin's address, and he would have been signed in as whoever Okta vouched for.
+    saml.assert_refused(
+        "no_account",
+        saml.post_spec(&saml.spec("\u{212A}evin@example.com")).await,
+        2,
+    )
+    .await;
+    let kevin_now = portal::db::entities::user::Entity::find_by_id(kevin.id)
+        .one(&saml.app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kevin_now, kevin, "Kevin's account is untouched");
+}
+
+#[tokio::test]
 async fn a_signed_response_or_both_signed_are_accepted() {
     let saml = Saml::start(true, true).await;
     for (email, signed) in [
@@ -935,6 +958,69 @@ async fn weak_signature_and_digest_algorithms_are_refused() {
 }
 
 #[tokio::test]
+async fn transforms_and_canonicalizations_okta_does_not_use_are_refused_before_xmlsec_runs_them() {
+    let saml = Saml::start(true, true).await;
+    // XPath filtering that leaves the signature out signs the same bytes as enveloped-signature:
+    // a signature xmlsec itself accepts, which only Portal's list of transforms refuses.
+    let mut xpath = saml.spec("xpath@example.com");
+    xpath.transforms = format!(
+        r#"<ds:Transform Algorithm="{XPATH}"><ds:XPath>not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform><ds:Transform Algorithm="{EXC_C14N}"/>"#
+    );
+    let xml = xpath.xml(&saml.idp);
+    let certificate = samael::crypto::CertificateDer::from(saml.idp.cert.to_der().unwrap());
+    assert!(
+        portal::sso::saml::verify::signed_part(&xml, &[certificate]).is_ok(),
+        "xmlsec accepts the XPath transform"
+    );
+    let page = saml
+        .assert_refused("transform", saml.post_xml(&xml).await, 1)
+        .await;
+    assert!(page.contains("REC-xpath-19991116"), "{page}");
+
+    // What xmlsec would run before it checks the signature, put into a signed response: an
+    // XSLT stylesheet, another canonicalization of SignedInfo, a chain of five transforms.
+    let signed = saml.spec("xslt@example.com").xml(&saml.idp);
+    let enveloped = format!(r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/>"#);
+    let edits = [
+        (
+            "the transform REC-xslt-19991116",
+            enveloped.clone(),
+            format!(
+                r#"<ds:Transform Algorithm="{XSLT}"><xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"><xsl:template match="/"><xsl:value-of select="'x'"/></xsl:template></xsl:stylesheet></ds:Transform>{enveloped}"#
+            ),
+        ),
+        (
+            "the canonicalization base64",
+            format!(r#"<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>"#),
+            r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2000/09/xmldsig#base64"/>"#
+                .to_string(),
+        ),
+        (
+            "5 transforms, where at most 4 are read",
+            enveloped.clone(),
+            enveloped.repeat(4),
+        ),
+    ];
+    for (named, from, to) in edits {
+        assert!(signed.contains(&from), "{from}");
+        let xml = signed.replacen(&from, &to, 1);
+        let page = saml
+            .assert_refused("transform", saml.post_xml(&xml).await, 1)
+            .await;
+        assert!(page.contains(named), "{named}: {page}");
+    }
+
+    // Inclusive canonicalization of SignedInfo, and exclusive with the prefixes it keeps
+    // (Okta's `InclusiveNamespaces PrefixList="xs"`), are accepted.
+    let mut inclusive = saml.spec("inclusive@example.com");
+    inclusive.canonicalization = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315".into();
+    inclusive.transforms = format!(
+        r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/><ds:Transform Algorithm="{EXC_C14N}"><ec:InclusiveNamespaces xmlns:ec="{EXC_C14N}" PrefixList="xs"/></ds:Transform>"#
+    );
+    assert!(has_session_cookie(&saml.post_spec(&inclusive).await));
+}
+
+#[tokio::test]
 async fn doctype_entities_and_billion_laughs_are_refused_before_parsing() {
     let saml = Saml::start(true, true).await;
     let signed = saml.spec("xxe@example.com").xml(&saml.idp);
@@ -1131,6 +1217,43 @@ async fn assertions_outside_their_validity_beyond_three_minutes_are_refused() {
     confirmation.confirmation_not_on_or_after = now - chrono::TimeDelta::minutes(4);
     saml.assert_refused("expired", saml.post_spec(&confirmation).await, 1)
         .await;
+    let later =
+        (now + chrono::TimeDelta::minutes(4)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut confirmed_later = saml.spec("t@example.com");
+    confirmed_later.assertion_edits.push((
+        "<saml:SubjectConfirmationData ".into(),
+        format!(r#"<saml:SubjectConfirmationData NotBefore="{later}" "#),
+    ));
+    saml.assert_refused("not_yet_valid", saml.post_spec(&confirmed_later).await, 1)
+        .await;
+    let mut issued_later = saml.spec("t@example.com");
+    issued_later.issued = now + chrono::TimeDelta::minutes(4);
+    let page = saml
+        .assert_refused("issued_in_future", saml.post_spec(&issued_later).await, 1)
+        .await;
+    assert!(page.contains("check the clocks"), "{page}");
+    let mut undated = saml.spec("t@example.com");
+    let issued = undated
+        .issued
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    undated
+        .assertion_edits
+        .push((format!(r#" IssueInstant="{issued}""#), String::new()));
+    let page = saml
+        .assert_refused("malformed", saml.post_spec(&undated).await, 1)
+        .await;
+    assert!(page.contains("the assertion has no IssueInstant"), "{page}");
+
+    // Within three minutes either way, each of them is accepted.
+    let soon =
+        (now + chrono::TimeDelta::minutes(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut within = saml.spec("t@example.com");
+    within.issued = now + chrono::TimeDelta::minutes(2);
+    within.assertion_edits.push((
+        "<saml:SubjectConfirmationData ".into(),
+        format!(r#"<saml:SubjectConfirmationData NotBefore="{soon}" "#),
+    ));
+    assert!(has_session_cookie(&saml.post_spec(&within).await));
 }
 
 #[tokio::test]
@@ -1364,6 +1487,31 @@ async fn a_replayed_assertion_is_refused() {
     assert!(!has_session_cookie(&response));
     assert!(response.text().await.unwrap().contains("already used"));
     assert_eq!(saml.app.session_count().await, sessions);
+}
+
+#[tokio::test]
+async fn a_refused_assertion_and_its_request_are_spent_so_turning_jit_on_revives_neither() {
+    let saml = Saml::start(false, true).await;
+    let (request_id, _) = saml.start_login("/").await;
+    let mut answer = saml.spec("early@example.com");
+    answer.in_response_to = Some(request_id);
+    let answer = answer.encoded(&saml.idp);
+    let unsolicited = saml.spec("early@example.com").encoded(&saml.idp);
+    for encoded in [&answer, &unsolicited] {
+        saml.assert_refused("no_account", saml.post(encoded, None).await, 1)
+            .await;
+    }
+
+    saml.app.configure_saml(&saml.idp, true, true).await;
+    saml.assert_refused("unknown_request", saml.post(&answer, None).await, 1)
+        .await;
+    saml.assert_refused("replayed", saml.post(&unsolicited, None).await, 1)
+        .await;
+    assert!(saml.account("early@example.com").await.is_none());
+    // A new sign-in at Okta brings a new assertion, and with it the account.
+    assert!(has_session_cookie(
+        &saml.post_spec(&saml.spec("early@example.com")).await
+    ));
 }
 
 // ---- refused: signature wrapping and comment injection --------------------------------------

@@ -20,6 +20,11 @@ pub const RSA_MD5: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-md5";
 pub const MD5: &str = "http://www.w3.org/2001/04/xmldsig-more#md5";
 pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+pub const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+/// XPath filtering (XML-DSig 6.6.3): a transform xmlsec runs, which Okta never applies.
+pub const XPATH: &str = "http://www.w3.org/TR/1999/REC-xpath-19991116";
+pub const XSLT: &str = "http://www.w3.org/TR/1999/REC-xslt-19991116";
 pub const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 pub struct TestIdp {
@@ -154,6 +159,10 @@ pub struct ResponseSpec {
     pub signed: Signed,
     pub signature_algorithm: String,
     pub digest_algorithm: String,
+    /// The signature's SignedInfo canonicalization.
+    pub canonicalization: String,
+    /// The signature reference's `ds:Transform` elements, in order.
+    pub transforms: String,
     /// Changes to the assertion's XML before it is signed: each text, found once, replaced.
     pub assertion_edits: Vec<(String, String)>,
 }
@@ -184,6 +193,10 @@ impl ResponseSpec {
             signed: Signed::Assertion,
             signature_algorithm: RSA_SHA256.into(),
             digest_algorithm: SHA256.into(),
+            canonicalization: EXC_C14N.into(),
+            transforms: format!(
+                r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/><ds:Transform Algorithm="{EXC_C14N}"/>"#
+            ),
             assertion_edits: Vec::new(),
         }
     }
@@ -295,8 +308,10 @@ impl ResponseSpec {
     fn template(&self, idp: &TestIdp, reference: &str) -> String {
         let cert = STANDARD.encode(idp.cert.to_der().unwrap());
         format!(
-            r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{sig}"/><ds:Reference URI="#{reference}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"##,
+            r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{c14n}"/><ds:SignatureMethod Algorithm="{sig}"/><ds:Reference URI="#{reference}"><ds:Transforms>{transforms}</ds:Transforms><ds:DigestMethod Algorithm="{digest}"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"##,
+            c14n = self.canonicalization,
             sig = self.signature_algorithm,
+            transforms = self.transforms,
             digest = self.digest_algorithm,
         )
     }

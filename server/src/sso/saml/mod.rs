@@ -435,7 +435,13 @@ async fn admit_once(
         .await
     {
         Ok(done) => done,
-        Err(AdmitError::Refused(refusal)) => return Err(AcsError::Refused(refusal)),
+        Err(AdmitError::Refused(refusal)) => {
+            // The provisioner wrote nothing. The assertion is still spent, and the request it
+            // answered: neither can be posted again once an administrator turns SSO JIT on or
+            // adds the person, for a new sign-in at Okta brings a new assertion.
+            txn.commit().await.map_err(db_error)?;
+            return Err(AcsError::Refused(refusal));
+        }
         Err(AdmitError::Database(e)) => return Err(db_error(e)),
     };
     txn.commit().await.map_err(db_error)?;

@@ -38,6 +38,20 @@ const DIGEST_ALGORITHMS: [&str; 3] = [
     "http://www.w3.org/2001/04/xmldsig-more#sha384",
     "http://www.w3.org/2001/04/xmlenc#sha512",
 ];
+/// The canonicalizations a signature may name for its SignedInfo and apply to what it signs:
+/// exclusive (Okta's), inclusive 1.0 and 1.1, each with or without comments.
+const CANONICALIZATIONS: [&str; 6] = [
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+    "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+];
+const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+/// The most transforms a reference may list. xmlsec runs them before it checks the signature,
+/// so their number is the sender's to choose; Okta lists two.
+const MAX_TRANSFORMS: usize = 4;
 
 /// What a Response must match: the configured identity provider and this portal.
 pub struct Expectations<'a> {
@@ -102,6 +116,8 @@ pub enum Rejection {
     ReferenceMismatch,
     #[error("the signature uses {0}, which is too weak; SHA-256 or stronger is required")]
     WeakAlgorithm(String),
+    #[error("the signature applies {0}; only the enveloped-signature transform and canonicalization are accepted, as Okta signs")]
+    Transform(String),
     #[error("the signature does not verify with the configured IdP certificate(s)")]
     BadSignature,
     #[error("the assertion was issued by '{found}', not by the configured identity provider '{expected}'")]
@@ -118,6 +134,8 @@ pub enum Rejection {
     NotBearer,
     #[error("the assertion is not valid yet (NotBefore {0}); check the clocks")]
     NotYetValid(String),
+    #[error("the assertion was issued in the future (IssueInstant {0}); check the clocks")]
+    IssuedInFuture(String),
     #[error("the assertion has expired (NotOnOrAfter {0}); sign in again")]
     Expired(String),
     #[error("the assertion carries no conditions with a validity period")]
@@ -144,6 +162,7 @@ impl Rejection {
             Rejection::SignaturePlacement => "signature_placement",
             Rejection::ReferenceMismatch => "reference_mismatch",
             Rejection::WeakAlgorithm(_) => "weak_algorithm",
+            Rejection::Transform(_) => "transform",
             Rejection::BadSignature => "bad_signature",
             Rejection::Issuer { .. } => "issuer",
             Rejection::AudienceMissing => "audience_missing",
@@ -152,6 +171,7 @@ impl Rejection {
             Rejection::Recipient { .. } => "recipient",
             Rejection::NotBearer => "not_bearer",
             Rejection::NotYetValid(_) => "not_yet_valid",
+            Rejection::IssuedInFuture(_) => "issued_in_future",
             Rejection::Expired(_) => "expired",
             Rejection::NoValidity => "no_validity",
             Rejection::NoSubject => "no_subject",
@@ -310,6 +330,7 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
         if !DIGEST_ALGORITHMS.contains(&digest) {
             return Err(Rejection::WeakAlgorithm(algorithm_name(digest)));
         }
+        check_transforms(signed_info, references[0])?;
         signed_something = true;
     }
     if !signed_something {
@@ -322,6 +343,41 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
         destination: attr(response, "Destination").map(str::to_string),
         in_response_to: attr(response, "InResponseTo").map(str::to_string),
     })
+}
+
+/// Refuses any canonicalization or transform but the few Okta's signatures use, before xmlsec
+/// runs them: XSLT, XPath and the like would run on unsigned input, and could make the signed
+/// bytes differ from what Portal reads.
+fn check_transforms(signed_info: Node, reference: Node) -> Result<(), Rejection> {
+    let canonicalization = children(signed_info, DSIG, "CanonicalizationMethod")
+        .next()
+        .and_then(|m| attr(m, "Algorithm"))
+        .unwrap_or("");
+    if !CANONICALIZATIONS.contains(&canonicalization) {
+        return Err(Rejection::Transform(format!(
+            "the canonicalization {}",
+            algorithm_name(canonicalization)
+        )));
+    }
+    let transforms: Vec<Node> = children(reference, DSIG, "Transforms")
+        .flat_map(|list| children(list, DSIG, "Transform"))
+        .collect();
+    if transforms.len() > MAX_TRANSFORMS {
+        return Err(Rejection::Transform(format!(
+            "{} transforms, where at most {MAX_TRANSFORMS} are read",
+            transforms.len()
+        )));
+    }
+    for transform in transforms {
+        let algorithm = attr(transform, "Algorithm").unwrap_or("");
+        if algorithm != ENVELOPED_SIGNATURE && !CANONICALIZATIONS.contains(&algorithm) {
+            return Err(Rejection::Transform(format!(
+                "the transform {}",
+                algorithm_name(algorithm)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_assertion(
@@ -339,6 +395,13 @@ fn check_assertion(
             found: issuer,
             expected: expect.idp_entity_id.to_string(),
         });
+    }
+    // SAML core 2.3.3: every assertion says when it was issued. The Response's own IssueInstant
+    // is left unread: where only the assertion is signed, anyone could have written it.
+    let issued = time_attr(assertion, "IssueInstant")?
+        .ok_or_else(|| Rejection::Malformed("the assertion has no IssueInstant".into()))?;
+    if expect.now + expect.max_skew < issued {
+        return Err(Rejection::IssuedInFuture(issued.to_rfc3339()));
     }
     match &shape.destination {
         Some(destination) if destination == expect.acs_url => {}
@@ -403,6 +466,12 @@ fn check_assertion(
     let confirm_until = time_attr(data, "NotOnOrAfter")?.ok_or(Rejection::NoValidity)?;
     if expect.now - expect.max_skew >= confirm_until {
         return Err(Rejection::Expired(confirm_until.to_rfc3339()));
+    }
+    // The SAML profiles leave a bearer confirmation no NotBefore; one that names it is held to it.
+    if let Some(confirm_from) = time_attr(data, "NotBefore")? {
+        if expect.now + expect.max_skew < confirm_from {
+            return Err(Rejection::NotYetValid(confirm_from.to_rfc3339()));
+        }
     }
     // The request this answers: the assertion's InResponseTo, else the signed Response's. A
     // response that names one must answer one this portal made, so a name outside what is
