@@ -1426,6 +1426,18 @@ async fn searches_take_wildcards_literally_and_ignore_case() {
     )
     .await;
     assert_eq!(wildcard["total"], 0);
+
+    // An address is searched as it is told apart: ASCII letters in any case, every other
+    // character as it is, alike on SQLite and PostgreSQL.
+    add(&app, &token, "\u{D6}laf@Example.test", json!([]), json!([])).await;
+    for (q, found) in [("\u{D6}LAF@EXAMPLE", 1), ("\u{F6}laf@example", 0)] {
+        let answer: Value = ok_json(
+            app.api_get(&token, &format!("/api/v1/users?q={q}")).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(answer.as_array().unwrap().len(), found, "{q}: {answer}");
+    }
 }
 
 #[tokio::test]

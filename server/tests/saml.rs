@@ -1010,6 +1010,37 @@ async fn transforms_and_canonicalizations_okta_does_not_use_are_refused_before_x
         assert!(page.contains(named), "{named}: {page}");
     }
 
+    // A Manifest's references, which xmlsec follows before it checks the signature, and an
+    // `Algorithm` in another namespace placed first, which libxml2 would read in its place.
+    let xslt = format!(
+        r#"<ds:Transform Algorithm="{XSLT}"><xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"/></ds:Transform>"#
+    );
+    let manifest = signed.replacen(
+        "</ds:Signature>",
+        &format!(
+            r##"<ds:Object><ds:Manifest><ds:Reference URI="http://127.0.0.1:9/manifest"><ds:Transforms>{xslt}</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference></ds:Manifest></ds:Object></ds:Signature>"##
+        ),
+        1,
+    );
+    let page = saml
+        .assert_refused("signature_content", saml.post_xml(&manifest).await, 1)
+        .await;
+    assert!(page.contains("an element Object"), "{page}");
+    let shadowed = signed.replacen(
+        &enveloped,
+        &format!(
+            r#"<ds:Transform xmlns:x="urn:x" x:Algorithm="{XSLT}" Algorithm="{ENVELOPED_SIGNATURE}"/>"#
+        ),
+        1,
+    );
+    let page = saml
+        .assert_refused("foreign_attribute", saml.post_xml(&shadowed).await, 1)
+        .await;
+    assert!(
+        page.contains("the attribute Algorithm in the namespace urn:x"),
+        "{page}"
+    );
+
     // Inclusive canonicalization of SignedInfo, and exclusive with the prefixes it keeps
     // (Okta's `InclusiveNamespaces PrefixList="xs"`), are accepted.
     let mut inclusive = saml.spec("inclusive@example.com");

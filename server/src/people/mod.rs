@@ -143,9 +143,15 @@ pub async fn search(
         let pattern = format!("%{}%", like_escape(&q.to_lowercase()));
         let lower = |column: user::Column| Expr::expr(Func::lower(Expr::col(column)));
         let like = || sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\');
+        // An address is found as `Email::normalized` folds it (ASCII letters only), alike on
+        // SQLite, whose lower() folds ASCII only, and on PostgreSQL, whose lower() folds more.
+        let address = format!("%{}%", like_escape(&q.to_ascii_lowercase()));
         find = find.filter(
             Condition::any()
-                .add(lower(user::Column::EmailNormalized).like(like()))
+                .add(
+                    user::Column::EmailNormalized
+                        .like(sea_orm::sea_query::LikeExpr::new(address).escape('\\')),
+                )
                 .add(lower(user::Column::FirstName).like(like()))
                 .add(lower(user::Column::LastName).like(like())),
         );

@@ -18,6 +18,8 @@ const ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const XML: &str = "http://www.w3.org/XML/1998/namespace";
 pub const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// The largest `SAMLResponse` form value read; Okta's responses are a few kilobytes.
@@ -118,6 +120,14 @@ pub enum Rejection {
     WeakAlgorithm(String),
     #[error("the signature applies {0}; only the enveloped-signature transform and canonicalization are accepted, as Okta signs")]
     Transform(String),
+    #[error("a signature carries {0}; Okta's signatures hold only SignedInfo, SignatureValue and KeyInfo")]
+    SignatureContent(String),
+    #[error("the element {element} carries the attribute {attribute} in the namespace {namespace}, which is never read; SAML and signature elements take attributes without a namespace")]
+    ForeignAttribute {
+        element: String,
+        attribute: String,
+        namespace: String,
+    },
     #[error("the signature does not verify with the configured IdP certificate(s)")]
     BadSignature,
     #[error("the assertion was issued by '{found}', not by the configured identity provider '{expected}'")]
@@ -163,6 +173,8 @@ impl Rejection {
             Rejection::ReferenceMismatch => "reference_mismatch",
             Rejection::WeakAlgorithm(_) => "weak_algorithm",
             Rejection::Transform(_) => "transform",
+            Rejection::SignatureContent(_) => "signature_content",
+            Rejection::ForeignAttribute { .. } => "foreign_attribute",
             Rejection::BadSignature => "bad_signature",
             Rejection::Issuer { .. } => "issuer",
             Rejection::AudienceMissing => "audience_missing",
@@ -297,8 +309,10 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
         return Err(Rejection::AssertionCount(all.len()));
     }
     let assertion = all[0];
+    check_attribute_namespaces(&doc)?;
     let mut signed_something = false;
     for signature in doc.descendants().filter(|n| is(*n, DSIG, "Signature")) {
+        check_signature_content(signature)?;
         let holder = signature
             .parent()
             .filter(|p| *p == response || *p == assertion)
@@ -343,6 +357,52 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
         destination: attr(response, "Destination").map(str::to_string),
         in_response_to: attr(response, "InResponseTo").map(str::to_string),
     })
+}
+
+/// Portal reads an attribute by its name without a namespace (roxmltree), where libxml2, and so
+/// xmlsec, takes the first attribute of that local name in any namespace: `x:Algorithm` placed
+/// before `Algorithm` would have xmlsec run another transform than the one checked here. SAML
+/// and signature elements therefore take no namespaced attribute but `xsi:type`, `xsi:nil`
+/// (Okta types its attribute values) and `xml:`'s own.
+fn check_attribute_namespaces(doc: &Document) -> Result<(), Rejection> {
+    let read_here = |n: Node| {
+        [PROTOCOL, ASSERTION, DSIG].contains(&n.tag_name().namespace().unwrap_or_default())
+    };
+    for element in doc
+        .descendants()
+        .filter(|n| n.is_element() && read_here(*n))
+    {
+        for attribute in element.attributes() {
+            let allowed = match attribute.namespace() {
+                None | Some(XML) => true,
+                Some(XSI) => matches!(attribute.name(), "type" | "nil"),
+                Some(_) => false,
+            };
+            if !allowed {
+                return Err(Rejection::ForeignAttribute {
+                    element: element.tag_name().name().to_string(),
+                    attribute: attribute.name().to_string(),
+                    namespace: attribute.namespace().unwrap_or_default().to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A signature holds SignedInfo, SignatureValue and KeyInfo, and nothing else: xmlsec would
+/// follow the references of an `Object`'s `Manifest` before it checks the signature, running
+/// their transforms and fetching their URIs, none of which anyone has signed yet.
+fn check_signature_content(signature: Node) -> Result<(), Rejection> {
+    for child in signature.children().filter(|c| c.is_element()) {
+        let name = child.tag_name().name();
+        let known = child.tag_name().namespace() == Some(DSIG)
+            && matches!(name, "SignedInfo" | "SignatureValue" | "KeyInfo");
+        if !known {
+            return Err(Rejection::SignatureContent(format!("an element {name}")));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses any canonicalization or transform but the few Okta's signatures use, before xmlsec
