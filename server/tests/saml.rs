@@ -1037,7 +1037,49 @@ async fn transforms_and_canonicalizations_okta_does_not_use_are_refused_before_x
         .assert_refused("foreign_attribute", saml.post_xml(&shadowed).await, 1)
         .await;
     assert!(
+        page.contains("the attribute Algorithm twice, in two namespaces"),
+        "{page}"
+    );
+    // Alone, a namespaced `Algorithm` is read by libxml2 all the same; so is one in `xml:`, the
+    // namespace every document has: `xml:URI` is the URI xmlsec would fetch.
+    let alone = signed.replacen(
+        &enveloped,
+        &format!(r#"<ds:Transform xmlns:x="urn:x" x:Algorithm="{XSLT}"/>"#),
+        1,
+    );
+    let page = saml
+        .assert_refused("foreign_attribute", saml.post_xml(&alone).await, 1)
+        .await;
+    assert!(
         page.contains("the attribute Algorithm in the namespace urn:x"),
+        "{page}"
+    );
+    let reference = r#"<ds:Reference URI=""#;
+    assert!(signed.contains(reference));
+    let fetched = signed.replacen(
+        reference,
+        r#"<ds:Reference xml:URI="http://127.0.0.1:9/" URI=""#,
+        1,
+    );
+    let page = saml
+        .assert_refused("foreign_attribute", saml.post_xml(&fetched).await, 1)
+        .await;
+    assert!(
+        page.contains("the attribute URI twice, in two namespaces"),
+        "{page}"
+    );
+    let xml_only = signed.replacen(
+        &enveloped,
+        &format!(r#"<ds:Transform xml:Algorithm="{XSLT}"/>"#),
+        1,
+    );
+    let page = saml
+        .assert_refused("foreign_attribute", saml.post_xml(&xml_only).await, 1)
+        .await;
+    assert!(
+        page.contains(
+            "the attribute Algorithm in the namespace http://www.w3.org/XML/1998/namespace"
+        ),
         "{page}"
     );
 
@@ -1049,6 +1091,29 @@ async fn transforms_and_canonicalizations_okta_does_not_use_are_refused_before_x
         r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/><ds:Transform Algorithm="{EXC_C14N}"><ec:InclusiveNamespaces xmlns:ec="{EXC_C14N}" PrefixList="xs"/></ds:Transform>"#
     );
     assert!(has_session_cookie(&saml.post_spec(&inclusive).await));
+}
+
+#[tokio::test]
+async fn what_libxml2_reads_only_in_recover_mode_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let signed = saml.spec("recover@example.com").xml(&saml.idp);
+    let status = "<samlp:Status>";
+    assert!(signed.contains(status));
+    // A name beyond libxml2's 50,000 characters: roxmltree reads the element whole, libxml2 in
+    // recover mode drops the name and reads on, so the two would not see one document. The
+    // signed assertion beside it is intact, and was accepted before.
+    let long_name = signed.replacen(status, &format!("<{} />{status}", "P".repeat(50_001)), 1);
+    let page = saml
+        .assert_refused("malformed", saml.post_xml(&long_name).await, 1)
+        .await;
+    assert!(page.contains("recover mode"), "{page}");
+    // A processing instruction, where libxml2 would read a long target as markup.
+    let instruction = signed.replacen(status, &format!("<?portal x?>{status}"), 1);
+    let page = saml
+        .assert_refused("malformed", saml.post_xml(&instruction).await, 1)
+        .await;
+    assert!(page.contains("processing instruction"), "{page}");
+    assert!(has_session_cookie(&saml.post_xml(&signed).await));
 }
 
 #[tokio::test]

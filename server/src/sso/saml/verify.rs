@@ -19,7 +19,6 @@ const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
-const XML: &str = "http://www.w3.org/XML/1998/namespace";
 pub const EMAIL_NAME_ID: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
 
 /// The largest `SAMLResponse` form value read; Okta's responses are a few kilobytes.
@@ -122,11 +121,11 @@ pub enum Rejection {
     Transform(String),
     #[error("a signature carries {0}; Okta's signatures hold only SignedInfo, SignatureValue and KeyInfo")]
     SignatureContent(String),
-    #[error("the element {element} carries the attribute {attribute} in the namespace {namespace}, which is never read; SAML and signature elements take attributes without a namespace")]
+    #[error("the element {element} carries the attribute {attribute} {how}, which libxml2 and Portal would read differently; SAML and signature elements take their attributes once and without a namespace")]
     ForeignAttribute {
         element: String,
         attribute: String,
-        namespace: String,
+        how: String,
     },
     #[error("the signature does not verify with the configured IdP certificate(s)")]
     BadSignature,
@@ -223,6 +222,7 @@ pub fn verify(xml: &str, expect: &Expectations) -> Result<VerifiedAssertion, Rej
         )));
     }
     let shape = check_shape(xml)?;
+    check_strictly_well_formed(xml)?;
     let signed = signed_part(xml, expect.certificates)?;
     let signed_doc = Document::parse(&signed).map_err(|e| Rejection::Malformed(e.to_string()))?;
     let root = signed_doc.root_element();
@@ -267,6 +267,27 @@ pub fn signed_part(xml: &str, certificates: &[CertificateDer]) -> Result<String,
     .map_err(|_| Rejection::BadSignature)
 }
 
+/// samael has libxml2 parse the response in recover mode, which reads on past an error: a name
+/// beyond libxml2's limits (50,000 characters) is dropped where roxmltree reads the whole, and
+/// what follows it becomes markup that Portal never checked. A response libxml2 does not read
+/// as well-formed, strictly and without the network, is refused; one it does read, recover mode
+/// reads alike.
+fn check_strictly_well_formed(xml: &str) -> Result<(), Rejection> {
+    let strict = libxml::parser::ParserOptions {
+        recover: false,
+        no_net: true,
+        ..Default::default()
+    };
+    libxml::parser::Parser::default()
+        .parse_string_with_options(xml, strict)
+        .map(drop)
+        .map_err(|_| {
+            Rejection::Malformed(
+                "libxml2, which checks the signature, reads it only in recover mode (a name, a nesting or a text beyond its limits)".into(),
+            )
+        })
+}
+
 /// What the unsigned outer document says, checked before the signature.
 struct Shape {
     assertion_id: String,
@@ -282,6 +303,11 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
     let response = doc.root_element();
     if !is(response, PROTOCOL, "Response") {
         return Err(Rejection::NotAResponse);
+    }
+    if doc.descendants().any(|n| n.is_pi()) {
+        return Err(Rejection::Malformed(
+            "it carries a processing instruction, which SAML responses never do".into(),
+        ));
     }
     let status = children(response, PROTOCOL, "Status")
         .flat_map(|s| children(s, PROTOCOL, "StatusCode"))
@@ -360,30 +386,40 @@ fn check_shape(xml: &str) -> Result<Shape, Rejection> {
 }
 
 /// Portal reads an attribute by its name without a namespace (roxmltree), where libxml2, and so
-/// xmlsec, takes the first attribute of that local name in any namespace: `x:Algorithm` placed
-/// before `Algorithm` would have xmlsec run another transform than the one checked here. SAML
-/// and signature elements therefore take no namespaced attribute but `xsi:type`, `xsi:nil`
-/// (Okta types its attribute values) and `xml:`'s own.
+/// xmlsec and samael, take the first attribute of that local name in any namespace, `xml:`
+/// included: `x:Algorithm` or `xml:URI` placed first would have xmlsec run another transform, or
+/// fetch another URI, than the one checked here. No element may carry two attributes of one
+/// local name, and SAML and signature elements take no namespaced attribute but `xsi:type` and
+/// `xsi:nil` (Okta types its attribute values).
 fn check_attribute_namespaces(doc: &Document) -> Result<(), Rejection> {
     let read_here = |n: Node| {
         [PROTOCOL, ASSERTION, DSIG].contains(&n.tag_name().namespace().unwrap_or_default())
     };
-    for element in doc
-        .descendants()
-        .filter(|n| n.is_element() && read_here(*n))
-    {
-        for attribute in element.attributes() {
-            let allowed = match attribute.namespace() {
-                None | Some(XML) => true,
-                Some(XSI) => matches!(attribute.name(), "type" | "nil"),
-                Some(_) => false,
-            };
+    for element in doc.descendants().filter(|n| n.is_element()) {
+        let refuse = |attribute: &roxmltree::Attribute, how: String| {
+            Err(Rejection::ForeignAttribute {
+                element: element.tag_name().name().to_string(),
+                attribute: attribute.name().to_string(),
+                how,
+            })
+        };
+        for (index, attribute) in element.attributes().enumerate() {
+            if element
+                .attributes()
+                .skip(index + 1)
+                .any(|other| other.name() == attribute.name())
+            {
+                return refuse(&attribute, "twice, in two namespaces".into());
+            }
+            let allowed = !read_here(element)
+                || match attribute.namespace() {
+                    None => true,
+                    Some(XSI) => matches!(attribute.name(), "type" | "nil"),
+                    Some(_) => false,
+                };
             if !allowed {
-                return Err(Rejection::ForeignAttribute {
-                    element: element.tag_name().name().to_string(),
-                    attribute: attribute.name().to_string(),
-                    namespace: attribute.namespace().unwrap_or_default().to_string(),
-                });
+                let namespace = attribute.namespace().unwrap_or_default();
+                return refuse(&attribute, format!("in the namespace {namespace}"));
             }
         }
     }
