@@ -936,6 +936,27 @@ async fn access_denied_without_state_still_gets_its_page() {
         reasons.iter().any(|r| r == "provider_refused"),
         "audit reasons {reasons:?} lack provider_refused"
     );
+
+    // Nor is an error code of the sender's own words: only codes the standards register.
+    let response = browser()
+        .get(
+            oidc.app
+                .url("/sso/oidc/callback?error=Your+account+is+locked,+call+555-0100"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(
+        !page.contains("555-0100"),
+        "the sender's words are shown: {page}"
+    );
+    assert!(
+        page.contains("The provider answered an error code no standard registers"),
+        "{page}"
+    );
+    assert_eq!(oidc.app.user_count().await, 1, "no account is created");
 }
 
 #[tokio::test]

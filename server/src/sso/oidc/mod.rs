@@ -276,6 +276,27 @@ impl CallbackQuery {
     }
 }
 
+/// The error codes an authorization response may carry: RFC 6749 section 4.1.2.1 and OpenID
+/// Connect Core section 3.1.2.6.
+const REGISTERED_ERRORS: [&str; 16] = [
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+];
+
 /// What the callback makes of its query before it looks anything up: the fuzzing entry for the
 /// OIDC callback query. Answers the page the person would see, if the query alone fails.
 pub fn read_callback_query(raw: &str) -> Option<SsoFailure> {
@@ -492,11 +513,15 @@ async fn finish(
         .ok_or(bare(CallbackError::NotConfigured))?;
 
     if let (Some(refused), None) = (query.provider_error(), &query.state) {
-        // No sign-in of this browser's stands behind it: anyone can send this link, and the
-        // description is not repeated on Portal's page, where it would read as Portal's words.
+        // No sign-in of this browser's stands behind it: anyone can send this link. What it says
+        // is not repeated on Portal's page, where it would read as Portal's words: not the
+        // description, and of the error only a code the standards register.
         let refused = match refused {
             CallbackError::ProviderRefused { error, .. } => CallbackError::ProviderRefused {
-                error,
+                error: match REGISTERED_ERRORS.contains(&error.as_str()) {
+                    true => error,
+                    false => "an error code no standard registers".into(),
+                },
                 description: None,
             },
             other => other,
