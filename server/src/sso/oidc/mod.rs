@@ -259,7 +259,10 @@ impl CallbackQuery {
         Ok(query)
     }
 
-    /// What the provider said went wrong, cut to a readable length.
+    /// What the provider said went wrong, cut to a readable length. Without a state no sign-in
+    /// of this browser's stands behind it, and anyone can send the link: what it says is not
+    /// repeated on Portal's page, where it would read as Portal's words; not the description,
+    /// and of the error only a code the standards register.
     fn provider_error(&self) -> Option<CallbackError> {
         let clean = |text: &str, limit: usize| {
             text.chars()
@@ -267,11 +270,20 @@ impl CallbackQuery {
                 .take(limit)
                 .collect::<String>()
         };
+        let vouched = self.state.is_some();
         self.error
             .as_ref()
             .map(|error| CallbackError::ProviderRefused {
-                error: clean(error, 64),
-                description: self.error_description.as_deref().map(|d| clean(d, 200)),
+                error: if vouched || REGISTERED_ERRORS.contains(&error.as_str()) {
+                    clean(error, 64)
+                } else {
+                    "an error code no standard registers".into()
+                },
+                description: self
+                    .error_description
+                    .as_deref()
+                    .filter(|_| vouched)
+                    .map(|d| clean(d, 200)),
             })
     }
 }
@@ -513,19 +525,6 @@ async fn finish(
         .ok_or(bare(CallbackError::NotConfigured))?;
 
     if let (Some(refused), None) = (query.provider_error(), &query.state) {
-        // No sign-in of this browser's stands behind it: anyone can send this link. What it says
-        // is not repeated on Portal's page, where it would read as Portal's words: not the
-        // description, and of the error only a code the standards register.
-        let refused = match refused {
-            CallbackError::ProviderRefused { error, .. } => CallbackError::ProviderRefused {
-                error: match REGISTERED_ERRORS.contains(&error.as_str()) {
-                    true => error,
-                    false => "an error code no standard registers".into(),
-                },
-                description: None,
-            },
-            other => other,
-        };
         return Err(bare(refused));
     }
     // The state first: whatever else the callback says, its sign-in is used up now.
