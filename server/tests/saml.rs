@@ -1209,9 +1209,11 @@ async fn a_signed_assertion_missing_what_must_be_checked_is_refused() {
     let saml = Saml::start(true, true).await;
     let acs = saml.acs_url.clone();
     let issuer = format!("<saml:Issuer>{}</saml:Issuer>", saml.idp.entity_id);
+    // Every case starts from one spec, so that its times (to the second) are the ones the
+    // edits below were cut from.
+    let base = saml.spec("missing@example.com");
     let confirmation_data = {
-        let spec = saml.spec("x@example.com");
-        let xml = spec.assertion_xml(&saml.idp, false);
+        let xml = base.assertion_xml(&saml.idp, false);
         let start = xml.find("<saml:SubjectConfirmationData").unwrap();
         let end = start + xml[start..].find("/>").unwrap() + 2;
         xml[start..end].to_string()
@@ -1248,7 +1250,8 @@ async fn a_signed_assertion_missing_what_must_be_checked_is_refused() {
         ),
     ];
     for (reason, edit) in cases {
-        let mut spec = saml.spec("missing@example.com");
+        let mut spec = base.clone();
+        spec.assertion_id = saml.spec("missing@example.com").assertion_id;
         spec.assertion_edits.push(edit.clone());
         let page = saml
             .assert_refused(reason, saml.post_spec(&spec).await, 1)
