@@ -100,6 +100,7 @@ mod ssr {
                 AppError::Forbidden | AppError::CsrfRejected => 403,
                 AppError::Invalid { .. } => 422,
                 AppError::Unavailable => 503,
+                AppError::SignInLocked { .. } | AppError::TooManyAttempts { .. } => 429,
                 AppError::Internal { .. } | AppError::Transport(_) | AppError::Unreadable => 500,
             };
             if let (Some(response), Ok(status)) = (

@@ -403,6 +403,14 @@ pub enum AppError {
     /// opened (its answers are postcard, which names no fields), or something in between
     /// answered for it.
     Unreadable,
+    /// Too many wrong passwords for one account in a row: its password sign-in is locked.
+    SignInLocked {
+        minutes: i64,
+    },
+    /// Too many password sign-ins from one address.
+    TooManyAttempts {
+        seconds: u64,
+    },
 }
 
 impl fmt::Display for AppError {
@@ -436,6 +444,16 @@ impl fmt::Display for AppError {
             AppError::Unreadable => write!(
                 f,
                 "This page could not read Portal's answer: Portal may have been updated since the page was opened. Reload the page and try again."
+            ),
+            AppError::SignInLocked { minutes } => write!(
+                f,
+                "Too many wrong passwords for this account: its password sign-in is locked. Try again in {minutes} minute{}.",
+                if *minutes == 1 { "" } else { "s" }
+            ),
+            AppError::TooManyAttempts { seconds } => write!(
+                f,
+                "Too many sign-in attempts from your network. Try again in {seconds} second{}.",
+                if *seconds == 1 { "" } else { "s" }
             ),
         }
     }

@@ -8,6 +8,7 @@ mod m20261202_000001_pool_members_by_user;
 mod m20261203_000001_sqlite_tables_by_key;
 mod m20261204_000001_saml_request_browser;
 mod m20261205_000001_emails_ascii_case;
+mod m20261205_000002_password_sign_in_lockout;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_sqlite_tables_by_key::Migration),
             Box::new(m20261204_000001_saml_request_browser::Migration),
             Box::new(m20261205_000001_emails_ascii_case::Migration),
+            Box::new(m20261205_000002_password_sign_in_lockout::Migration),
         ]
     }
 }

@@ -17,6 +17,10 @@ pub enum PortalError {
     BadCredentials,
     #[error("the account is deactivated")]
     AccountDisabled,
+    #[error("too many failed password sign-ins in a row: locked for {minutes} more minutes")]
+    SignInLocked { minutes: i64 },
+    #[error("too many sign-in attempts from one address: wait {seconds} seconds")]
+    TooManyAttempts { seconds: u64 },
     #[error("the CSRF token is missing or wrong")]
     CsrfRejected,
     #[error("{field}: {message}")]
@@ -51,6 +55,8 @@ impl PortalError {
             PortalError::Forbidden => AppError::Forbidden,
             PortalError::BadCredentials => AppError::BadCredentials,
             PortalError::AccountDisabled => AppError::AccountDisabled,
+            PortalError::SignInLocked { minutes } => AppError::SignInLocked { minutes },
+            PortalError::TooManyAttempts { seconds } => AppError::TooManyAttempts { seconds },
             PortalError::CsrfRejected => AppError::CsrfRejected,
             PortalError::Invalid { field, message } => AppError::Invalid { field, message },
             PortalError::NotFound(what) => AppError::Invalid {

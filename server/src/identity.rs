@@ -602,8 +602,14 @@ pub fn certificate_info(pem_text: &str) -> Result<CertificateInfo, String> {
 async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, PortalError> {
     let field = "sso.saml.metadata_url";
     check_web_url(field, url)?;
+    // The metadata carries the certificates every response is checked with: over plain http
+    // anyone on the way could put theirs in.
+    let parsed = Url::parse(url).map_err(|e| PortalError::invalid(field, e.to_string()))?;
+    crate::sso::oidc::provider::check_transport(&parsed)
+        .map_err(|message| PortalError::invalid(field, message))?;
     let response = client.get(url).send().await.map_err(|e| {
-        PortalError::invalid(field, format!("the metadata could not be fetched: {e}"))
+        let why = crate::sso::oidc::provider::describe(&e);
+        PortalError::invalid(field, format!("the metadata could not be fetched: {why}"))
     })?;
     if !response.status().is_success() {
         return Err(PortalError::invalid(

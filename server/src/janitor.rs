@@ -40,6 +40,8 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64,
 pub fn spawn(db: sea_orm::DatabaseConnection) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
+        // After a pause (a suspended machine), one sweep, not one for each sweep missed.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             match sweep(&db, Utc::now()).await {

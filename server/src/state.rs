@@ -9,11 +9,12 @@ use crate::config::Config;
 
 /// The stored SAML settings (as JSON) and the trust parsed from them.
 pub(crate) type CachedTrust = (String, Arc<crate::identity::SamlTrust>);
-/// The stored OIDC settings (as JSON), the provider discovered for them, and when.
+/// The stored OIDC settings (as JSON), the provider discovered for them, and when to ask the
+/// provider again. The clock is tokio's, which a test can move on.
 pub(crate) type CachedProvider = (
     String,
     Arc<crate::sso::oidc::provider::OidcProvider>,
-    std::time::Instant,
+    tokio::time::Instant,
 );
 
 /// What the last discoveries of the OIDC provider found.
@@ -22,7 +23,7 @@ pub(crate) struct ProviderCache {
     pub(crate) found: Option<CachedProvider>,
     /// The last discovery that failed while nothing was found for the same settings (as JSON):
     /// what went wrong, and when.
-    pub(crate) failed: Option<(String, String, std::time::Instant)>,
+    pub(crate) failed: Option<(String, String, tokio::time::Instant)>,
 }
 
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct Portal {
     pub(crate) oidc_provider: Arc<tokio::sync::Mutex<ProviderCache>>,
     /// The one HTTP client for the identity provider: pooled, with a timeout, no redirects.
     pub http: reqwest::Client,
+    /// How often one client address may try a password; `None` when the limits are off.
+    pub(crate) password_attempts: Option<crate::sso::rate_limit::SignInRateLimit>,
 }
 
 impl Portal {
@@ -50,6 +53,7 @@ impl Portal {
             .expect("the HTTP client's settings are valid");
         Portal {
             db,
+            password_attempts: crate::sso::rate_limit::SignInRateLimit::for_passwords(&config),
             config: Arc::new(config),
             saml_trust: Arc::default(),
             oidc_provider: Arc::default(),

@@ -109,17 +109,7 @@ impl Oidc {
     }
 
     async fn failure_reasons(&self) -> Vec<String> {
-        portal::db::entities::audit_event::Entity::find()
-            .filter(portal::db::entities::audit_event::Column::Action.eq("sign_in.oidc"))
-            .all(&self.app.portal.db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| {
-                let details: Value = serde_json::from_str(&e.details).unwrap();
-                details["reason"].as_str().unwrap_or_default().to_string()
-            })
-            .collect()
+        self.app.audit_reasons("sign_in.oidc").await
     }
 
     async fn account(&self, email: &str) -> Option<portal::db::entities::user::Model> {
@@ -564,6 +554,98 @@ async fn a_rotated_signing_key_is_fetched_once_and_accepted() {
     assert_eq!(oidc.op.jwks_fetches(), fetched + 1, "the new key is kept");
 }
 
+/// Moves tokio's clock on by `by`: the clock Portal's cache of the provider reads. The tokens'
+/// own times (the wall clock) stay where they are.
+async fn let_time_pass(by: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
+
+#[tokio::test]
+async fn a_key_the_provider_withdrew_stops_verifying_within_the_hour() {
+    let oidc = Oidc::start(true).await;
+    let new_key = oidc.op.add_key(OpKey::rsa("key-2"), false);
+    oidc.op.publish(&[(new_key, true)]);
+    let withdrawn = TokenSpec::default();
+    let response = oidc.sign_in(&ada(), withdrawn.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "what the provider published at the last discovery stands for up to an hour"
+    );
+    let sessions = oidc.app.session_count().await;
+
+    let asked = oidc.op.discovery_requests();
+    let_time_pass(portal::sso::oidc::PROVIDER_MAX_AGE).await;
+    let response = oidc.sign_in(&ada(), withdrawn).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(
+        oidc.app.session_count().await,
+        sessions,
+        "no session is stored"
+    );
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"bad_signature".to_string()));
+    assert_eq!(oidc.op.discovery_requests(), asked + 1, "asked again");
+    let current = TokenSpec {
+        signing: Signing::Key(new_key),
+        ..TokenSpec::default()
+    };
+    let response = oidc.sign_in(&ada(), current).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_no_longer() {
+    let oidc = Oidc::start(true).await;
+    // Away: its discovery document fails Portal's checks, as any failure would.
+    oidc.op.discovery_claims_issuer("https://evil.example");
+    let_time_pass(portal::sso::oidc::PROVIDER_MAX_AGE).await;
+    let asked = oidc.op.discovery_requests();
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "a provider away for a while does not stop sign-in"
+    );
+    assert_eq!(oidc.op.discovery_requests(), asked + 1, "asked again");
+    let users = oidc.app.user_count().await;
+    let sessions = oidc.app.session_count().await;
+
+    let_time_pass(portal::sso::oidc::PROVIDER_STALE_LIMIT - portal::sso::oidc::PROVIDER_MAX_AGE)
+        .await;
+    let response = oidc
+        .browser()
+        .client
+        .get(oidc.app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        response.headers().get(header::LOCATION).is_none(),
+        "the browser is not sent to the provider"
+    );
+    assert!(!has_session_cookie(&response));
+    assert_eq!(oidc.app.user_count().await, users);
+    assert_eq!(oidc.app.session_count().await, sessions);
+    let reasons = oidc.failure_reasons().await;
+    assert!(
+        reasons.iter().any(|r| r == "provider_unreachable"),
+        "{reasons:?}"
+    );
+
+    // Back, it is asked once the failure's hold is over, and sign-in works again.
+    oidc.op.discovery_claims_issuer(&oidc.op.issuer.clone());
+    let_time_pass(Duration::from_millis(5_100)).await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn unknown_key_ids_refetch_the_jwks_at_a_bounded_rate() {
     let oidc = Oidc::start(true).await;
@@ -835,27 +917,76 @@ async fn the_rfc9207_issuer_parameter_must_match() {
     );
 }
 
-#[tokio::test]
-async fn a_callback_without_the_rfc9207_issuer_parameter_is_accepted() {
-    let oidc = Oidc::start(true).await;
-    let browser = oidc.browser();
-    let authorize = oidc.begin(&browser).await;
-    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+/// `callback` without its RFC 9207 `iss` parameter.
+fn without_iss(callback: &str) -> String {
     assert!(callback.contains("&iss="), "{callback}");
-    let without_iss = callback
+    let without = callback
         .split('&')
         .filter(|part| !part.starts_with("iss="))
         .collect::<Vec<_>>()
         .join("&");
-    assert!(!without_iss.contains("iss="), "{without_iss}");
-    let response = oidc.callback(&browser, &without_iss).await;
+    assert!(!without.contains("iss="), "{without}");
+    without
+}
+
+#[tokio::test]
+async fn a_callback_without_the_rfc9207_issuer_parameter_is_refused_when_the_provider_promises_it()
+{
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&browser, &without_iss(&callback)).await;
+    let page = oidc
+        .assert_refused(response, StatusCode::BAD_REQUEST, "issuer_missing", 1)
+        .await;
+    assert!(page.contains("names no issuer"), "{page}");
+    assert_eq!(
+        oidc.op.token_requests(),
+        0,
+        "the code is not sent to anyone"
+    );
+    assert!(oidc.account("ada.lovelace@example.test").await.is_none());
+}
+
+#[tokio::test]
+async fn a_callback_without_the_rfc9207_issuer_parameter_is_accepted_when_the_provider_does_not_promise_it(
+) {
+    let oidc = Oidc::start_with(true, &[], TestOp::stop_promising_iss).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&browser, &without_iss(&callback)).await;
     assert_eq!(
         response.status(),
         StatusCode::SEE_OTHER,
-        "RFC 9207's iss is checked only when the provider sends it"
+        "RFC 9207's iss is required only of a provider that promises it"
     );
     assert!(has_session_cookie(&response));
     assert!(oidc.account("ada.lovelace@example.test").await.is_some());
+
+    // Sent anyway, it must still be the configured issuer.
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let mixed_up = callback.replace(
+        &urlencode(&oidc.op.issuer),
+        &urlencode("https://other-idp.example"),
+    );
+    let response = oidc.callback(&browser, &mixed_up).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&response));
+}
+
+/// The state Portal put in an authorize URL.
+fn state_of(authorize: &str) -> String {
+    url::Url::parse(authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 #[tokio::test]
@@ -863,16 +994,26 @@ async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
     let oidc = Oidc::start(true).await;
     let browser = oidc.browser();
     let authorize = oidc.begin(&browser).await;
-    let state: String = url::Url::parse(&authorize)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = state_of(&authorize);
     let denied = oidc.app.url(&format!(
         "/sso/oidc/callback?error=access_denied&error_description=User+is+not+assigned&state={}",
         urlencode(&state)
+    ));
+    // RFC 9207: an error response names its issuer too, as this provider promises.
+    let unnamed = oidc.callback(&browser, &denied).await;
+    assert_eq!(unnamed.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&unnamed));
+    assert!(oidc
+        .failure_reasons()
+        .await
+        .contains(&"issuer_missing".to_string()));
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let state = state_of(&authorize);
+    let denied = oidc.app.url(&format!(
+        "/sso/oidc/callback?error=access_denied&error_description=User+is+not+assigned&state={}&iss={}",
+        urlencode(&state),
+        urlencode(&oidc.op.issuer)
     ));
     let response = oidc.callback(&browser, &denied).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -1117,7 +1258,7 @@ async fn a_provider_whose_discovery_fails_at_sign_in_is_reported_and_audited() {
     assert_eq!(oidc.op.discovery_requests(), asked);
     // Then the provider, itself again, is asked and sign-in works.
     oidc.op.discovery_claims_issuer(&oidc.op.issuer.clone());
-    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let_time_pass(Duration::from_millis(5_100)).await;
     let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(oidc.op.discovery_requests(), asked + 1);

@@ -1875,13 +1875,27 @@ async fn metadata_that_does_not_parse_or_cannot_be_fetched_is_refused_and_the_pr
             json!({ "metadata_url": "http://127.0.0.1:9/metadata" }),
             "sso.saml.metadata_url",
         ),
+        // Plain http off this machine: the certificates would travel where anyone could swap them.
+        (
+            json!({ "metadata_url": "http://example.okta.com/app/exk1/sso/saml/metadata" }),
+            "sso.saml.metadata_url",
+        ),
     ];
+    let mut messages = Vec::new();
     for (saml_doc, field) in cases {
         let doc = json!({ "login_method": "sso", "sso": { "protocol": "saml", "saml": saml_doc }, "provisioning": { "method": "sso_jit" } });
         let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(response.json::<Value>().await.unwrap()["field"], field);
+        let answer = response.json::<Value>().await.unwrap();
+        assert_eq!(answer["field"], field);
+        messages.push(answer.to_string());
     }
+    assert!(
+        messages[2].contains("could not be fetched") && messages[2].contains("onnect"),
+        "the cause is named: {}",
+        messages[2]
+    );
+    assert!(messages[3].contains("must use https"), "{}", messages[3]);
     assert_eq!(saml.app.identity_document().await, before);
     // And sign-in still works with the configuration in force.
     assert!(has_session_cookie(

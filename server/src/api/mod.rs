@@ -323,6 +323,12 @@ impl IntoResponse for ApiError {
                 error.to_string(),
                 None,
             ),
+            PortalError::SignInLocked { .. } | PortalError::TooManyAttempts { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                error.to_string(),
+                None,
+            ),
             PortalError::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",

@@ -22,6 +22,10 @@ pub mod user {
         pub active: bool,
         pub created_at: DateTimeUtc,
         pub last_login_at: Option<DateTimeUtc>,
+        /// Failed password sign-ins since the last one that worked or the last lock.
+        pub failed_sign_ins: i32,
+        /// Until when a password sign-in is refused without checking the password.
+        pub sign_in_locked_until: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -476,12 +476,19 @@ pub async fn ensure_first_admin(
         }
     };
     let admin = role_id(txn, Role::Admin).await?;
-    user_role::ActiveModel {
-        user_id: Set(account.id),
-        role_id: Set(admin),
+    // A deactivated admin found at the configured email holds the role already.
+    if user_role::Entity::find_by_id((account.id, admin))
+        .one(txn)
+        .await?
+        .is_none()
+    {
+        user_role::ActiveModel {
+            user_id: Set(account.id),
+            role_id: Set(admin),
+        }
+        .insert(txn)
+        .await?;
     }
-    .insert(txn)
-    .await?;
     Ok(FirstAdmin::Created {
         email: account.email,
         generated_password: generated.then_some(password),

@@ -18,6 +18,10 @@ use super::SsoFailure;
 use crate::config::Config;
 use crate::state::CorrelationId;
 
+/// Password sign-ins one client address may try per minute once its burst is spent.
+pub const PASSWORD_ATTEMPTS_PER_MINUTE: NonZeroU32 = NonZeroU32::new(30).unwrap();
+pub const PASSWORD_BURST: NonZeroU32 = NonZeroU32::new(20).unwrap();
+
 /// One bucket per client address; addresses quiet for long are forgotten now and then.
 #[derive(Clone)]
 pub struct SignInRateLimit {
@@ -37,6 +41,33 @@ impl SignInRateLimit {
             )),
             trust_forwarded_for: config.trust_forwarded_for,
             checks: Arc::default(),
+        })
+    }
+
+    /// The password sign-in's limit, on whenever the `/sso/*` one is: fewer attempts, since
+    /// each costs an Argon2 computation and only a local admin signs in with a password.
+    pub fn for_passwords(config: &Config) -> Option<SignInRateLimit> {
+        Self::from_config(config)?;
+        Some(SignInRateLimit {
+            limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_minute(PASSWORD_ATTEMPTS_PER_MINUTE).allow_burst(PASSWORD_BURST),
+            )),
+            trust_forwarded_for: config.trust_forwarded_for,
+            checks: Arc::default(),
+        })
+    }
+
+    /// Takes one request of the client's (by `headers` and the connection's `peer`) from its
+    /// bucket; when the bucket is empty, the whole seconds to wait.
+    pub fn take(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        let client = self.client(headers, peer);
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
 
@@ -62,16 +93,10 @@ pub async fn limit(
     request: Request,
     next: Next,
 ) -> Response {
-    if rate.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-        rate.limiter.retain_recent();
-        rate.limiter.shrink_to_fit();
-    }
-    let client = rate.client(request.headers(), peer.ip());
-    let Err(not_until) = rate.limiter.check_key(&client) else {
+    let Err(seconds) = rate.take(request.headers(), peer.ip()) else {
         return next.run(request).await;
     };
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let client = rate.client(request.headers(), peer.ip());
     crate::metrics::sign_in_rate_limited();
     let correlation_id = request
         .extensions()

@@ -223,27 +223,22 @@ impl Portal {
         let id = correlation(request);
         let result = async {
             let caller = self.writer(request, &csrf).await?;
-            let current = self.person_view(&caller, person_id).await?;
-            let mut pools: Vec<i32> = current.memberships.iter().map(|p| p.id).collect();
+            // One membership at a time, as the pool's page changes it: another admin's change
+            // to the person's other pools, made meanwhile, stays.
             let change = match edit {
+                PersonEdit::AddPool(pool) => {
+                    self.add_pool_member(&caller, pool, person_id, &id).await?;
+                    return self.person_view(&caller, person_id).await;
+                }
+                PersonEdit::RemovePool(pool) => {
+                    self.remove_pool_member(&caller, pool, person_id, &id)
+                        .await?;
+                    return self.person_view(&caller, person_id).await;
+                }
                 PersonEdit::Roles(keys) => PersonChange {
                     roles: Some(roles_from_keys(&keys)),
                     ..Default::default()
                 },
-                PersonEdit::AddPool(pool) => {
-                    pools.push(pool);
-                    PersonChange {
-                        pools: Some(pools),
-                        ..Default::default()
-                    }
-                }
-                PersonEdit::RemovePool(pool) => {
-                    pools.retain(|p| *p != pool);
-                    PersonChange {
-                        pools: Some(pools),
-                        ..Default::default()
-                    }
-                }
                 PersonEdit::Active(active) => PersonChange {
                     active: Some(active),
                     ..Default::default()

@@ -7,6 +7,7 @@ use app::model::{
     AppError, CertificateView, IdentitySettings, LoginPageInfo, Me, OidcForm, OidcView, RpView,
     SamlForm, SamlView, Secret, ShellInfo, SpView, SsoSignInView,
 };
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
@@ -149,15 +150,11 @@ impl Portal {
         password: String,
         correlation_id: &str,
     ) -> Result<SetCookies, PortalError> {
+        let now = Utc::now();
         let account = match Email::parse(email) {
             Ok(email) => people::find_by_email(&self.db, &email).await?,
             Err(_) => None,
         };
-        let verified = password::verify(
-            password,
-            account.as_ref().and_then(|a| a.password_hash.clone()),
-        )
-        .await;
         // What the person typed is recorded, cut to the longest possible email address.
         let typed: String = email.chars().take(254).collect();
         let refuse = |reason: &str, account: Option<&user::Model>| AuditEvent {
@@ -169,10 +166,31 @@ impl Portal {
             details: serde_json::json!({ "reason": reason }),
             correlation_id,
         };
+        // Locked: the password is not even checked, so that guessing goes no further.
+        if let Some((account, minutes)) = account
+            .as_ref()
+            .and_then(|a| password::locked_minutes(a, now).map(|minutes| (a, minutes)))
+        {
+            crate::metrics::refused("local", "locked");
+            audit::record(
+                &self.db,
+                refuse("locked after repeated failed sign-ins", Some(account)),
+            )
+            .await?;
+            return Err(PortalError::SignInLocked { minutes });
+        }
+        let verified = password::verify(
+            password,
+            account.as_ref().and_then(|a| a.password_hash.clone()),
+        )
+        .await;
         let account = match account {
             Some(account) if verified => account,
             other => {
                 crate::metrics::refused("local", "bad_credentials");
+                if let Some(account) = &other {
+                    password::record_failure(&self.db, account.id, now).await?;
+                }
                 audit::record(
                     &self.db,
                     refuse("email and password do not match", other.as_ref()),
@@ -188,7 +206,8 @@ impl Portal {
         }
         let (cookie, _) = session::start(&self.db, self.session_policy(), account.id).await?;
         let mut touched: user::ActiveModel = account.clone().into();
-        touched.last_login_at = Set(Some(Utc::now()));
+        touched.last_login_at = Set(Some(now));
+        touched.failed_sign_ins = Set(0);
         touched.update(&self.db).await?;
         audit::record(
             &self.db,
@@ -296,6 +315,18 @@ impl Backend for Portal {
             session::read_cookie(&request.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
         if !auth::tokens_match(&csrf, &expected) {
             return Err(AppError::CsrfRejected);
+        }
+        if let (Some(rate), Some(ConnectInfo(peer))) = (
+            &self.password_attempts,
+            request
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>(),
+        ) {
+            if let Err(seconds) = rate.take(&request.headers, peer.ip()) {
+                crate::metrics::refused("local", "rate_limited");
+                tracing::warn!(correlation_id = id, "password sign-in rate limit reached");
+                return Err(AppError::TooManyAttempts { seconds });
+            }
         }
         self.password_sign_in(&email, password, &id)
             .await

@@ -363,6 +363,22 @@ impl TestApp {
             .any(|(a, o)| a == action && o == outcome)
     }
 
+    /// The reasons the audit log gives for the events of `action`, oldest first.
+    pub async fn audit_reasons(&self, action: &str) -> Vec<String> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        portal::db::entities::audit_event::Entity::find()
+            .filter(portal::db::entities::audit_event::Column::Action.eq(action))
+            .all(&self.portal.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let details: Value = serde_json::from_str(&e.details).unwrap();
+                details["reason"].as_str().unwrap_or_default().to_string()
+            })
+            .collect()
+    }
+
     pub async fn audit_actions(&self) -> Vec<(String, String)> {
         portal::db::entities::audit_event::Entity::find()
             .all(&self.portal.db)

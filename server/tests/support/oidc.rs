@@ -202,6 +202,8 @@ struct Switches {
     /// The token endpoint answers this status and body instead of tokens.
     token_answer: Option<(u16, &'static str)>,
     omit_id_token: bool,
+    /// The discovery document leaves out RFC 9207's promise to name the issuer in responses.
+    iss_not_promised: bool,
 }
 
 struct OpState {
@@ -297,6 +299,11 @@ impl TestOp {
 
     pub fn token_endpoint_answers(&self, status: u16, body: &'static str) {
         self.with(|s| s.switches.token_answer = Some((status, body)));
+    }
+
+    /// From now on the discovery document does not promise `iss` in authorization responses.
+    pub fn stop_promising_iss(&self) {
+        self.with(|s| s.switches.iss_not_promised = true);
     }
 
     pub fn omit_id_token(&self) {
@@ -405,7 +412,7 @@ async fn discovery(State(state): Shared) -> Json<Value> {
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": !s.switches.iss_not_promised,
     }))
 }
 

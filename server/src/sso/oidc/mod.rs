@@ -7,7 +7,9 @@ pub mod provider;
 pub mod provider_key;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::{
     extract::{Query, RawQuery, State},
@@ -41,6 +43,9 @@ use provider::{describe, is_timeout, OidcProvider, TokenRejection};
 pub const PROVIDER_MAX_AGE: Duration = Duration::from_secs(3600);
 /// After a failed refresh, how long until the next try.
 const PROVIDER_RETRY: Duration = Duration::from_secs(60);
+/// How long what the provider published last (its endpoints and keys) stands while it cannot
+/// be reached: past it, nobody signs in over OIDC until it answers again.
+pub const PROVIDER_STALE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// With nothing discovered yet, how long a failed discovery stands as every sign-in's answer,
 /// so that a provider that is away is not asked again, one sign-in after another, each waiting
 /// out the timeout.
@@ -75,56 +80,72 @@ impl Portal {
     /// The provider for `settings`: the one discovered when they were saved, or discovered now
     /// (after a restart, on another replica, or when the last discovery is older than
     /// [`PROVIDER_MAX_AGE`], so that keys the provider withdrew stop verifying). One discovery
-    /// runs at a time; a failed one is the answer for [`DISCOVERY_FAILURE_HOLD`].
+    /// runs at a time; a failed one is the answer for [`DISCOVERY_FAILURE_HOLD`]. While the
+    /// provider cannot be reached, what it said last stands for [`PROVIDER_STALE_LIMIT`].
     pub async fn oidc_provider(
         &self,
         settings: &OidcSettings,
     ) -> Result<Arc<OidcProvider>, String> {
         let key = serde_json::to_string(settings).expect("settings serialise");
         let mut cache = self.oidc_provider.lock().await;
+        let now = Instant::now();
         let cached = cache
             .found
             .as_ref()
             .filter(|(cached_key, _, _)| *cached_key == key)
-            .map(|(_, provider, at)| (provider.clone(), at.elapsed() < PROVIDER_MAX_AGE));
+            .map(|(_, provider, check_after)| (provider.clone(), now < *check_after));
         match cached {
             Some((provider, true)) => return Ok(provider),
             Some((provider, false)) => {
                 match provider::discover(&settings.discovery_url, &self.http).await {
                     Ok(metadata) => {
-                        let fresh = Arc::new(self.build_oidc_provider(settings, metadata)?);
-                        cache.found = Some((key, fresh.clone(), Instant::now()));
+                        let fresh = Arc::new(self.build_oidc_provider(settings, metadata, now)?);
+                        cache.found = Some((key, fresh.clone(), now + PROVIDER_MAX_AGE));
                         return Ok(fresh);
                     }
-                    Err(error) => {
+                    Err(error) if now - provider.discovered_at < PROVIDER_STALE_LIMIT => {
                         // Okta briefly away: keep signing people in with what it said last.
                         tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
                         if let Some(entry) = cache.found.as_mut() {
-                            entry.2 = Instant::now() - PROVIDER_MAX_AGE + PROVIDER_RETRY;
+                            entry.2 = now + PROVIDER_RETRY;
                         }
                         return Ok(provider);
+                    }
+                    Err(error) => {
+                        // Away too long: a key it withdrew meanwhile must not verify for ever.
+                        let error = format!(
+                            "{error}; what it published last is more than {} hours old and no \
+                             longer trusted",
+                            PROVIDER_STALE_LIMIT.as_secs() / 3600
+                        );
+                        tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
+                        cache.found = None;
+                        cache.failed = Some((key, error.clone(), now));
+                        return Err(error);
                     }
                 }
             }
             None => {}
         }
-        if let Some((_, error, _)) = cache.failed.as_ref().filter(|(failed_key, _, at)| {
-            *failed_key == key && at.elapsed() < DISCOVERY_FAILURE_HOLD
-        }) {
+        if let Some((_, error, _)) = cache
+            .failed
+            .as_ref()
+            .filter(|(failed_key, _, at)| *failed_key == key && now - *at < DISCOVERY_FAILURE_HOLD)
+        {
             return Err(error.clone());
         }
         let discovered = provider::discover(&settings.discovery_url, &self.http)
             .await
-            .and_then(|metadata| self.build_oidc_provider(settings, metadata));
+            .and_then(|metadata| self.build_oidc_provider(settings, metadata, now));
         match discovered {
             Ok(provider) => {
                 let provider = Arc::new(provider);
-                cache.found = Some((key, provider.clone(), Instant::now()));
+                cache.found = Some((key, provider.clone(), now + PROVIDER_MAX_AGE));
                 cache.failed = None;
                 Ok(provider)
             }
             Err(error) => {
-                cache.failed = Some((key, error.clone(), Instant::now()));
+                cache.failed = Some((key, error.clone(), now));
                 Err(error)
             }
         }
@@ -134,12 +155,13 @@ impl Portal {
     pub(crate) fn install_oidc_provider(
         &self,
         settings: &OidcSettings,
-        metadata: openidconnect::core::CoreProviderMetadata,
+        metadata: provider::ProviderMetadata,
     ) {
         let key = serde_json::to_string(settings).expect("settings serialise");
-        if let Ok(provider) = self.build_oidc_provider(settings, metadata) {
+        let now = Instant::now();
+        if let Ok(provider) = self.build_oidc_provider(settings, metadata, now) {
             if let Ok(mut cache) = self.oidc_provider.try_lock() {
-                cache.found = Some((key, Arc::new(provider), Instant::now()));
+                cache.found = Some((key, Arc::new(provider), now + PROVIDER_MAX_AGE));
                 cache.failed = None;
             }
         }
@@ -148,11 +170,17 @@ impl Portal {
     fn build_oidc_provider(
         &self,
         settings: &OidcSettings,
-        metadata: openidconnect::core::CoreProviderMetadata,
+        metadata: provider::ProviderMetadata,
+        discovered_at: Instant,
     ) -> Result<OidcProvider, String> {
         let redirect = RedirectUrl::new(self.oidc_redirect_uri())
             .map_err(|e| format!("the redirect URI is not a URL: {e}"))?;
-        Ok(OidcProvider::new(metadata, settings, redirect))
+        Ok(OidcProvider::new(
+            metadata,
+            settings,
+            redirect,
+            discovered_at,
+        ))
     }
 }
 
@@ -331,6 +359,7 @@ enum CallbackError {
         description: Option<String>,
     },
     IssuerMismatch(String),
+    IssuerMissing,
     CodeMissing,
     CodeRefused(String),
     ClientRefused(String),
@@ -362,6 +391,7 @@ impl CallbackError {
             CallbackError::OtherBrowser => "state_other_browser",
             CallbackError::ProviderRefused { .. } => "provider_refused",
             CallbackError::IssuerMismatch(_) => "wrong_issuer",
+            CallbackError::IssuerMissing => "issuer_missing",
             CallbackError::CodeMissing => "code_missing",
             CallbackError::CodeRefused(_) => "code_refused",
             CallbackError::ClientRefused(_) => "client_refused",
@@ -412,6 +442,11 @@ impl CallbackError {
                 StatusCode::BAD_REQUEST,
                 "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
                 format!("The authorization response names the issuer '{iss}', not the configured one (RFC 9207)."),
+            ),
+            CallbackError::IssuerMissing => (
+                StatusCode::BAD_REQUEST,
+                "Portal could not accept the answer from Okta. Ask an administrator to check the single sign-on settings.".into(),
+                "The authorization response names no issuer (iss), which the provider's discovery document says it always does (RFC 9207).".into(),
             ),
             CallbackError::CodeMissing => (
                 StatusCode::BAD_REQUEST,
@@ -538,18 +573,24 @@ async fn finish(
     if !crate::sso::binding_matches(browser.as_deref(), &started.browser_hash) {
         return Err(bare(CallbackError::OtherBrowser));
     }
-    if let Some(refused) = query.provider_error() {
-        return Err(bare(refused));
-    }
 
     let provider = portal
         .oidc_provider(settings)
         .await
         .map_err(|e| bare(CallbackError::ProviderDown(e)))?;
-    if let Some(iss) = &query.iss {
-        if iss != provider.issuer.as_str() {
-            return Err(bare(CallbackError::IssuerMismatch(iss.clone())));
+    // RFC 9207: the response, an error too, names its issuer; required when the provider says
+    // it always does.
+    match &query.iss {
+        Some(iss) if iss != provider.issuer.as_str() => {
+            return Err(bare(CallbackError::IssuerMismatch(iss.clone())))
         }
+        None if provider.names_itself_in_responses => {
+            return Err(bare(CallbackError::IssuerMissing))
+        }
+        _ => {}
+    }
+    if let Some(refused) = query.provider_error() {
+        return Err(bare(refused));
     }
     let code = query
         .code

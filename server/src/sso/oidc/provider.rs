@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use openidconnect::core::{
-    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
+    CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AuthType, ClaimsVerificationError, ClientId, ClientSecret, DiscoveryError, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IdTokenVerifier, IssuerUrl, JsonWebKey, JsonWebKeySet,
-    JsonWebKeySetUrl, Nonce, RedirectUrl, SignatureVerificationError,
+    AdditionalProviderMetadata, AuthType, ClaimsVerificationError, ClientId, ClientSecret,
+    DiscoveryError, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenVerifier, IssuerUrl,
+    JsonWebKey, JsonWebKeySet, JsonWebKeySetUrl, Nonce, RedirectUrl, SignatureVerificationError,
 };
+use serde::{Deserialize, Serialize};
 
 use super::provider_key::ProviderKey;
 use crate::identity::{OidcSettings, TokenAuthMethod};
@@ -33,6 +37,32 @@ pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 2] = [
     CoreJwsSigningAlgorithm::EcdsaP256Sha256,
 ];
 
+/// What Portal reads of a discovery document beyond what OpenID Connect Discovery names.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IssuerParameterMetadata {
+    /// RFC 9207: the provider names itself (`iss`) in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for IssuerParameterMetadata {}
+
+/// A discovery document, as [`discover`] reads it.
+pub type ProviderMetadata = openidconnect::ProviderMetadata<
+    IssuerParameterMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 pub type OidcClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
@@ -44,6 +74,11 @@ pub type OidcClient = CoreClient<
 
 pub struct OidcProvider {
     pub issuer: IssuerUrl,
+    /// Whether the provider said, in its discovery document, that every authorization response
+    /// names it (RFC 9207); then a response without `iss` is refused.
+    pub names_itself_in_responses: bool,
+    /// When the discovery document these came from was fetched.
+    pub discovered_at: tokio::time::Instant,
     pub client: OidcClient,
     client_id: ClientId,
     jwks_uri: JsonWebKeySetUrl,
@@ -87,9 +122,9 @@ pub fn check_transport(url: &url::Url) -> Result<(), String> {
 pub async fn discover(
     discovery_url: &str,
     http: &reqwest::Client,
-) -> Result<CoreProviderMetadata, String> {
+) -> Result<ProviderMetadata, String> {
     let issuer = issuer_of(discovery_url)?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, http)
+    let metadata = ProviderMetadata::discover_async(issuer, http)
         .await
         .map_err(|e| match e {
             DiscoveryError::Validation(message) => {
@@ -187,11 +222,15 @@ impl TokenRejection {
 
 impl OidcProvider {
     pub fn new(
-        metadata: CoreProviderMetadata,
+        metadata: ProviderMetadata,
         settings: &OidcSettings,
         redirect_uri: RedirectUrl,
+        discovered_at: tokio::time::Instant,
     ) -> OidcProvider {
         let issuer = metadata.issuer().clone();
+        let names_itself_in_responses = metadata
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported;
         let jwks_uri = metadata.jwks_uri().clone();
         let keys = Arc::new(ProviderKeys::new(
             metadata
@@ -215,6 +254,8 @@ impl OidcProvider {
         });
         OidcProvider {
             issuer,
+            names_itself_in_responses,
+            discovered_at,
             client,
             client_id,
             jwks_uri,
