@@ -27,6 +27,9 @@ pub enum PortalError {
     Invalid { field: String, message: String },
     #[error("{0} not found")]
     NotFound(String),
+    /// Someone else changed what this change was made from.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Database(#[from] DbErr),
     #[error(transparent)]
@@ -59,6 +62,10 @@ impl PortalError {
             PortalError::TooManyAttempts { seconds } => AppError::TooManyAttempts { seconds },
             PortalError::CsrfRejected => AppError::CsrfRejected,
             PortalError::Invalid { field, message } => AppError::Invalid { field, message },
+            PortalError::Conflict(message) => AppError::Invalid {
+                field: String::new(),
+                message,
+            },
             PortalError::NotFound(what) => AppError::Invalid {
                 field: String::new(),
                 message: format!("{what} no longer exists."),

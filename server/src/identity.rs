@@ -1,5 +1,5 @@
 //! The identity configuration: how people sign in, the one identity provider, and the
-//! provisioning method. Every change goes through [`Portal::replace_identity`], which checks the
+//! provisioning method. Every change goes through [`Portal::change_identity`], which checks the
 //! whole document first and writes nothing when any part of it is refused.
 
 use chrono::Utc;
@@ -30,10 +30,30 @@ pub struct IdentityDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(read_only)]
     pub updated_by: Option<String>,
-    /// Read-only, like `updated_by`.
+    /// As `GET` gives it. Sent back on `PUT`, the document replaces only the configuration it
+    /// was read from: one changed since is refused with 409. Left out, the document replaces
+    /// whatever is in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(read_only)]
     pub updated_at: Option<String>,
+}
+
+/// A change to the identity configuration: `edit` makes the new document from the configuration
+/// in force, and is applied again to the one the saving transaction reads.
+pub struct IdentityChange<'a> {
+    /// When the configuration the change was made from was saved, if the change must apply to
+    /// that configuration only (a whole document sent back).
+    pub read_at: Option<chrono::DateTime<Utc>>,
+    pub edit: &'a (dyn Fn(&IdentityConfig) -> IdentityDocument + Sync),
+}
+
+impl<'a> IdentityChange<'a> {
+    /// A change to a part of whatever configuration is in force when it is saved.
+    pub fn of(edit: &'a (dyn Fn(&IdentityConfig) -> IdentityDocument + Sync)) -> Self {
+        IdentityChange {
+            read_at: None,
+            edit,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -598,6 +618,31 @@ pub fn certificate_info(pem_text: &str) -> Result<CertificateInfo, String> {
     })
 }
 
+/// Fills in the SAML metadata that `doc` names by URL only, fetched now.
+async fn fetch_missing_metadata(
+    http: &reqwest::Client,
+    doc: &mut IdentityDocument,
+) -> Result<(), PortalError> {
+    let Some(saml) = doc
+        .sso
+        .saml
+        .as_mut()
+        .filter(|_| doc.sso.protocol == Some(SsoProtocol::Saml))
+    else {
+        return Ok(());
+    };
+    let pasted = saml
+        .metadata_xml
+        .as_deref()
+        .is_some_and(|x| !x.trim().is_empty());
+    match saml.metadata_url.clone().filter(|u| !u.trim().is_empty()) {
+        Some(url) if !pasted => saml.metadata_xml = Some(fetch_metadata(http, url.trim()).await?),
+        Some(_) => {}
+        None => saml.metadata_url = None,
+    }
+    Ok(())
+}
+
 /// Fetches IdP metadata once, on save, with a timeout and a size cap.
 async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, PortalError> {
     let field = "sso.saml.metadata_url";
@@ -753,16 +798,48 @@ impl Portal {
         load(&self.db).await
     }
 
-    /// Replaces the whole identity configuration, or changes nothing and says why. A refusal
-    /// is recorded in the audit log with the field it names.
-    #[tracing::instrument(skip_all, fields(actor = caller.user.id))]
+    /// Replaces the whole identity configuration, or changes nothing and says why. A document
+    /// that carries `updated_at` (as `GET` gave it) replaces only the configuration it was read
+    /// from: one changed since is refused, rather than silently undone.
     pub async fn replace_identity(
         &self,
         caller: &Caller,
         doc: IdentityDocument,
         correlation_id: &str,
     ) -> Result<IdentityConfig, PortalError> {
-        let outcome = self.try_replace_identity(caller, doc, correlation_id).await;
+        let read_at = match doc.updated_at.as_deref() {
+            Some(text) => Some(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| {
+                        PortalError::invalid(
+                            "updated_at",
+                            "not a time as GET /api/v1/identity gives it; send that back, or leave it out",
+                        )
+                    })?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        let change = IdentityChange {
+            read_at,
+            edit: &|_| doc.clone(),
+        };
+        self.change_identity(caller, change, correlation_id).await
+    }
+
+    /// Applies `change` to the identity configuration as its transaction reads it, so that a
+    /// change made meanwhile by another admin to another part stays; or changes nothing and says
+    /// why. A refusal is recorded in the audit log with the field it names.
+    #[tracing::instrument(skip_all, fields(actor = caller.user.id))]
+    pub async fn change_identity(
+        &self,
+        caller: &Caller,
+        change: IdentityChange<'_>,
+        correlation_id: &str,
+    ) -> Result<IdentityConfig, PortalError> {
+        let outcome = self
+            .try_change_identity(caller, change, correlation_id)
+            .await;
         if let Err(PortalError::Invalid { field, message }) = &outcome {
             audit::record(
                 &self.db,
@@ -781,36 +858,21 @@ impl Portal {
         outcome
     }
 
-    async fn try_replace_identity(
+    async fn try_change_identity(
         &self,
         caller: &Caller,
-        doc: IdentityDocument,
+        change: IdentityChange<'_>,
         correlation_id: &str,
     ) -> Result<IdentityConfig, PortalError> {
-        let mut doc = doc;
-        if let Some(saml) = doc
-            .sso
-            .saml
-            .as_mut()
-            .filter(|_| doc.sso.protocol == Some(SsoProtocol::Saml))
-        {
-            let pasted = saml
-                .metadata_xml
-                .as_deref()
-                .is_some_and(|x| !x.trim().is_empty());
-            match saml.metadata_url.clone().filter(|u| !u.trim().is_empty()) {
-                Some(url) if !pasted => {
-                    saml.metadata_xml = Some(fetch_metadata(&self.http, url.trim()).await?)
-                }
-                Some(_) => {}
-                None => saml.metadata_url = None,
-            }
-        }
-        // The provider is asked before anything is written, and outside the transaction.
+        // The providers are asked before anything is written, and outside the transaction: the
+        // SAML metadata fetched, new OIDC settings discovered.
         let release = self.config.release;
         let plan = self.config.plan;
         let in_force = load(&self.db).await?;
-        let first_look = check(doc.clone(), &in_force, release, plan)?;
+        let asked = (change.edit)(&in_force);
+        let mut first = asked.clone();
+        fetch_missing_metadata(&self.http, &mut first).await?;
+        let first_look = check(first.clone(), &in_force, release, plan)?;
         // Only new OIDC settings are checked with the provider: turning JIT off, say, must not
         // depend on Okta answering.
         let changed_oidc = first_look
@@ -828,7 +890,26 @@ impl Portal {
 
         let txn = crate::db::begin_write(&self.db).await?;
         let current = load(&txn).await?;
+        if let Some(read_at) = change.read_at.filter(|at| Some(*at) != current.updated_at) {
+            return Err(PortalError::Conflict(format!(
+                "the identity configuration was changed{}{} since this document was read ({read_at}): GET it again and make your change to that",
+                current.updated_by.as_deref().map(|who| format!(" by {who}")).unwrap_or_default(),
+                current.updated_at.map(|at| format!(" at {at}")).unwrap_or_default(),
+            )));
+        }
+        let mut doc = (change.edit)(&current);
+        if doc.sso.saml == asked.sso.saml {
+            doc.sso.saml = first.sso.saml;
+        }
         let accepted = check(doc, &current, release, plan)?;
+        // What this save asked the providers about must be what it stores.
+        let unasked_oidc = accepted.oidc != current.oidc && accepted.oidc != first_look.oidc;
+        let unfetched_saml = accepted.saml != current.saml && accepted.saml != first_look.saml;
+        if unasked_oidc || unfetched_saml {
+            return Err(PortalError::Conflict(
+                "another administrator changed the single sign-on settings while these were being saved: reload the page and save again".into(),
+            ));
+        }
         let before = (current.login_method, current.protocol, current.provisioning);
         identity_config::ActiveModel {
             id: Set(ROW),
@@ -865,7 +946,9 @@ impl Portal {
         let stored = load(&txn).await?;
         txn.commit().await?;
         if let (Some(metadata), Some(settings)) = (discovered, stored.oidc()) {
-            self.install_oidc_provider(settings, metadata);
+            if first_look.oidc.as_ref() == Some(settings) {
+                self.install_oidc_provider(settings, metadata);
+            }
         }
         Ok(stored)
     }
@@ -877,14 +960,17 @@ impl Portal {
         enabled: bool,
         correlation_id: &str,
     ) -> Result<IdentityConfig, PortalError> {
-        let current = self.identity_config().await?;
-        let mut doc = current.document();
-        doc.provisioning.method = if enabled {
-            ProvisioningMethod::SsoJit
-        } else {
-            ProvisioningMethod::Manual
+        let edit = |current: &IdentityConfig| {
+            let mut doc = current.document();
+            doc.provisioning.method = if enabled {
+                ProvisioningMethod::SsoJit
+            } else {
+                ProvisioningMethod::Manual
+            };
+            doc
         };
-        self.replace_identity(caller, doc, correlation_id).await
+        self.change_identity(caller, IdentityChange::of(&edit), correlation_id)
+            .await
     }
 }
 

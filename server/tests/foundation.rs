@@ -556,6 +556,52 @@ async fn an_admin_configures_saml_and_turns_sso_jit_on() {
 }
 
 #[tokio::test]
+async fn a_document_sent_back_after_someone_else_changed_the_configuration_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let response = app
+        .api_put(&token, "/api/v1/identity", &saml_document("manual"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Two admins read the same document; the first turns SSO JIT on.
+    let mut first = app.identity_document().await;
+    let mut second = first.clone();
+    first["provisioning"]["method"] = json!("sso_jit");
+    let response = app.api_put(&token, "/api/v1/identity", &first).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let in_force = app.identity_document().await;
+
+    // The second, from what they read, changes the entity id: it would turn JIT off again.
+    second["sso"]["saml"]["idp_entity_id"] = json!("http://www.okta.com/exk2other");
+    let response = app.api_put(&token, "/api/v1/identity", &second).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "conflict");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(ADMIN_EMAIL) && message.contains("GET it again"),
+        "{message}"
+    );
+    assert_eq!(app.identity_document().await, in_force, "nothing changed");
+
+    // A time that is not one is named; without one, the document replaces what is in force.
+    second["updated_at"] = json!("yesterday");
+    let response = app.api_put(&token, "/api/v1/identity", &second).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["field"],
+        "updated_at"
+    );
+    second.as_object_mut().unwrap().remove("updated_at");
+    let response = app.api_put(&token, "/api/v1/identity", &second).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.identity_document().await["sso"]["saml"]["idp_entity_id"],
+        "http://www.okta.com/exk2other"
+    );
+}
+
+#[tokio::test]
 async fn a_saml_certificate_that_is_not_pem_is_refused() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;

@@ -243,6 +243,7 @@ async fn get_identity(
         (status = 200, description = "The configuration now in force", body = IdentityDocument),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not an Admin, or a cookie write without its CSRF token", body = ErrorBody),
+        (status = 409, description = "The document carries `updated_at` and the configuration changed since; nothing changed", body = ErrorBody),
         (status = 422, description = "A field does not fit; nothing changed", body = ErrorBody),
     ))]
 async fn put_identity(
@@ -338,6 +339,7 @@ impl IntoResponse for ApiError {
             PortalError::NotFound(_) => {
                 (StatusCode::NOT_FOUND, "not_found", error.to_string(), None)
             }
+            PortalError::Conflict(_) => (StatusCode::CONFLICT, "conflict", error.to_string(), None),
             error if error.is_unavailable() => {
                 tracing::warn!(correlation_id, %error, "database unavailable");
                 (

@@ -21,7 +21,7 @@ use crate::auth::{
 use crate::db::entities::user;
 use crate::domain::{Email, Role};
 use crate::error::PortalError;
-use crate::identity::{jit_obstacle, IdentityConfig};
+use crate::identity::{jit_obstacle, IdentityChange, IdentityConfig};
 use crate::people;
 use crate::state::{CorrelationId, Portal};
 
@@ -385,13 +385,18 @@ impl Backend for Portal {
         let id = correlation(request);
         let result = async {
             let caller = self.page_admin_form(request, &csrf).await?;
-            let mut doc = self.identity_config().await?.document();
-            doc.login_method = if sso {
-                crate::domain::LoginMethod::Sso
-            } else {
-                crate::domain::LoginMethod::Password
+            let edit = |current: &IdentityConfig| {
+                let mut doc = current.document();
+                doc.login_method = if sso {
+                    crate::domain::LoginMethod::Sso
+                } else {
+                    crate::domain::LoginMethod::Password
+                };
+                doc
             };
-            let config = self.replace_identity(&caller, doc, &id).await?;
+            let config = self
+                .change_identity(&caller, IdentityChange::of(&edit), &id)
+                .await?;
             self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
@@ -406,34 +411,39 @@ impl Backend for Portal {
         let id = correlation(request);
         let result = async {
             let caller = self.page_admin_form(request, &csrf).await?;
-            let current = self.identity_config().await?;
-            let mut doc = current.document();
-            let text = |value: String| Some(value.trim().to_string()).filter(|v| !v.is_empty());
-            // An empty certificate box keeps the certificates in force (the page never echoes them).
-            let kept = current
-                .saml
-                .as_ref()
-                .map(|s| s.idp_certificates.clone())
-                .unwrap_or_default();
-            let certificates = match (
-                text(form.certificate.clone()),
-                text(form.metadata_xml.clone()).or(text(form.metadata_url.clone())),
-            ) {
-                (Some(pem), _) => vec![pem],
-                (None, None) => kept,
-                (None, Some(_)) => vec![],
+            let text = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            let edit = |current: &IdentityConfig| {
+                let mut doc = current.document();
+                // An empty certificate box keeps the certificates in force (the page never
+                // echoes them).
+                let kept = current
+                    .saml
+                    .as_ref()
+                    .map(|s| s.idp_certificates.clone())
+                    .unwrap_or_default();
+                let certificates = match (
+                    text(&form.certificate),
+                    text(&form.metadata_xml).or(text(&form.metadata_url)),
+                ) {
+                    (Some(pem), _) => vec![pem],
+                    (None, None) => kept,
+                    (None, Some(_)) => vec![],
+                };
+                doc.sso.protocol = Some(crate::domain::SsoProtocol::Saml);
+                doc.sso.oidc = None;
+                doc.sso.saml = Some(crate::identity::SamlSettings {
+                    idp_entity_id: text(&form.idp_entity_id),
+                    idp_sso_url: text(&form.idp_sso_url),
+                    idp_certificates: certificates,
+                    metadata_xml: text(&form.metadata_xml),
+                    metadata_url: text(&form.metadata_url),
+                    allow_idp_initiated: form.allow_idp_initiated,
+                });
+                doc
             };
-            doc.sso.protocol = Some(crate::domain::SsoProtocol::Saml);
-            doc.sso.oidc = None;
-            doc.sso.saml = Some(crate::identity::SamlSettings {
-                idp_entity_id: text(form.idp_entity_id),
-                idp_sso_url: text(form.idp_sso_url),
-                idp_certificates: certificates,
-                metadata_xml: text(form.metadata_xml),
-                metadata_url: text(form.metadata_url),
-                allow_idp_initiated: form.allow_idp_initiated,
-            });
-            let config = self.replace_identity(&caller, doc, &id).await?;
+            let config = self
+                .change_identity(&caller, IdentityChange::of(&edit), &id)
+                .await?;
             self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
@@ -555,7 +565,6 @@ impl Backend for Portal {
         let id = correlation(request);
         let result = async {
             let caller = self.page_admin_form(request, &csrf).await?;
-            let mut doc = self.identity_config().await?.document();
             let token_auth_method = match form.token_auth_method.as_str() {
                 "" | "client_secret_basic" => crate::identity::TokenAuthMethod::ClientSecretBasic,
                 "client_secret_post" => crate::identity::TokenAuthMethod::ClientSecretPost,
@@ -566,17 +575,23 @@ impl Backend for Portal {
                     ))
                 }
             };
-            doc.sso.protocol = Some(crate::domain::SsoProtocol::Oidc);
-            doc.sso.saml = None;
-            doc.sso.oidc = Some(crate::identity::OidcDocument {
-                discovery_url: form.discovery_url.trim().to_string(),
-                client_id: form.client_id.trim().to_string(),
-                // Empty keeps the stored secret (the page never shows it).
-                client_secret: Some(form.client_secret).filter(|s| !s.is_empty()),
-                client_secret_set: false,
-                token_auth_method,
-            });
-            let config = self.replace_identity(&caller, doc, &id).await?;
+            let edit = |current: &IdentityConfig| {
+                let mut doc = current.document();
+                doc.sso.protocol = Some(crate::domain::SsoProtocol::Oidc);
+                doc.sso.saml = None;
+                doc.sso.oidc = Some(crate::identity::OidcDocument {
+                    discovery_url: form.discovery_url.trim().to_string(),
+                    client_id: form.client_id.trim().to_string(),
+                    // Empty keeps the stored secret (the page never shows it).
+                    client_secret: Some(form.client_secret.clone()).filter(|s| !s.is_empty()),
+                    client_secret_set: false,
+                    token_auth_method,
+                });
+                doc
+            };
+            let config = self
+                .change_identity(&caller, IdentityChange::of(&edit), &id)
+                .await?;
             self.identity_settings_view(&config, &caller).await
         };
         result.await.map_err(|e: PortalError| e.for_page(&id))
