@@ -37,6 +37,22 @@ pub enum PortalError {
 }
 
 impl PortalError {
+    /// `error`, or when it is a unique key refusing the write (a row made meanwhile by another
+    /// admin or replica, past the check before it), the same refusal as that check's:
+    /// `field` with `message`.
+    pub fn unless_taken(
+        error: DbErr,
+        field: &str,
+        message: impl FnOnce() -> String,
+    ) -> PortalError {
+        match error.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                PortalError::invalid(field, message())
+            }
+            _ => error.into(),
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> PortalError {
         PortalError::Invalid {
             field: field.to_string(),

@@ -451,14 +451,27 @@ fn check(
 /// Checks SAML settings given by hand, or read from IdP metadata (pasted, or fetched from
 /// `metadata_url` before this runs), and returns them in their stored form.
 fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSettings, PortalError> {
+    // What the metadata said is refused under the field the admin filled in: its URL, or the
+    // pasted XML.
+    let mut from = None;
     let saml = match saml
         .metadata_xml
         .as_deref()
         .map(str::trim)
         .filter(|x| !x.is_empty())
     {
-        Some(xml) => from_metadata(xml, &saml)?,
+        Some(xml) => {
+            from = Some(match saml.metadata_url {
+                Some(_) => "sso.saml.metadata_url",
+                None => "sso.saml.metadata_xml",
+            });
+            from_metadata(xml, &saml)?
+        }
         None => saml,
+    };
+    let invalid = |field: &str, message: String| match from {
+        Some(metadata) => PortalError::invalid(metadata, format!("in the metadata, {message}")),
+        None => PortalError::invalid(field, message),
     };
     let entity_id = saml
         .idp_entity_id
@@ -466,9 +479,9 @@ fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSett
         .map(str::trim)
         .unwrap_or_default();
     if entity_id.is_empty() {
-        return Err(PortalError::invalid(
+        return Err(invalid(
             "sso.saml.idp_entity_id",
-            "the IdP entity id (Issuer) is required",
+            "the IdP entity id (Issuer) is required".into(),
         ));
     }
     let sso_url = saml
@@ -476,19 +489,21 @@ fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSett
         .as_deref()
         .map(str::trim)
         .unwrap_or_default();
-    check_web_url("sso.saml.idp_sso_url", sso_url)?;
+    check_web_url("sso.saml.idp_sso_url", sso_url).map_err(|error| match error {
+        PortalError::Invalid { field, message } => invalid(&field, message),
+        other => other,
+    })?;
     if saml.idp_certificates.is_empty() || saml.idp_certificates.len() > 2 {
-        return Err(PortalError::invalid(
+        return Err(invalid(
             "sso.saml.idp_certificates",
-            "give one signing certificate, or two during a rollover, in PEM form",
+            "give one signing certificate, or two during a rollover, in PEM form".into(),
         ));
     }
     for (index, text) in saml.idp_certificates.iter().enumerate() {
         let field = format!("sso.saml.idp_certificates[{index}]");
-        let info =
-            certificate_info(text).map_err(|message| PortalError::invalid(&field, message))?;
+        let info = certificate_info(text).map_err(|message| invalid(&field, message))?;
         if info.expires_at <= now {
-            return Err(PortalError::invalid(
+            return Err(invalid(
                 &field,
                 format!(
                     "the certificate {} expired on {}; download the current one from Okta",

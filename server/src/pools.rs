@@ -144,12 +144,13 @@ async fn name_is_free(
         .await?
         .filter(|p| Some(p.id) != except);
     match taken {
-        Some(_) => Err(PortalError::invalid(
-            "name",
-            format!("a pool named '{name}' exists already"),
-        )),
+        Some(_) => Err(PortalError::invalid("name", name_taken(name))),
         None => Ok(()),
     }
+}
+
+fn name_taken(name: &str) -> String {
+    format!("a pool named '{name}' exists already")
 }
 
 async fn set_roles(
@@ -188,14 +189,15 @@ impl Portal {
         name_is_free(&txn, &name, None).await?;
         let agent_key = new_agent_key();
         let pool = agent_pool::ActiveModel {
-            name: Set(name),
+            name: Set(name.clone()),
             is_default: Set(false),
             agent_key_hash: Set(crate::auth::digest(&agent_key)),
             created_at: Set(Utc::now()),
             ..Default::default()
         }
         .insert(&txn)
-        .await?;
+        .await
+        .map_err(|error| PortalError::unless_taken(error, "name", || name_taken(&name)))?;
         set_roles(&txn, pool.id, &new.roles).await?;
         let pool = view(&txn, pool).await?;
         audit::record_change(

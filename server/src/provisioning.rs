@@ -23,11 +23,22 @@ pub struct ExternalIdentity {
     /// The provider's immutable id for the person (SAML NameID, OIDC `sub`).
     pub subject: String,
     pub email: Option<Email>,
+    /// What the provider sent as the email when none of it is an address (cut to 254
+    /// characters), so that the refusal says so rather than that nothing came.
+    pub unusable_email: Option<String>,
     /// Whether the provider vouches that the email belongs to this person; linking an existing
     /// account by email needs it.
     pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
+}
+
+/// What to report as the email sent when `parsed` is none: `sent`, cut to 254 characters.
+pub fn unusable_email(parsed: Option<&Email>, sent: Option<&str>) -> Option<String> {
+    match (parsed, sent) {
+        (None, Some(text)) if !text.trim().is_empty() => Some(text.chars().take(254).collect()),
+        _ => None,
+    }
 }
 
 impl ExternalIdentity {
@@ -94,6 +105,8 @@ pub enum Refusal {
         SsoProtocol::Oidc => "claim 'email', which the scope 'email' asks for",
     })]
     NoEmail(SsoProtocol),
+    #[error("the identity provider sent '{0}' as the email, which is not an email address")]
+    NotAnEmail(String),
     #[error("the account for {0} is deactivated")]
     Inactive(String),
     #[error("the account for {0} is already bound to another identity at the identity provider")]
@@ -111,6 +124,7 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::NoEmail(_) => "no_email",
+            Refusal::NotAnEmail(_) => "not_an_email",
             Refusal::Inactive(_) => "inactive",
             Refusal::IdentityConflict(_) => "identity_conflict",
             Refusal::EmailNotVerified(_) => "email_not_verified",
@@ -198,7 +212,13 @@ impl JitProvisioner {
             return Ok(Admission::SignedIn(update.update(db).await?));
         }
 
-        let email = who.email.as_ref().ok_or(Refusal::NoEmail(who.protocol))?;
+        let email = who
+            .email
+            .as_ref()
+            .ok_or_else(|| match &who.unusable_email {
+                Some(sent) => Refusal::NotAnEmail(sent.clone()),
+                None => Refusal::NoEmail(who.protocol),
+            })?;
         if let Some(account) = email_holder {
             // Bound to someone else at this same provider: the provider and Portal disagree
             // about who holds the address, and an admin sorts it out. Bound at another provider:
@@ -311,6 +331,7 @@ mod tests {
             provider: "saml:http://www.okta.com/exk1".into(),
             subject: "00u1".into(),
             email: email.map(|e| Email::parse(e).unwrap()),
+            unusable_email: None,
             email_verified: true,
             first_name: first.into(),
             last_name: last.into(),

@@ -307,6 +307,7 @@ async fn another_default_pool_receives_new_jit_accounts() {
         provider: "saml:test".into(),
         subject: "00u1".into(),
         email: Some(portal::domain::Email::parse("new@example.test").unwrap()),
+        unusable_email: None,
         email_verified: true,
         first_name: "New".into(),
         last_name: "Person".into(),
@@ -404,6 +405,49 @@ async fn the_default_pool_cannot_be_deleted_and_a_pool_with_members_asks_first()
     )
     .await;
     refused(duplicate, "name").await;
+}
+
+#[tokio::test]
+async fn the_same_pool_or_person_added_by_several_admins_at_once_is_made_once_and_the_rest_told_why(
+) {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    // All at once: on PostgreSQL, past each one's check, the unique key decides.
+    let at_once = |path: &str, body: &Value| {
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let request = Client::new()
+                .post(app.url(path))
+                .bearer_auth(&token)
+                .json(body);
+            requests.spawn(async move { request.send().await.unwrap() });
+        }
+        requests.join_all()
+    };
+    for (path, body, field, message) in [
+        (
+            "/api/v1/pools",
+            json!({ "name": "Night shift" }),
+            "name",
+            "a pool named 'Night shift' exists already",
+        ),
+        (
+            "/api/v1/users",
+            json!({ "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com" }),
+            "email",
+            "grace@example.com already has an account",
+        ),
+    ] {
+        let mut made = 0;
+        for response in at_once(path, &body).await {
+            if response.status() == StatusCode::CREATED {
+                made += 1;
+            } else {
+                assert_eq!(refused(response, field).await, message);
+            }
+        }
+        assert_eq!(made, 1, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -151,6 +151,41 @@ async fn one_address_trying_passwords_fast_is_told_to_wait() {
     );
 }
 
+/// The session cookie a sign-in set.
+fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("portal_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn signing_in_ends_the_session_the_browser_held_before() {
+    let app = TestApp::spawn().await;
+    let before = session_cookie(&app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    let after = session_cookie(&app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    assert_ne!(before, after);
+    assert_eq!(app.session_count().await, 1);
+    let me_with = |cookie: String| {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/me"))
+            .header(header::COOKIE, cookie)
+            .send()
+    };
+    assert_eq!(
+        me_with(before).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me_with(after).await.unwrap().status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn admin_signs_in_and_me_answers_who_they_are() {
     let app = TestApp::spawn().await;

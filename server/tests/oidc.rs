@@ -1382,6 +1382,20 @@ async fn no_email_from_the_provider_is_refused_naming_the_scope_not_saml_attribu
 }
 
 #[tokio::test]
+async fn an_email_claim_that_is_not_an_address_is_refused_saying_so() {
+    let oidc = Oidc::start(true).await;
+    let spec = TokenSpec::edit(|_, claims| {
+        claims["email"] = json!("ada");
+    });
+    let response = oidc.sign_in(&ada(), spec).await;
+    let page = oidc
+        .assert_refused(response, StatusCode::FORBIDDEN, "not_an_email", 1)
+        .await;
+    assert!(page.contains("is not an email address"), "{page}");
+    assert!(!page.contains("grants the email scope"), "{page}");
+}
+
+#[tokio::test]
 async fn the_sign_in_page_offers_okta_over_oidc() {
     let oidc = Oidc::start(true).await;
     let info: Value = oidc.app.portal_login_page().await;

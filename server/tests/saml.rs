@@ -526,6 +526,35 @@ async fn with_jit_off_a_new_person_is_refused_with_a_page_saying_to_ask_an_admin
 }
 
 #[tokio::test]
+async fn an_email_name_id_that_is_not_an_address_gives_way_to_the_email_attribute() {
+    let saml = Saml::start(true, true).await;
+    // An emailAddress NameID mapped to the Okta username.
+    let mut spec = saml.spec("ada");
+    spec.attributes
+        .push(("email".into(), "ada.lovelace@example.com".into()));
+    let response = saml.post_spec(&spec).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    assert!(saml.account("ada.lovelace@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn an_email_that_is_not_an_address_is_refused_saying_so() {
+    let saml = Saml::start(true, true).await;
+    let mut spec = saml.spec("00u1username");
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    spec.attributes.push(("email".into(), "ada".into()));
+    let page = saml
+        .assert_refused("not_an_email", saml.post_spec(&spec).await, 1)
+        .await;
+    assert!(page.contains("is not an email address"), "{page}");
+    assert!(
+        page.contains("&#39;ada&#39;") || page.contains("'ada'"),
+        "{page}"
+    );
+    assert!(!page.contains("did not send your email"), "{page}");
+}
+
+#[tokio::test]
 async fn no_email_in_the_assertion_is_refused_naming_the_missing_attribute() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("00u1noemail");
@@ -1938,6 +1967,29 @@ async fn metadata_without_a_signing_certificate_or_with_an_expired_one_is_refuse
     assert_eq!(error["field"], "sso.saml.idp_certificates[0]");
     assert!(
         error["message"].as_str().unwrap().contains("expired"),
+        "{error}"
+    );
+    // The same certificate in pasted metadata is refused under the field the admin filled in.
+    use base64::Engine;
+    let b64 = |der: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(der);
+    let expired_der = openssl::x509::X509::from_pem(expired_certificate_pem().as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let idp = TestIdp::new("http://www.okta.com/exk1stale");
+    let metadata = idp.metadata_xml("https://example.okta.com/app/x/sso/saml");
+    let stale = metadata.replace(&b64(idp.cert.to_der().unwrap()), &b64(expired_der));
+    assert_ne!(stale, metadata);
+    let doc = json!({ "login_method": "password", "sso": { "protocol": "saml", "saml": { "metadata_xml": stale } }, "provisioning": { "method": "manual" } });
+    let response = app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["field"], "sso.saml.metadata_xml");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("in the metadata, the certificate"),
         "{error}"
     );
     assert_eq!(

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, QueryFilter, SqlErr,
+    EntityTrait, QueryFilter,
 };
 use serde::Deserialize;
 
@@ -79,11 +79,9 @@ impl Portal {
         let first_name = required_name("first_name", &new.first_name)?;
         let last_name = required_name("last_name", &new.last_name)?;
         let txn = crate::db::begin_write(&self.db).await?;
+        let taken = || format!("{email} already has an account");
         if crate::people::find_by_email(&txn, &email).await?.is_some() {
-            return Err(PortalError::invalid(
-                "email",
-                format!("{email} already has an account"),
-            ));
+            return Err(PortalError::invalid("email", taken()));
         }
         let pools = existing_pools(&txn, &new.pools).await?;
         let account = user::ActiveModel {
@@ -98,7 +96,8 @@ impl Portal {
             ..Default::default()
         }
         .insert(&txn)
-        .await?;
+        .await
+        .map_err(|error| PortalError::unless_taken(error, "email", taken))?;
         set_direct_roles(&txn, account.id, &new.roles).await?;
         set_pools(&txn, account.id, &pools).await?;
         audit::record_change(
@@ -167,14 +166,11 @@ impl Portal {
             let email = Email::parse(text).map_err(|m| PortalError::invalid("email", m))?;
             if email.as_str() != account.email {
                 let taken = || {
-                    PortalError::invalid(
-                        "email",
-                        format!("{email} is the address of another account: remove that account or change its address first."),
-                    )
+                    format!("{email} is the address of another account: remove that account or change its address first.")
                 };
                 let holder = crate::people::find_by_email(&txn, &email).await?;
                 if holder.is_some_and(|holder| holder.id != id) {
-                    return Err(taken());
+                    return Err(PortalError::invalid("email", taken()));
                 }
                 let mut update: user::ActiveModel = account.into();
                 update.email = Set(email.as_str().to_string());
@@ -183,10 +179,7 @@ impl Portal {
                 account = update
                     .update(&txn)
                     .await
-                    .map_err(|error| match error.sql_err() {
-                        Some(SqlErr::UniqueConstraintViolation(_)) => taken(),
-                        _ => error.into(),
-                    })?;
+                    .map_err(|error| PortalError::unless_taken(error, "email", taken))?;
             }
         }
         let unlinked = change.unlink_sso_identity && account.idp_subject.is_some();

@@ -328,9 +328,18 @@ impl Backend for Portal {
                 return Err(AppError::TooManyAttempts { seconds });
             }
         }
-        self.password_sign_in(&email, password, &id)
+        let cookies = self
+            .password_sign_in(&email, password, &id)
             .await
-            .map_err(|e| e.for_page(&id))
+            .map_err(|e| e.for_page(&id))?;
+        // The session this browser held before (someone else's on a shared computer) ends now,
+        // not when it would have expired.
+        if let Some(previous) = session::read_cookie(&request.headers, session::COOKIE) {
+            session::end(&self.db, &previous)
+                .await
+                .map_err(|e| PortalError::from(e).for_page(&id))?;
+        }
+        Ok(cookies)
     }
 
     async fn sign_out(&self, request: &Parts, csrf: String) -> Result<SetCookies, AppError> {

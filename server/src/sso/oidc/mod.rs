@@ -747,11 +747,13 @@ async fn identity_of(
                 .map(|n| n.to_string())
         });
     }
+    let parsed = email.as_deref().and_then(|e| Email::parse(e).ok());
     Ok(ExternalIdentity {
         protocol: SsoProtocol::Oidc,
         provider: format!("oidc:{}", provider.issuer.as_str()),
         subject: claims.subject().to_string(),
-        email: email.as_deref().and_then(|e| Email::parse(e).ok()),
+        unusable_email: crate::provisioning::unusable_email(parsed.as_ref(), email.as_deref()),
+        email: parsed,
         // Linking an existing account by email needs the provider's word that the address is
         // this person's; an absent claim is not that word.
         email_verified: email_verified == Some(true),

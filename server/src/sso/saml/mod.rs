@@ -486,17 +486,21 @@ async fn verify_assertion(
 }
 
 /// Maps the assertion to the person: NameID is the immutable subject; the email is the NameID
-/// when its format is emailAddress, else the `email` attribute (Okta's attribute statements).
+/// when its format is emailAddress and it is an address, else the `email` attribute (Okta's
+/// attribute statements).
 fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdentity {
     let from_name_id = (verified.name_id_format.as_deref() == Some(EMAIL_NAME_ID))
         .then_some(verified.name_id.as_str());
-    let email = from_name_id
-        .or_else(|| verified.attribute("email"))
-        .and_then(|text| Email::parse(text).ok());
+    let sent: Vec<&str> = [from_name_id, verified.attribute("email")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let email = sent.iter().find_map(|text| Email::parse(text).ok());
     ExternalIdentity {
         protocol: SsoProtocol::Saml,
         provider: format!("saml:{}", trust.idp_entity_id),
         subject: verified.name_id.clone(),
+        unusable_email: crate::provisioning::unusable_email(email.as_ref(), sent.first().copied()),
         email,
         // The identity provider is the authority for the addresses it asserts over SAML.
         email_verified: true,
