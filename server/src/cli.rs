@@ -37,6 +37,22 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The way back in for whoever runs Portal's server.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Make EMAIL an active Admin with a new password, printed once (the account is created if
+    /// there is none). Its sessions end and its password lock is lifted. For when no admin can
+    /// sign in: SSO broken, the password forgotten, the admin demoted or deactivated.
+    Reset {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,6 +75,9 @@ pub async fn run() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config, cli.demo).await,
         Command::Token { action } => token(config, action).await,
+        Command::Admin {
+            action: AdminAction::Reset { email },
+        } => reset_admin(config, &email).await,
     }
 }
 
@@ -97,6 +116,39 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> anyhow::Result<()> {
         "Portal is listening"
     );
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn reset_admin(config: Config, email: &str) -> anyhow::Result<()> {
+    use sea_orm::TransactionTrait;
+    let email = Email::parse(email).map_err(anyhow::Error::msg)?;
+    let db = crate::db::connect_and_migrate(&config.database_url).await?;
+    let password = crate::auth::password::generate();
+    let hash = crate::auth::password::hash(password.clone()).await?;
+    let txn = db.begin().await?;
+    let account = people::restore_admin(&txn, &email, hash).await?;
+    crate::auth::session::end_all_for(&txn, account.id).await?;
+    let correlation = crate::state::CorrelationId::new();
+    audit::record(
+        &txn,
+        AuditEvent {
+            actor_id: None,
+            actor: "portal admin reset",
+            action: "account.admin_reset",
+            target: &account.email,
+            outcome: Outcome::Success,
+            details: serde_json::json!({ "via": "cli" }),
+            correlation_id: &correlation.0,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    eprintln!(
+        "{} is an active Admin again and signs in at {}/login with this password, shown only now:",
+        account.email,
+        config.public_url.as_str().trim_end_matches('/')
+    );
+    println!("{password}");
     Ok(())
 }
 

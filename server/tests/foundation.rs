@@ -941,6 +941,53 @@ async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
 }
 
 #[tokio::test]
+async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
+    // Locked out every way at once: deactivated, Admin taken away, password locked.
+    for _ in 0..10 {
+        app.sign_in(ADMIN_EMAIL, "not the admin password").await;
+    }
+    let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
+    let admin = portal::people::find_by_email(&app.portal.db, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(admin.sign_in_locked_until.is_some());
+    let mut out: portal::db::entities::user::ActiveModel = admin.clone().into();
+    out.active = Set(false);
+    out.update(&app.portal.db).await.unwrap();
+    portal::db::entities::user_role::Entity::delete_many()
+        .exec(&app.portal.db)
+        .await
+        .unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(["admin", "reset", "--email", ADMIN_EMAIL])
+        .env("PORTAL_DATABASE_URL", &app.database_url)
+        .env_remove("PORTAL_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    let password = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert!(password.len() >= 20, "a generated password");
+
+    assert_eq!(
+        app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone"
+    );
+    let response = app.sign_in(ADMIN_EMAIL, &password).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    let me: Value = app.me().await.json().await.unwrap();
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(app.user_count().await, 1, "the same account");
+    assert!(app.audited("account.admin_reset", "success").await);
+}
+
+#[tokio::test]
 async fn the_janitor_removes_expired_sessions_and_keeps_live_ones() {
     let app = TestApp::spawn().await;
     app.sign_in_as_admin().await;

@@ -426,6 +426,57 @@ pub enum FirstAdmin {
     },
 }
 
+/// Makes the account at `email` an active Admin that signs in with the password `hash` is of,
+/// its lock lifted; creates the account when there is none. The first start's admin, and the
+/// operator's way back in (`portal admin reset`).
+pub async fn restore_admin(
+    txn: &impl ConnectionTrait,
+    email: &Email,
+    hash: crate::db::entities::user::HashedPassword,
+) -> Result<user::Model, DbErr> {
+    let account = match find_by_email(txn, email).await? {
+        Some(found) => {
+            let mut account: user::ActiveModel = found.into();
+            account.password_hash = Set(Some(hash));
+            account.active = Set(true);
+            account.failed_sign_ins = Set(0);
+            account.sign_in_locked_until = Set(None);
+            account.update(txn).await?
+        }
+        None => {
+            user::ActiveModel {
+                email: Set(email.as_str().to_string()),
+                email_normalized: Set(email.normalized()),
+                first_name: Set("Portal".into()),
+                last_name: Set("Admin".into()),
+                source: Set(AccountSource::Manual.as_str().into()),
+                jit_provisioned: Set(false),
+                active: Set(true),
+                password_hash: Set(Some(hash)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?
+        }
+    };
+    let admin = role_id(txn, Role::Admin).await?;
+    // An account that was an admin before holds the role already.
+    if user_role::Entity::find_by_id((account.id, admin))
+        .one(txn)
+        .await?
+        .is_none()
+    {
+        user_role::ActiveModel {
+            user_id: Set(account.id),
+            role_id: Set(admin),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(account)
+}
+
 /// With no admin in the database, creates the local admin from `PORTAL_ADMIN_EMAIL` and
 /// `PORTAL_ADMIN_PASSWORD`, generating a password when none is configured. Runs inside the start-up transaction ([`crate::db::begin_setup`]), so replicas starting at once
 /// make one admin between them.
@@ -448,47 +499,9 @@ pub async fn ensure_first_admin(
         None => (password::generate(), true),
     };
     let hash = password::hash(password.clone()).await?;
-    let existing = find_by_email(txn, &email).await?;
-    let account = match existing {
-        // No admin exists but the configured email has an account: it becomes the admin, with
-        // the configured password. This is how an operator recovers a portal with no admin.
-        Some(found) => {
-            let mut account: user::ActiveModel = found.into();
-            account.password_hash = Set(Some(hash));
-            account.active = Set(true);
-            account.update(txn).await?
-        }
-        None => {
-            user::ActiveModel {
-                email: Set(email.as_str().to_string()),
-                email_normalized: Set(email.normalized()),
-                first_name: Set("Portal".into()),
-                last_name: Set("Admin".into()),
-                source: Set(AccountSource::Manual.as_str().into()),
-                jit_provisioned: Set(false),
-                active: Set(true),
-                password_hash: Set(Some(hash)),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await?
-        }
-    };
-    let admin = role_id(txn, Role::Admin).await?;
-    // A deactivated admin found at the configured email holds the role already.
-    if user_role::Entity::find_by_id((account.id, admin))
-        .one(txn)
-        .await?
-        .is_none()
-    {
-        user_role::ActiveModel {
-            user_id: Set(account.id),
-            role_id: Set(admin),
-        }
-        .insert(txn)
-        .await?;
-    }
+    // No admin exists but the configured email has an account: it becomes the admin, with
+    // the configured password. This is how an operator recovers a portal with no admin.
+    let account = restore_admin(txn, &email, hash).await?;
     Ok(FirstAdmin::Created {
         email: account.email,
         generated_password: generated.then_some(password),
