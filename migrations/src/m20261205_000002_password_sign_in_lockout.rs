@@ -1,8 +1,14 @@
-//! Counts an account's failed password sign-ins in a row, and when too many have failed, until
-//! when the password is not even checked. On the account itself, so that every replica sees it
-//! and a restart does not forget it.
+//! Counts the failed password sign-ins in a row for each email typed, and when too many have
+//! failed, until when the password is not even checked. Keyed by the email as typed (lower-cased),
+//! not by account, so that an address without an account locks the same way and the lock tells
+//! nobody which addresses have one; in the database, so that every replica sees it and a
+//! restart does not forget it.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    integer, string, timestamp_with_time_zone, timestamp_with_time_zone_null,
+};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -10,49 +16,35 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // One column at a time: SQLite alters a table one change per statement.
-        m.alter_table(
-            Table::alter()
-                .table(Users::Table)
-                .add_column(
-                    ColumnDef::new(Users::FailedSignIns)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
-                .to_owned(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table(Users::Table)
-                .add_column(
-                    ColumnDef::new(Users::SignInLockedUntil)
-                        .timestamp_with_time_zone()
-                        .null(),
-                )
-                .to_owned(),
-        )
-        .await
+        let create = Table::create()
+            .table(PasswordFailures::Table)
+            .col(string(PasswordFailures::EmailNormalized).primary_key())
+            .col(integer(PasswordFailures::Failures))
+            .col(timestamp_with_time_zone_null(PasswordFailures::LockedUntil))
+            .col(timestamp_with_time_zone(PasswordFailures::LastFailureAt))
+            .to_owned();
+        match m.get_database_backend() {
+            // Keyed by text: stored by that key, as the other such tables are.
+            DbBackend::Sqlite => {
+                let sql = format!("{} WITHOUT ROWID", create.to_string(SqliteQueryBuilder));
+                m.get_connection().execute_unprepared(&sql).await?;
+                Ok(())
+            }
+            _ => m.create_table(create).await,
+        }
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for column in [Users::SignInLockedUntil, Users::FailedSignIns] {
-            m.alter_table(
-                Table::alter()
-                    .table(Users::Table)
-                    .drop_column(column)
-                    .to_owned(),
-            )
-            .await?;
-        }
-        Ok(())
+        m.drop_table(Table::drop().table(PasswordFailures::Table).to_owned())
+            .await
     }
 }
 
 #[derive(DeriveIden)]
-enum Users {
+enum PasswordFailures {
     Table,
-    FailedSignIns,
-    SignInLockedUntil,
+    EmailNormalized,
+    Failures,
+    LockedUntil,
+    LastFailureAt,
 }

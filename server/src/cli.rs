@@ -120,12 +120,12 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 async fn reset_admin(config: Config, email: &str) -> anyhow::Result<()> {
-    use sea_orm::TransactionTrait;
     let email = Email::parse(email).map_err(anyhow::Error::msg)?;
     let db = crate::db::connect_and_migrate(&config.database_url).await?;
     let password = crate::auth::password::generate();
     let hash = crate::auth::password::hash(password.clone()).await?;
-    let txn = db.begin().await?;
+    // A writer's transaction, queued behind a running server's writes.
+    let txn = crate::db::begin_write(&db).await?;
     let account = people::restore_admin(&txn, &email, hash).await?;
     crate::auth::session::end_all_for(&txn, account.id).await?;
     let correlation = crate::state::CorrelationId::new();

@@ -3,7 +3,9 @@
 //! whole document first and writes nothing when any part of it is refused.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -461,10 +463,7 @@ fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSett
         .filter(|x| !x.is_empty())
     {
         Some(xml) => {
-            from = Some(match saml.metadata_url {
-                Some(_) => "sso.saml.metadata_url",
-                None => "sso.saml.metadata_xml",
-            });
+            from = Some(metadata_field(&saml));
             from_metadata(xml, &saml)?
         }
         None => saml,
@@ -528,14 +527,19 @@ fn check_saml(saml: SamlSettings, now: chrono::DateTime<Utc>) -> Result<SamlSett
     })
 }
 
-/// Reads the entity id, the HTTP-Redirect SSO URL and the signing certificates from IdP
-/// metadata, as Okta's "Identity Provider metadata" link serves it.
-fn from_metadata(xml: &str, given: &SamlSettings) -> Result<SamlSettings, PortalError> {
-    let field = if given.metadata_url.is_some() {
+/// The field that took the metadata: its URL, or the pasted XML.
+fn metadata_field(given: &SamlSettings) -> &'static str {
+    if given.metadata_url.is_some() {
         "sso.saml.metadata_url"
     } else {
         "sso.saml.metadata_xml"
-    };
+    }
+}
+
+/// Reads the entity id, the HTTP-Redirect SSO URL and the signing certificates from IdP
+/// metadata, as Okta's "Identity Provider metadata" link serves it.
+fn from_metadata(xml: &str, given: &SamlSettings) -> Result<SamlSettings, PortalError> {
+    let field = metadata_field(given);
     let upper = xml.to_ascii_uppercase();
     if upper.contains("<!DOCTYPE") || upper.contains("<!ENTITY") {
         return Err(PortalError::invalid(
@@ -904,6 +908,16 @@ impl Portal {
         };
 
         let txn = crate::db::begin_write(&self.db).await?;
+        // On PostgreSQL, a second save waits here for the first to commit, then reads what it
+        // wrote (SQLite's writers queue at BEGIN already).
+        identity_config::Entity::update_many()
+            .col_expr(
+                identity_config::Column::Id,
+                sea_orm::sea_query::Expr::col(identity_config::Column::Id),
+            )
+            .filter(identity_config::Column::Id.eq(ROW))
+            .exec(&txn)
+            .await?;
         let current = load(&txn).await?;
         if let Some(read_at) = change.read_at.filter(|at| Some(*at) != current.updated_at) {
             return Err(PortalError::Conflict(format!(

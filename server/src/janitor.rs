@@ -1,14 +1,20 @@
-//! Deletes what has expired: sessions, outstanding SAML requests, the SAML replay cache and
-//! OIDC login state. Every check already ignores expired rows; this keeps the tables small.
+//! Deletes what has expired: sessions, outstanding SAML requests, the SAML replay cache, OIDC
+//! login state, and the password failures of emails quiet for [`FAILURES_KEPT`]. Every check
+//! already ignores expired rows; this keeps the tables small.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use crate::db::entities::{oidc_login, saml_assertion_seen, saml_request, session};
+use crate::db::entities::{
+    oidc_login, password_failure, saml_assertion_seen, saml_request, session,
+};
 
 pub const EVERY: Duration = Duration::from_secs(600);
+/// How long the failed password sign-ins counted for an email are kept after the last of them
+/// (far beyond the lock they may have set).
+pub const FAILURES_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// Removes every row whose expiry is before `now`; returns how many went.
 pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
@@ -30,6 +36,11 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64,
         .rows_affected;
     removed += oidc_login::Entity::delete_many()
         .filter(oidc_login::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    removed += password_failure::Entity::delete_many()
+        .filter(password_failure::Column::LastFailureAt.lt(now - FAILURES_KEPT))
         .exec(db)
         .await?
         .rows_affected;

@@ -331,17 +331,22 @@ impl Portal {
             .ok_or_else(|| {
                 PortalError::invalid("user_id", format!("there is no user {user_id}"))
             })?;
-        let already = pool_member::Entity::find_by_id((pool_id, user_id))
-            .one(&txn)
-            .await?
-            .is_some();
-        if !already {
-            pool_member::ActiveModel {
-                pool_id: Set(pool_id),
-                user_id: Set(user_id),
-            }
-            .insert(&txn)
-            .await?;
+        // Already a member (added by another admin a moment ago, say): nothing to do.
+        let added = pool_member::Entity::insert(pool_member::ActiveModel {
+            pool_id: Set(pool_id),
+            user_id: Set(user_id),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                pool_member::Column::PoolId,
+                pool_member::Column::UserId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if added == 1 {
             audit::record_change(
                 &txn,
                 caller,

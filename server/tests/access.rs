@@ -448,6 +448,37 @@ async fn the_same_pool_or_person_added_by_several_admins_at_once_is_made_once_an
         }
         assert_eq!(made, 1, "{path}");
     }
+    // One membership added by several admins at once: each is told it is done, and it is
+    // audited once.
+    let pools: Value = ok_json(app.api_get(&token, "/api/v1/pools").await, StatusCode::OK).await;
+    let pool = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Night shift")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let users: Value = ok_json(app.api_get(&token, "/api/v1/users").await, StatusCode::OK).await;
+    let grace = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "grace@example.com")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/pools/{pool}/members");
+    for response in at_once(&path, &json!({ "user_id": grace })).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let added = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "pool.member_added")
+        .count();
+    assert_eq!(added, 1);
 }
 
 #[tokio::test]

@@ -57,38 +57,44 @@ async fn a_start_recovers_the_configured_admin_when_it_was_deactivated() {
     assert_eq!(me["roles"], json!(["admin"]));
 }
 
-/// The admin's failed password sign-ins in a row, as stored.
-async fn failures_in_a_row(app: &TestApp) -> i32 {
-    let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
-    portal::people::find_by_email(&app.portal.db, &email)
+/// The failed password sign-ins in a row stored for `email`, and until when it is locked.
+async fn failures(app: &TestApp, email: &str) -> (i32, Option<chrono::DateTime<chrono::Utc>>) {
+    let key = portal::domain::Email::parse(email).unwrap().normalized();
+    portal::db::entities::password_failure::Entity::find_by_id(key)
+        .one(&app.portal.db)
         .await
         .unwrap()
-        .unwrap()
-        .failed_sign_ins
+        .map_or((0, None), |row| (row.failures, row.locked_until))
 }
 
 #[tokio::test]
-async fn ten_wrong_passwords_in_a_row_lock_the_accounts_password_sign_in_for_a_quarter_hour() {
+async fn ten_wrong_passwords_in_a_row_lock_the_emails_password_sign_in_for_a_quarter_hour() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    // The limit per address off, so that only the account's count is at work.
+    // The limit per address off, so that only the count per email is at work.
     let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
-    let wrong = async || {
-        let response = app.sign_in(ADMIN_EMAIL, "not the admin password").await;
+    let wrong = async |email: &str| {
+        let response = app.sign_in(email, "not the admin password").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(!has_session_cookie(&response));
     };
     // A sign-in that works starts the count again.
     for _ in 0..9 {
-        wrong().await;
+        wrong(ADMIN_EMAIL).await;
     }
-    assert_eq!(failures_in_a_row(&app).await, 9);
+    assert_eq!(failures(&app, ADMIN_EMAIL).await, (9, None));
     assert!(has_session_cookie(
         &app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
     ));
-    assert_eq!(failures_in_a_row(&app).await, 0);
+    assert_eq!(failures(&app, ADMIN_EMAIL).await, (0, None));
 
-    for _ in 0..10 {
-        wrong().await;
+    // Typed in another case, it is the same email.
+    for n in 0..10 {
+        wrong(&if n % 2 == 0 {
+            ADMIN_EMAIL.to_uppercase()
+        } else {
+            ADMIN_EMAIL.to_string()
+        })
+        .await;
     }
     let sessions = app.session_count().await;
     let locked = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -106,48 +112,72 @@ async fn ten_wrong_passwords_in_a_row_lock_the_accounts_password_sign_in_for_a_q
         .contains(&"locked after repeated failed sign-ins".to_string()));
 
     // A quarter of an hour later.
-    let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
-    let admin = portal::people::find_by_email(&app.portal.db, &email)
-        .await
-        .unwrap()
-        .unwrap();
-    let until = admin.sign_in_locked_until.expect("locked");
-    let from_now = until - chrono::Utc::now();
+    let (count, until) = failures(&app, ADMIN_EMAIL).await;
+    assert_eq!(count, 0, "the count starts again with the lock");
+    let from_now = until.expect("locked") - chrono::Utc::now();
     assert!(
         from_now > chrono::TimeDelta::minutes(14) && from_now <= chrono::TimeDelta::minutes(15),
         "{from_now}"
     );
-    let mut later: portal::db::entities::user::ActiveModel = admin.into();
-    later.sign_in_locked_until = Set(Some(chrono::Utc::now() - chrono::TimeDelta::seconds(1)));
+    let key = portal::domain::Email::parse(ADMIN_EMAIL)
+        .unwrap()
+        .normalized();
+    let row = portal::db::entities::password_failure::Entity::find_by_id(key)
+        .one(&app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut later: portal::db::entities::password_failure::ActiveModel = row.into();
+    later.locked_until = Set(Some(chrono::Utc::now() - chrono::TimeDelta::seconds(1)));
     later.update(&app.portal.db).await.unwrap();
     assert!(has_session_cookie(
         &app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
     ));
+    assert_eq!(failures(&app, ADMIN_EMAIL).await, (0, None));
+}
+
+#[tokio::test]
+async fn the_lock_answers_an_email_without_an_account_as_it_answers_one_with() {
+    let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
+    app.person_with_role("sso.only@example.com", Role::User)
+        .await;
+    let mut answers = Vec::new();
+    for email in [ADMIN_EMAIL, "sso.only@example.com", "nobody@example.com"] {
+        for _ in 0..10 {
+            let response = app.sign_in(email, "a guessed password").await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{email}");
+        }
+        let response = app.sign_in(email, "a guessed password").await;
+        answers.push((response.status(), server_fn_error(response).await));
+    }
+    let locked = (
+        StatusCode::TOO_MANY_REQUESTS,
+        AppError::SignInLocked { minutes: 15 },
+    );
+    assert_eq!(answers, vec![locked.clone(), locked.clone(), locked]);
 }
 
 #[tokio::test]
 async fn one_address_trying_passwords_fast_is_told_to_wait() {
     let app = TestApp::spawn().await;
-    // Unknown accounts: each still costs a password check, and none of them locks.
+    // Other emails: each still costs a password check.
     for n in 0..20 {
         let response = app
             .sign_in(&format!("nobody{n}@example.com"), "a guessed password")
             .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
     }
-    let users = app.user_count().await;
-    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let response = app.sign_in(ADMIN_EMAIL, "a guessed password").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(!has_session_cookie(&response));
     match server_fn_error(response).await {
         AppError::TooManyAttempts { seconds } => assert!((1..=2).contains(&seconds), "{seconds}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(app.user_count().await, users);
     assert_eq!(
-        failures_in_a_row(&app).await,
-        0,
-        "the account was not tried"
+        failures(&app, ADMIN_EMAIL).await,
+        (0, None),
+        "the password was not tried"
     );
 }
 
@@ -637,6 +667,34 @@ async fn a_document_sent_back_after_someone_else_changed_the_configuration_is_re
 }
 
 #[tokio::test]
+async fn of_several_documents_sent_back_at_once_from_one_read_one_is_stored() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let response = app
+        .api_put(&token, "/api/v1/identity", &saml_document("manual"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let read = app.identity_document().await;
+    // On PostgreSQL the saves run side by side; each must see the one that committed first.
+    let mut saves = tokio::task::JoinSet::new();
+    for n in 0..6 {
+        let mut doc = read.clone();
+        doc["sso"]["saml"]["idp_entity_id"] = json!(format!("http://www.okta.com/exk{n}"));
+        let request = reqwest::Client::new()
+            .put(app.url("/api/v1/identity"))
+            .bearer_auth(&token)
+            .json(&doc);
+        saves.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let mut statuses = saves.join_all().await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [vec![StatusCode::OK], vec![StatusCode::CONFLICT; 5]].concat()
+    );
+}
+
+#[tokio::test]
 async fn a_saml_certificate_that_is_not_pem_is_refused() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
@@ -944,16 +1002,19 @@ async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
 async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
-    // Locked out every way at once: deactivated, Admin taken away, password locked.
+    // A session held somewhere, then locked out every way at once: deactivated, Admin taken
+    // away, password locked.
+    app.sign_in_as_admin().await;
+    assert_eq!(app.session_count().await, 1);
     for _ in 0..10 {
         app.sign_in(ADMIN_EMAIL, "not the admin password").await;
     }
+    assert!(failures(&app, ADMIN_EMAIL).await.1.is_some());
     let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
     let admin = portal::people::find_by_email(&app.portal.db, &email)
         .await
         .unwrap()
         .unwrap();
-    assert!(admin.sign_in_locked_until.is_some());
     let mut out: portal::db::entities::user::ActiveModel = admin.clone().into();
     out.active = Set(false);
     out.update(&app.portal.db).await.unwrap();
@@ -973,6 +1034,12 @@ async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
     assert!(stderr.contains("shown only now"), "{stderr}");
     let password = String::from_utf8(output.stdout).unwrap().trim().to_string();
     assert!(password.len() >= 20, "a generated password");
+    assert_eq!(app.session_count().await, 0, "its sessions ended");
+    assert_eq!(
+        failures(&app, ADMIN_EMAIL).await,
+        (0, None),
+        "the lock lifted"
+    );
 
     assert_eq!(
         app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
@@ -1419,8 +1486,6 @@ async fn sqlite_rows(db: &sea_orm::DatabaseConnection, tables: &[&str]) -> Vec<S
     rows
 }
 
-/// The names of `tables` that SQLite stores by their key (`WITHOUT ROWID`), and of every index
-/// on them, each sorted.
 /// Which way to migrate, and how many steps (all when `None`).
 enum Step {
     Up(Option<u32>),
@@ -1439,6 +1504,8 @@ async fn migrate(db: &sea_orm::DatabaseConnection, step: Step) {
     txn.commit().await.unwrap();
 }
 
+/// The names of `tables` that SQLite stores by their key (`WITHOUT ROWID`), and of every index
+/// on them, each sorted.
 async fn sqlite_layout(
     db: &sea_orm::DatabaseConnection,
     tables: &[&str],

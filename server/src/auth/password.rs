@@ -1,7 +1,7 @@
 //! Local passwords, hashed with Argon2id (the `argon2` crate's defaults, OWASP's minimum).
 //! Hashing is CPU work and memory (19 MiB each): it runs on the blocking pool, as many at once
-//! as there are cores, the rest waiting their turn. An account whose password was mistyped
-//! [`FAILURES_BEFORE_LOCK`] times in a row takes no password for [`LOCK_FOR`].
+//! as there are cores, the rest waiting their turn. After [`FAILURES_BEFORE_LOCK`] wrong
+//! passwords in a row for one email, no password is taken for it for [`LOCK_FOR`].
 
 use std::sync::OnceLock;
 
@@ -11,48 +11,74 @@ use argon2::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use tokio::sync::Semaphore;
 
-use crate::db::entities::user::{self, HashedPassword};
+use crate::db::entities::password_failure;
+use crate::db::entities::user::HashedPassword;
+use crate::domain::Email;
 
 pub const MIN_LENGTH: usize = 12;
-/// Failed password sign-ins in a row that lock an account's password sign-in.
+/// Failed password sign-ins in a row for one email that lock its password sign-in.
 pub const FAILURES_BEFORE_LOCK: i32 = 10;
 /// How long the lock lasts. Signing in with Okta is not locked.
 pub const LOCK_FOR: TimeDelta = TimeDelta::minutes(15);
 
-/// Whole minutes (at least one) until `account`'s password sign-in opens again, if it is locked.
-pub fn locked_minutes(account: &user::Model, now: DateTime<Utc>) -> Option<i64> {
-    account
-        .sign_in_locked_until
+/// Whole minutes (at least one) until password sign-in for `email` opens again, if it is locked.
+pub async fn locked_minutes(
+    db: &impl ConnectionTrait,
+    email: &Email,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbErr> {
+    Ok(password_failure::Entity::find_by_id(email.normalized())
+        .one(db)
+        .await?
+        .and_then(|row| row.locked_until)
         .filter(|until| *until > now)
         .map(|until| ((until - now).num_seconds() + 59) / 60)
+        .map(|minutes| Ord::max(minutes, 1)))
 }
 
-/// Counts a failed password sign-in of `user_id`, in one statement; the one that makes
-/// [`FAILURES_BEFORE_LOCK`] in a row locks the account's password sign-in until `now` +
-/// [`LOCK_FOR`] and starts the count again.
+/// Counts a failed password sign-in for `email`, in one statement; the one that makes
+/// [`FAILURES_BEFORE_LOCK`] in a row locks password sign-in for it until `now` + [`LOCK_FOR`]
+/// and starts the count again.
 pub async fn record_failure(
     db: &impl ConnectionTrait,
-    user_id: i32,
+    email: &Email,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let failures = || Expr::col(user::Column::FailedSignIns);
+    use password_failure::{Column, Entity};
+    let failures = || Expr::col((Entity, Column::Failures));
     let locks = || failures().add(1).gte(FAILURES_BEFORE_LOCK);
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::FailedSignIns,
-            Expr::case(locks(), 0).finally(failures().add(1)).into(),
-        )
-        .col_expr(
-            user::Column::SignInLockedUntil,
-            Expr::case(locks(), Expr::value(now + LOCK_FOR))
-                .finally(Expr::col(user::Column::SignInLockedUntil))
-                .into(),
-        )
-        .filter(user::Column::Id.eq(user_id))
+    Entity::insert(password_failure::ActiveModel {
+        email_normalized: Set(email.normalized()),
+        failures: Set(1),
+        locked_until: Set(None),
+        last_failure_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(Column::EmailNormalized)
+            .value(
+                Column::Failures,
+                Expr::case(locks(), 0).finally(failures().add(1)),
+            )
+            .value(
+                Column::LockedUntil,
+                Expr::case(locks(), Expr::value(now + LOCK_FOR))
+                    .finally(Expr::col((Entity, Column::LockedUntil))),
+            )
+            .value(Column::LastFailureAt, Expr::value(now))
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the failures counted for `email`: a sign-in that worked, or an operator's reset.
+pub async fn clear_failures(db: &impl ConnectionTrait, email: &Email) -> Result<(), DbErr> {
+    password_failure::Entity::delete_by_id(email.normalized())
         .exec(db)
         .await?;
     Ok(())
@@ -65,10 +91,15 @@ fn permits() -> &'static Semaphore {
         .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
 }
 
-/// Runs `work` on the blocking pool once a permit is free.
+/// Runs `work` on the blocking pool once a permit is free. The permit goes with the work, so
+/// that a request given up on (its client gone) still holds it until its Argon2 is done.
 async fn argon2<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let _permit = permits().acquire().await?;
-    Ok(tokio::task::spawn_blocking(work).await?)
+    let permit = permits().acquire().await?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await?)
 }
 
 pub fn check_strength(password: &str) -> Result<(), String> {

@@ -22,10 +22,6 @@ pub mod user {
         pub active: bool,
         pub created_at: DateTimeUtc,
         pub last_login_at: Option<DateTimeUtc>,
-        /// Failed password sign-ins since the last one that worked or the last lock.
-        pub failed_sign_ins: i32,
-        /// Until when a password sign-in is refused without checking the password.
-        pub sign_in_locked_until: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -231,6 +227,28 @@ pub mod api_token {
         pub created_at: DateTimeUtc,
         pub last_used_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod password_failure {
+    use sea_orm::entity::prelude::*;
+
+    /// Failed password sign-ins in a row for one email as typed (lower-cased), account or not.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_failures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub email_normalized: String,
+        /// Since the last sign-in that worked, or the last lock.
+        pub failures: i32,
+        /// Until when a password sign-in for this email is refused without checking it.
+        pub locked_until: Option<DateTimeUtc>,
+        pub last_failure_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -427,7 +427,7 @@ pub enum FirstAdmin {
 }
 
 /// Makes the account at `email` an active Admin that signs in with the password `hash` is of,
-/// its lock lifted; creates the account when there is none. The first start's admin, and the
+/// the password lock on its email lifted; creates the account when there is none. The first start's admin, and the
 /// operator's way back in (`portal admin reset`).
 pub async fn restore_admin(
     txn: &impl ConnectionTrait,
@@ -439,8 +439,6 @@ pub async fn restore_admin(
             let mut account: user::ActiveModel = found.into();
             account.password_hash = Set(Some(hash));
             account.active = Set(true);
-            account.failed_sign_ins = Set(0);
-            account.sign_in_locked_until = Set(None);
             account.update(txn).await?
         }
         None => {
@@ -460,6 +458,7 @@ pub async fn restore_admin(
             .await?
         }
     };
+    password::clear_failures(txn, email).await?;
     let admin = role_id(txn, Role::Admin).await?;
     // An account that was an admin before holds the role already.
     if user_role::Entity::find_by_id((account.id, admin))

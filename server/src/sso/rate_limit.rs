@@ -57,33 +57,44 @@ impl SignInRateLimit {
         })
     }
 
-    /// Takes one request of the client's (by `headers` and the connection's `peer`) from its
-    /// bucket; when the bucket is empty, the whole seconds to wait.
-    pub fn take(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), u64> {
+    /// Takes one request of `client`'s from its bucket; when the bucket is empty, the whole
+    /// seconds to wait.
+    pub fn take(&self, client: IpAddr) -> Result<(), u64> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
         }
-        let client = self.client(headers, peer);
         self.limiter.check_key(&client).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
 
-    fn client(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-        if !self.trust_forwarded_for {
-            return peer;
+    /// The client a request counts against: the connection's `peer`, or behind a trusted
+    /// balancer the address it saw. An IPv6 client counts as its /64, the block one host
+    /// usually has to itself, so that it cannot take a fresh bucket per address.
+    pub fn client(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        let address = if self.trust_forwarded_for {
+            // The balancer appends the address it saw; what comes before it is the client's
+            // word.
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .next_back()
+                .and_then(|last| last.trim().parse().ok())
+                .unwrap_or(peer)
+        } else {
+            peer
+        };
+        match address {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
+            }
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked above")),
+            v4 => v4,
         }
-        // The balancer appends the address it saw; what comes before it is the client's word.
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .next_back()
-            .and_then(|last| last.trim().parse().ok())
-            .unwrap_or(peer)
     }
 }
 
@@ -93,10 +104,10 @@ pub async fn limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let Err(seconds) = rate.take(request.headers(), peer.ip()) else {
+    let client = rate.client(request.headers(), peer.ip());
+    let Err(seconds) = rate.take(client) else {
         return next.run(request).await;
     };
-    let client = rate.client(request.headers(), peer.ip());
     crate::metrics::sign_in_rate_limited();
     let correlation_id = request
         .extensions()

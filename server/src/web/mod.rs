@@ -151,9 +151,10 @@ impl Portal {
         correlation_id: &str,
     ) -> Result<SetCookies, PortalError> {
         let now = Utc::now();
-        let account = match Email::parse(email) {
-            Ok(email) => people::find_by_email(&self.db, &email).await?,
-            Err(_) => None,
+        let parsed = Email::parse(email).ok();
+        let account = match &parsed {
+            Some(email) => people::find_by_email(&self.db, email).await?,
+            None => None,
         };
         // What the person typed is recorded, cut to the longest possible email address.
         let typed: String = email.chars().take(254).collect();
@@ -166,15 +167,17 @@ impl Portal {
             details: serde_json::json!({ "reason": reason }),
             correlation_id,
         };
-        // Locked: the password is not even checked, so that guessing goes no further.
-        if let Some((account, minutes)) = account
-            .as_ref()
-            .and_then(|a| password::locked_minutes(a, now).map(|minutes| (a, minutes)))
-        {
+        // The lock is by the email typed, account or not, so that it tells nobody which
+        // addresses have one. Locked, the password is not even checked.
+        let locked = async || match &parsed {
+            Some(email) => password::locked_minutes(&self.db, email, now).await,
+            None => Ok(None),
+        };
+        if let Some(minutes) = locked().await? {
             crate::metrics::refused("local", "locked");
             audit::record(
                 &self.db,
-                refuse("locked after repeated failed sign-ins", Some(account)),
+                refuse("locked after repeated failed sign-ins", account.as_ref()),
             )
             .await?;
             return Err(PortalError::SignInLocked { minutes });
@@ -188,8 +191,8 @@ impl Portal {
             Some(account) if verified => account,
             other => {
                 crate::metrics::refused("local", "bad_credentials");
-                if let Some(account) = &other {
-                    password::record_failure(&self.db, account.id, now).await?;
+                if let Some(email) = &parsed {
+                    password::record_failure(&self.db, email, now).await?;
                 }
                 audit::record(
                     &self.db,
@@ -199,6 +202,17 @@ impl Portal {
                 return Err(PortalError::BadCredentials);
             }
         };
+        // Guesses sent at once all passed the check above before any failed: one that was
+        // right is refused all the same if the others locked the address meanwhile.
+        if let Some(minutes) = locked().await? {
+            crate::metrics::refused("local", "locked");
+            audit::record(
+                &self.db,
+                refuse("locked after repeated failed sign-ins", Some(&account)),
+            )
+            .await?;
+            return Err(PortalError::SignInLocked { minutes });
+        }
         if !account.active {
             crate::metrics::refused("local", "inactive");
             audit::record(&self.db, refuse("account deactivated", Some(&account))).await?;
@@ -207,8 +221,10 @@ impl Portal {
         let (cookie, _) = session::start(&self.db, self.session_policy(), account.id).await?;
         let mut touched: user::ActiveModel = account.clone().into();
         touched.last_login_at = Set(Some(now));
-        touched.failed_sign_ins = Set(0);
         touched.update(&self.db).await?;
+        if let Some(email) = &parsed {
+            password::clear_failures(&self.db, email).await?;
+        }
         audit::record(
             &self.db,
             AuditEvent {
@@ -322,7 +338,7 @@ impl Backend for Portal {
                 .extensions
                 .get::<ConnectInfo<std::net::SocketAddr>>(),
         ) {
-            if let Err(seconds) = rate.take(&request.headers, peer.ip()) {
+            if let Err(seconds) = rate.take(rate.client(&request.headers, peer.ip())) {
                 crate::metrics::refused("local", "rate_limited");
                 tracing::warn!(correlation_id = id, "password sign-in rate limit reached");
                 return Err(AppError::TooManyAttempts { seconds });
