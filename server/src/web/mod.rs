@@ -168,20 +168,25 @@ impl Portal {
             correlation_id,
         };
         // The lock is by the email typed, account or not, so that it tells nobody which
-        // addresses have one. Locked, the password is not even checked.
-        let locked = async || match &parsed {
-            Some(email) => password::locked_minutes(&self.db, email, now).await,
-            None => Ok(None),
-        };
-        if let Some(minutes) = locked().await? {
+        // addresses have one. While it holds, every answer is the lock's.
+        let unless_locked = async |account: Option<&user::Model>| -> Result<(), PortalError> {
+            let minutes = match &parsed {
+                Some(email) => password::locked_minutes(&self.db, email, Utc::now()).await?,
+                None => None,
+            };
+            let Some(minutes) = minutes else {
+                return Ok(());
+            };
             crate::metrics::refused("local", "locked");
             audit::record(
                 &self.db,
-                refuse("locked after repeated failed sign-ins", account.as_ref()),
+                refuse("locked after repeated failed sign-ins", account),
             )
             .await?;
-            return Err(PortalError::SignInLocked { minutes });
-        }
+            Err(PortalError::SignInLocked { minutes })
+        };
+        // Locked, the password is not even checked.
+        unless_locked(account.as_ref()).await?;
         let verified = password::verify(
             password,
             account.as_ref().and_then(|a| a.password_hash.clone()),
@@ -190,10 +195,14 @@ impl Portal {
         let account = match account {
             Some(account) if verified => account,
             other => {
-                crate::metrics::refused("local", "bad_credentials");
                 if let Some(email) = &parsed {
-                    password::record_failure(&self.db, email, now).await?;
+                    // Now, after the check: the lock runs from the failure that sets it.
+                    password::record_failure(&self.db, email, Utc::now()).await?;
                 }
+                // Locked by this failure or by guesses sent alongside: the lock answers, so
+                // that no answer tells a right guess from a wrong one.
+                unless_locked(other.as_ref()).await?;
+                crate::metrics::refused("local", "bad_credentials");
                 audit::record(
                     &self.db,
                     refuse("email and password do not match", other.as_ref()),
@@ -202,17 +211,9 @@ impl Portal {
                 return Err(PortalError::BadCredentials);
             }
         };
-        // Guesses sent at once all passed the check above before any failed: one that was
-        // right is refused all the same if the others locked the address meanwhile.
-        if let Some(minutes) = locked().await? {
-            crate::metrics::refused("local", "locked");
-            audit::record(
-                &self.db,
-                refuse("locked after repeated failed sign-ins", Some(&account)),
-            )
-            .await?;
-            return Err(PortalError::SignInLocked { minutes });
-        }
+        // Guesses sent at once all passed the first check before any failed: one that was
+        // right is refused all the same if the others locked the email meanwhile.
+        unless_locked(Some(&account)).await?;
         if !account.active {
             crate::metrics::refused("local", "inactive");
             audit::record(&self.db, refuse("account deactivated", Some(&account))).await?;
