@@ -66,6 +66,16 @@ impl Oidc {
         location(&response)
     }
 
+    /// Opens `/sso/oidc/login` in a browser of its own and returns Portal's answer.
+    async fn open_sign_in(&self) -> Response {
+        self.browser()
+            .client
+            .get(self.app.url("/sso/oidc/login"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn callback(&self, browser: &Browser, url: &str) -> Response {
         browser.client.get(url).send().await.unwrap()
     }
@@ -618,13 +628,7 @@ async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_
 
     let_time_pass(portal::sso::oidc::PROVIDER_STALE_LIMIT - portal::sso::oidc::PROVIDER_MAX_AGE)
         .await;
-    let response = oidc
-        .browser()
-        .client
-        .get(oidc.app.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = oidc.open_sign_in().await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert!(
         response.headers().get(header::LOCATION).is_none(),
@@ -767,11 +771,7 @@ async fn the_return_path_stays_on_this_portal() {
 #[tokio::test]
 async fn the_binding_cookie_is_http_only_and_short_lived() {
     let oidc = Oidc::start(true).await;
-    let response = browser()
-        .get(oidc.app.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = oidc.open_sign_in().await;
     let cookie = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -1228,13 +1228,7 @@ async fn a_provider_whose_discovery_fails_at_sign_in_is_reported_and_audited() {
         app: app.restart_with(&[]).await,
         op,
     };
-    let response = oidc
-        .browser()
-        .client
-        .get(oidc.app.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = oidc.open_sign_in().await;
     assert!(
         response.headers().get(header::LOCATION).is_none(),
         "the browser is not sent to the provider"
@@ -1246,13 +1240,7 @@ async fn a_provider_whose_discovery_fails_at_sign_in_is_reported_and_audited() {
     // without asking the provider again.
     let asked = oidc.op.discovery_requests();
     for _ in 0..3 {
-        let response = oidc
-            .browser()
-            .client
-            .get(oidc.app.url("/sso/oidc/login"))
-            .send()
-            .await
-            .unwrap();
+        let response = oidc.open_sign_in().await;
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     }
     assert_eq!(oidc.op.discovery_requests(), asked);
@@ -1683,11 +1671,7 @@ async fn configuring_oidc_replaces_saml_and_back() {
     let doc = oidc.app.identity_document().await;
     assert_eq!(doc["sso"]["protocol"], "saml");
     assert!(doc["sso"]["oidc"].is_null(), "{doc}");
-    let response = browser()
-        .get(oidc.app.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
+    let response = oidc.open_sign_in().await;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
