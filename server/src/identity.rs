@@ -826,24 +826,32 @@ impl Portal {
         doc: IdentityDocument,
         correlation_id: &str,
     ) -> Result<IdentityConfig, PortalError> {
-        let read_at = match doc.updated_at.as_deref() {
-            Some(text) => Some(
+        let read_at = doc
+            .updated_at
+            .as_deref()
+            .map(|text| {
                 chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|at| at.with_timezone(&Utc))
                     .map_err(|_| {
                         PortalError::invalid(
                             "updated_at",
                             "not a time as GET /api/v1/identity gives it; send that back, or leave it out",
                         )
-                    })?
-                    .with_timezone(&Utc),
-            ),
-            None => None,
+                    })
+            })
+            .transpose();
+        let outcome = match read_at {
+            Ok(read_at) => {
+                let change = IdentityChange {
+                    read_at,
+                    edit: &|_| doc.clone(),
+                };
+                self.try_change_identity(caller, change, correlation_id)
+                    .await
+            }
+            Err(refused) => Err(refused),
         };
-        let change = IdentityChange {
-            read_at,
-            edit: &|_| doc.clone(),
-        };
-        self.change_identity(caller, change, correlation_id).await
+        self.audit_refusal(caller, outcome, correlation_id).await
     }
 
     /// Applies `change` to the identity configuration as its transaction reads it, so that a
@@ -859,6 +867,16 @@ impl Portal {
         let outcome = self
             .try_change_identity(caller, change, correlation_id)
             .await;
+        self.audit_refusal(caller, outcome, correlation_id).await
+    }
+
+    /// Records in the audit log a change refused for a field, with the field it names.
+    async fn audit_refusal(
+        &self,
+        caller: &Caller,
+        outcome: Result<IdentityConfig, PortalError>,
+        correlation_id: &str,
+    ) -> Result<IdentityConfig, PortalError> {
         if let Err(PortalError::Invalid { field, message }) = &outcome {
             audit::record(
                 &self.db,

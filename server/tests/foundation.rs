@@ -673,6 +673,7 @@ async fn a_document_sent_back_after_someone_else_changed_the_configuration_is_re
         response.json::<Value>().await.unwrap()["field"],
         "updated_at"
     );
+    assert!(app.audited("identity_config.update", "failure").await);
     second.as_object_mut().unwrap().remove("updated_at");
     let response = app.api_put(&token, "/api/v1/identity", &second).await;
     assert_eq!(response.status(), StatusCode::OK);
