@@ -669,10 +669,9 @@ async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, P
     // The metadata carries the certificates every response is checked with: over plain http
     // anyone on the way could put theirs in.
     let parsed = Url::parse(url).map_err(|e| PortalError::invalid(field, e.to_string()))?;
-    crate::sso::oidc::provider::check_transport(&parsed)
-        .map_err(|message| PortalError::invalid(field, message))?;
+    crate::sso::check_transport(&parsed).map_err(|message| PortalError::invalid(field, message))?;
     let response = client.get(url).send().await.map_err(|e| {
-        let why = crate::sso::oidc::provider::describe(&e);
+        let why = crate::sso::describe(&e);
         PortalError::invalid(field, format!("the metadata could not be fetched: {why}"))
     })?;
     if !response.status().is_success() {

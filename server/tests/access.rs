@@ -450,24 +450,19 @@ async fn the_same_pool_or_person_added_by_several_admins_at_once_is_made_once_an
     }
     // One membership added by several admins at once: each is told it is done, and it is
     // audited once.
-    let pools: Value = ok_json(app.api_get(&token, "/api/v1/pools").await, StatusCode::OK).await;
-    let pool = pools
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "Night shift")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let users: Value = ok_json(app.api_get(&token, "/api/v1/users").await, StatusCode::OK).await;
-    let grace = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "grace@example.com")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    // The id of the row of `list` (a GET of the API) whose `field` is `value`.
+    let id_where = async |list: &str, field: &str, value: &str| {
+        let rows: Value = ok_json(app.api_get(&token, list).await, StatusCode::OK).await;
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row[field] == value)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let pool = id_where("/api/v1/pools", "name", "Night shift").await;
+    let grace = id_where("/api/v1/users", "email", "grace@example.com").await;
     let path = format!("/api/v1/pools/{pool}/members");
     for response in at_once(&path, &json!({ "user_id": grace })).await {
         assert_eq!(response.status(), StatusCode::OK);

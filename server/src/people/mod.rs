@@ -427,8 +427,8 @@ pub enum FirstAdmin {
 }
 
 /// Makes the account at `email` an active Admin that signs in with the password `hash` is of,
-/// the password lock on its email lifted; creates the account when there is none. The first start's admin, and the
-/// operator's way back in (`portal admin reset`).
+/// the password lock on its email lifted; creates the account when there is none. The first
+/// start's admin, and the operator's way back in (`portal admin reset`).
 pub async fn restore_admin(
     txn: &impl ConnectionTrait,
     email: &Email,

@@ -348,3 +348,48 @@ impl Portal {
         }))
     }
 }
+
+/// Secrets, tokens and keys travel over https only; plain http is allowed on loopback, where
+/// nothing crosses a network.
+pub fn check_transport(url: &url::Url) -> Result<(), String> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "'{url}' must use https (plain http is accepted on this machine's loopback only)"
+        )),
+    }
+}
+
+/// An error and its sources in one line, so that "request failed" says why.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether `error` (or one of its sources) is the HTTP client giving up after its timeout.
+pub fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let reqwest_error = e
+            .downcast_ref::<reqwest::Error>()
+            .or_else(|| e.downcast_ref::<Box<reqwest::Error>>().map(|b| &**b));
+        if reqwest_error.is_some_and(|r| r.is_timeout()) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}

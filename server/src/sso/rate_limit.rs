@@ -35,26 +35,29 @@ impl SignInRateLimit {
     pub fn from_config(config: &Config) -> Option<SignInRateLimit> {
         let per_second = NonZeroU32::new(config.sso_rate_per_second)?;
         let burst = NonZeroU32::new(config.sso_rate_burst).unwrap_or(per_second);
-        Some(SignInRateLimit {
-            limiter: Arc::new(RateLimiter::keyed(
-                Quota::per_second(per_second).allow_burst(burst),
-            )),
-            trust_forwarded_for: config.trust_forwarded_for,
-            checks: Arc::default(),
-        })
+        Some(Self::keyed(
+            Quota::per_second(per_second).allow_burst(burst),
+            config,
+        ))
     }
 
     /// The password sign-in's limit, on whenever the `/sso/*` one is: fewer attempts, since
     /// each costs an Argon2 computation and only a local admin signs in with a password.
     pub fn for_passwords(config: &Config) -> Option<SignInRateLimit> {
-        Self::from_config(config)?;
-        Some(SignInRateLimit {
-            limiter: Arc::new(RateLimiter::keyed(
-                Quota::per_minute(PASSWORD_ATTEMPTS_PER_MINUTE).allow_burst(PASSWORD_BURST),
-            )),
+        NonZeroU32::new(config.sso_rate_per_second)?;
+        Some(Self::keyed(
+            Quota::per_minute(PASSWORD_ATTEMPTS_PER_MINUTE).allow_burst(PASSWORD_BURST),
+            config,
+        ))
+    }
+
+    /// One bucket of `quota` per client address, the client found as `config` says.
+    fn keyed(quota: Quota, config: &Config) -> SignInRateLimit {
+        SignInRateLimit {
+            limiter: Arc::new(RateLimiter::keyed(quota)),
             trust_forwarded_for: config.trust_forwarded_for,
             checks: Arc::default(),
-        })
+        }
     }
 
     /// Takes one request of `client`'s from its bucket; when the bucket is empty, the whole

@@ -37,7 +37,8 @@ use crate::provisioning::{ExternalIdentity, Refusal};
 use crate::sso::{AdmitFailure, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
 
-use provider::{describe, is_timeout, OidcProvider, TokenRejection};
+use crate::sso::{describe, is_timeout};
+use provider::{OidcProvider, TokenRejection};
 
 /// How long discovered metadata and keys are used before they are fetched again.
 pub const PROVIDER_MAX_AGE: Duration = Duration::from_secs(3600);

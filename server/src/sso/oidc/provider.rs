@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::provider_key::ProviderKey;
 use crate::identity::{OidcSettings, TokenAuthMethod};
+use crate::sso::{check_transport, describe};
 
 /// The provider's signing keys, as ID tokens are checked with them.
 pub type ProviderKeys = JsonWebKeySet<ProviderKey>;
@@ -99,24 +100,6 @@ pub fn issuer_of(discovery_url: &str) -> Result<IssuerUrl, String> {
     Ok(issuer)
 }
 
-/// Secrets, tokens and keys travel over https only; plain http is allowed on loopback, where
-/// nothing crosses a network.
-pub fn check_transport(url: &url::Url) -> Result<(), String> {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(format!(
-            "'{url}' must use https (plain http is accepted on this machine's loopback only)"
-        )),
-    }
-}
-
 /// Fetches the discovery document and the JWKS it names, and checks that the document's issuer
 /// is the one its URL belongs to and that the JWKS holds a key an ID token can be checked with.
 pub async fn discover(
@@ -161,33 +144,6 @@ pub async fn discover(
 fn alg_key_type(alg: &CoreJwsSigningAlgorithm) -> openidconnect::core::CoreJsonWebKeyType {
     use openidconnect::JwsSigningAlgorithm;
     alg.key_type().expect("RS256 and ES256 have a key type")
-}
-
-/// An error and its sources in one line, so that "request failed" says why.
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Whether `error` (or one of its sources) is the HTTP client giving up after its timeout.
-pub fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        let reqwest_error = e
-            .downcast_ref::<reqwest::Error>()
-            .or_else(|| e.downcast_ref::<Box<reqwest::Error>>().map(|b| &**b));
-        if reqwest_error.is_some_and(|r| r.is_timeout()) {
-            return true;
-        }
-        current = e.source();
-    }
-    false
 }
 
 /// Why an ID token was not accepted, in words for the administrator.
