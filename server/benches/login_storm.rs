@@ -93,6 +93,8 @@ struct Phase {
     /// The server's CPU for each request, when the phase sends one at a time (empty otherwise).
     cpu_each: Vec<Duration>,
     statements: f64,
+    /// Times the server sent SQL to the database (several statements may travel together).
+    round_trips: f64,
     server_errors: usize,
 }
 
@@ -141,16 +143,20 @@ fn memory_mb(pid: u32, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The statements the server has run, from its /metrics.
-async fn statements(client: &Client, base: &str) -> anyhow::Result<f64> {
+/// The statements the server has run and the times it sent some, from its /metrics.
+async fn database_counts(client: &Client, base: &str) -> anyhow::Result<(f64, f64)> {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
         .await?
         .text()
         .await?;
-    let name = portal::metrics::DB_STATEMENTS;
-    metrics::sample(&text, name).with_context(|| format!("/metrics has no {name}"))
+    let statements = portal::metrics::DB_STATEMENTS;
+    let statements = metrics::sample(&text, statements)
+        .with_context(|| format!("/metrics has no {statements}"))?;
+    // A server from before round trips were counted has none: NaN, printed as such.
+    let round_trips = metrics::sample(&text, portal::metrics::DB_ROUND_TRIPS).unwrap_or(f64::NAN);
+    Ok((statements, round_trips))
 }
 
 /// Runs `work(i)` for i in 0..count with `concurrency` at once; each answers its status. One at
@@ -175,7 +181,7 @@ where
     let cpu_each = Arc::new(Mutex::new(Vec::new()));
     let pid = server.pid();
     let errors = Arc::new(AtomicUsize::new(0));
-    let statements_before = statements(client, &server.base).await?;
+    let counts_before = database_counts(client, &server.base).await?;
     let cpu_before = cpu_time(pid);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -211,7 +217,8 @@ where
     }
     let wall = started.elapsed();
     let server_cpu = cpu_time(pid).saturating_sub(cpu_before);
-    let statements = statements(client, &server.base).await? - statements_before;
+    let (statements, round_trips) = database_counts(client, &server.base).await?;
+    let (statements, round_trips) = (statements - counts_before.0, round_trips - counts_before.1);
     let latencies = std::mem::take(&mut *latencies.lock().unwrap());
     let cpu_each = std::mem::take(&mut *cpu_each.lock().unwrap());
     Ok(Phase {
@@ -223,6 +230,7 @@ where
         server_cpu,
         cpu_each,
         statements,
+        round_trips,
         server_errors: errors.load(Ordering::Relaxed),
     })
 }
@@ -643,7 +651,7 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency
     );
     println!(
-        "{:<34} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>10} {:>4} {:>7}",
+        "{:<34} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>10} {:>11} {:>4} {:>7}",
         "phase",
         "per second",
         "p50 ms",
@@ -652,6 +660,7 @@ async fn main() -> anyhow::Result<()> {
         "CPU p50",
         "CPU p99",
         "statements",
+        "round trips",
         "5xx",
         "÷ floor"
     );
@@ -671,7 +680,7 @@ async fn main() -> anyhow::Result<()> {
             }
         };
         println!(
-            "{:<34} {:>10.0} {:>7.2} {:>7.2} {:>8.3} {:>8} {:>8} {:>10.1} {:>4} {:>7}",
+            "{:<34} {:>10.0} {:>7.2} {:>7.2} {:>8.3} {:>8} {:>8} {:>10.1} {:>11.1} {:>4} {:>7}",
             phase.name,
             phase.rate(),
             ms(phase.percentile(0.5)),
@@ -680,6 +689,7 @@ async fn main() -> anyhow::Result<()> {
             cpu_percentile(0.5),
             cpu_percentile(0.99),
             phase.statements / phase.count as f64,
+            phase.round_trips / phase.count as f64,
             phase.server_errors,
             ratio,
         );

@@ -1,7 +1,7 @@
 //! The audit log: one row per outcome that an admin may need to explain later.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 
 use crate::auth::caller::Caller;
 use crate::db::entities::audit_event;
@@ -32,6 +32,14 @@ pub struct AuditEvent<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, event: AuditEvent<'_>) -> Result<(), DbErr> {
+    audit_event::Entity::insert(entry(event))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The row that records `event`, not yet stored.
+pub fn entry(event: AuditEvent<'_>) -> audit_event::ActiveModel {
     audit_event::ActiveModel {
         at: Set(Utc::now()),
         actor_id: Set(event.actor_id),
@@ -43,9 +51,6 @@ pub async fn record(db: &impl ConnectionTrait, event: AuditEvent<'_>) -> Result<
         correlation_id: Set(event.correlation_id.to_string()),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 /// Records a change that an admin (or a token acting for one) made and that succeeded.

@@ -16,6 +16,7 @@ pub const CALLBACK_SECONDS: &str = "portal_sso_callback_duration_seconds";
 pub const DB_CONNECTIONS: &str = "portal_db_pool_connections";
 pub const DB_MAX_CONNECTIONS: &str = "portal_db_pool_max_connections";
 pub const DB_STATEMENTS: &str = "portal_db_statements_total";
+pub const DB_ROUND_TRIPS: &str = "portal_db_round_trips_total";
 pub const RATE_LIMITED: &str = "portal_sign_in_rate_limited_total";
 
 /// How a person signs in, as the `protocol` label says it.
@@ -80,6 +81,10 @@ fn describe() {
         "SQL statements run through the pool, in transactions or not (BEGIN and COMMIT not counted)."
     );
     describe_counter!(
+        DB_ROUND_TRIPS,
+        "Times the pool sent SQL to the database: one statement, or several sent together (BEGIN and COMMIT not counted)."
+    );
+    describe_counter!(
         RATE_LIMITED,
         "Sign-in requests answered 429 because their client address went over the rate limit."
     );
@@ -135,11 +140,20 @@ impl Drop for CallbackTimer {
     }
 }
 
-/// Counts every statement `db` and its clones run from now on.
+/// Counts every statement `db` and its clones run from now on, and every time they send some.
 pub fn count_statements(db: &mut DatabaseConnection) {
     handle();
     let statements = counter!(DB_STATEMENTS);
-    db.set_metric_callback(move |_| statements.increment(1));
+    let round_trips = counter!(DB_ROUND_TRIPS);
+    db.set_metric_callback(move |sent| {
+        let batched = sent
+            .statement
+            .sql
+            .matches(crate::db::batch::SEPARATOR)
+            .count();
+        statements.increment(1 + batched as u64);
+        round_trips.increment(1);
+    });
 }
 
 /// The exposition, with the pool's gauges read from `db` at this moment.

@@ -5,12 +5,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    sea_query::{Expr, Query},
+    sea_query::{Expr, InsertStatement, Query},
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    TryIntoModel,
 };
 
+use crate::db::batch::Batch;
 use crate::db::entities::{agent_pool, pool_member, role, user, user_role};
 use crate::domain::{AccountSource, Email, Role, SsoProtocol};
 
@@ -160,10 +162,15 @@ pub struct JitProvisioner {
 
 impl JitProvisioner {
     /// Admits `who`, inside the caller's transaction; nothing is written when it refuses.
+    ///
+    /// It reads the accounts, and creates a new one, at once; the rest of what it writes (the
+    /// account's changes, a new account's pool and role) it adds to `writes`, which the caller
+    /// runs with its own writes in one round trip.
     pub async fn admit(
         &self,
         db: &impl ConnectionTrait,
         who: &ExternalIdentity,
+        writes: &mut Batch,
     ) -> Result<Admission, AdmitError> {
         let now = Utc::now();
         // One statement reads both candidates, so they come from one snapshot: under READ
@@ -209,7 +216,7 @@ impl JitProvisioner {
                 }
             }
             update.last_login_at = Set(Some(now));
-            return Ok(Admission::SignedIn(update.update(db).await?));
+            return Ok(Admission::SignedIn(account_update(update, writes)?));
         }
 
         let email = who
@@ -241,7 +248,7 @@ impl JitProvisioner {
             link.idp_provider = Set(Some(who.provider.clone()));
             link.idp_subject = Set(Some(who.subject.clone()));
             link.last_login_at = Set(Some(now));
-            let account = link.update(db).await?;
+            let account = account_update(link, writes)?;
             return Ok(match from_provider {
                 Some(from_provider) => Admission::Moved {
                     account,
@@ -275,50 +282,52 @@ impl JitProvisioner {
         }
         .insert(db)
         .await?;
-        join_default_pool(db, account.id).await?;
-        grant_role(db, account.id, Role::User).await?;
+        writes.push(&joining_default_pool(account.id)?, "the default agent pool");
+        writes.push(&granting(account.id, Role::User)?, "the role User");
         Ok(Admission::Created(account))
     }
 }
 
+/// Adds `changes` to `writes`, and answers the account as they leave it.
+fn account_update(changes: user::ActiveModel, writes: &mut Batch) -> Result<user::Model, DbErr> {
+    let account = changes.clone().try_into_model()?;
+    writes.push(
+        user::Entity::update(changes).validate()?.as_query(),
+        "the account",
+    );
+    Ok(account)
+}
+
 /// Makes `user_id` a member of the default agent pool, found and joined in one statement.
-async fn join_default_pool(db: &impl ConnectionTrait, user_id: i32) -> Result<(), DbErr> {
+fn joining_default_pool(user_id: i32) -> Result<InsertStatement, DbErr> {
     let default_pool = Query::select()
         .column(agent_pool::Column::Id)
         .expr(Expr::val(user_id))
         .from(agent_pool::Entity)
         .and_where(agent_pool::Column::IsDefault.eq(true))
         .to_owned();
-    let insert = Query::insert()
+    Ok(Query::insert()
         .into_table(pool_member::Entity)
         .columns([pool_member::Column::PoolId, pool_member::Column::UserId])
         .select_from(default_pool)
         .map_err(|e| DbErr::Custom(e.to_string()))?
-        .to_owned();
-    match db.execute(&insert).await?.rows_affected() {
-        1 => Ok(()),
-        _ => Err(DbErr::RecordNotFound("the default agent pool".into())),
-    }
+        .to_owned())
 }
 
 /// Grants `granted` to `user_id` directly, the role found and granted in one statement.
-async fn grant_role(db: &impl ConnectionTrait, user_id: i32, granted: Role) -> Result<(), DbErr> {
+fn granting(user_id: i32, granted: Role) -> Result<InsertStatement, DbErr> {
     let by_key = Query::select()
         .expr(Expr::val(user_id))
         .column(role::Column::Id)
         .from(role::Entity)
         .and_where(role::Column::Key.eq(granted.key()))
         .to_owned();
-    let insert = Query::insert()
+    Ok(Query::insert()
         .into_table(user_role::Entity)
         .columns([user_role::Column::UserId, user_role::Column::RoleId])
         .select_from(by_key)
         .map_err(|e| DbErr::Custom(e.to_string()))?
-        .to_owned();
-    match db.execute(&insert).await?.rows_affected() {
-        1 => Ok(()),
-        _ => Err(DbErr::RecordNotFound(format!("role {}", granted.key()))),
-    }
+        .to_owned())
 }
 
 #[cfg(test)]

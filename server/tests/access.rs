@@ -317,10 +317,14 @@ async fn another_default_pool_receives_new_jit_accounts() {
         left_on: false,
         toggle: "SSO JIT",
     };
+    let db = &app.portal.db;
+    let mut writes =
+        portal::db::batch::Batch::new(sea_orm::ConnectionTrait::get_database_backend(db));
     let account = portal::provisioning::JitProvisioner { jit }
-        .admit(&app.portal.db, &who)
+        .admit(db, &who, &mut writes)
         .await
         .unwrap();
+    writes.run(db).await.unwrap();
     let pools = portal::people::pool_names(&app.portal.db, account.account().id)
         .await
         .unwrap();

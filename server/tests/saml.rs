@@ -187,6 +187,35 @@ async fn a_first_okta_login_creates_a_jit_account_in_the_default_pool_with_the_u
     assert!(saml.app.audited("account.jit_created", "success").await);
 }
 
+#[tokio::test]
+async fn a_first_sign_in_that_cannot_join_the_default_pool_leaves_nothing_behind() {
+    use portal::db::entities::{audit_event, session};
+    use sea_orm::{ConnectionTrait, PaginatorTrait};
+    let saml = Saml::start(true, true).await;
+    let db = &saml.app.portal.db;
+    let sessions_before = session::Entity::find().count(db).await.unwrap();
+    // The account is created before the writes that follow it travel together; the last of
+    // those that can fail here is the pool's, with no default pool to join.
+    db.execute_unprepared("UPDATE agent_pools SET is_default = FALSE")
+        .await
+        .unwrap();
+
+    let response = saml.post_spec(&saml.spec("ada@example.com")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!has_session_cookie(&response));
+    assert!(saml.account("ada@example.com").await.is_none());
+    assert_eq!(
+        session::Entity::find().count(db).await.unwrap(),
+        sessions_before
+    );
+    let created = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("account.jit_created"))
+        .count(db)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+}
+
 /// The pages of the database file that one sign-in writes to SQLite's write-ahead log: what
 /// is later copied back into the file (`db::wal::Checkpointer`).
 async fn pages_written(saml: &Saml, email: &str) -> u64 {

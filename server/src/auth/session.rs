@@ -41,6 +41,12 @@ pub async fn start(
     policy: SessionPolicy,
     user_id: i32,
 ) -> Result<(String, session::Model), DbErr> {
+    let (cookie, row) = opening(policy, user_id);
+    Ok((cookie, row.insert(db).await?))
+}
+
+/// A new session for `user_id`, not yet stored: the cookie to set and the row to insert.
+pub fn opening(policy: SessionPolicy, user_id: i32) -> (String, session::ActiveModel) {
     let secret = super::random_secret();
     let now = Utc::now();
     let row = session::ActiveModel {
@@ -50,10 +56,8 @@ pub async fn start(
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(now + policy.lifetime),
-    }
-    .insert(db)
-    .await?;
-    Ok((cookie(&secret, policy), row))
+    };
+    (cookie(&secret, policy), row)
 }
 
 pub async fn resolve(

@@ -1,5 +1,6 @@
 //! Persistence: the SeaORM entities and the connection, the same on SQLite and PostgreSQL.
 
+pub mod batch;
 pub mod entities;
 pub mod wal;
 

@@ -9,10 +9,12 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
-use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryTrait, SqlErr};
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::session;
+use crate::db::batch::Batch;
+use crate::db::entities::{audit_event, session as session_row};
 use crate::domain::SsoProtocol;
 use crate::provisioning::{Admission, AdmitError, ExternalIdentity, Jit, JitProvisioner, Refusal};
 use crate::state::Portal;
@@ -157,9 +159,14 @@ impl Portal {
         protocol: &str,
         correlation_id: &str,
     ) -> Result<(Admission, String), AdmitError> {
-        let admission = JitProvisioner { jit }.admit(txn, who).await?;
+        let mut writes = Batch::new(txn.get_database_backend());
+        let admission = JitProvisioner { jit }.admit(txn, who, &mut writes).await?;
         let account = admission.account();
-        let (cookie, _) = session::start(txn, self.session_policy(), account.id).await?;
+        let (cookie, session) = session::opening(self.session_policy(), account.id);
+        writes.push(
+            session_row::Entity::insert(session).as_query(),
+            "the session",
+        );
         let mut details = serde_json::json!({
             "protocol": protocol,
             "provider": who.provider,
@@ -168,19 +175,20 @@ impl Portal {
         if let Some(from) = admission.moved_from() {
             details["previous_provider"] = from.into();
         }
-        audit::record(
-            txn,
-            AuditEvent {
-                actor_id: Some(account.id),
-                actor: &account.email,
-                action: admission.action(),
-                target: &account.email,
-                outcome: Outcome::Success,
-                details,
-                correlation_id,
-            },
-        )
-        .await?;
+        let event = audit::entry(AuditEvent {
+            actor_id: Some(account.id),
+            actor: &account.email,
+            action: admission.action(),
+            target: &account.email,
+            outcome: Outcome::Success,
+            details,
+            correlation_id,
+        });
+        writes.push(
+            audit_event::Entity::insert(event).as_query(),
+            "the audit event",
+        );
+        writes.run(txn).await?;
         Ok((admission, cookie))
     }
 }

@@ -1,0 +1,73 @@
+//! What a SAML sign-in sends to the database: its statements, and how many times it sends some.
+//! On SQLite the writes that follow the account's (session, audit event, a new account's pool and
+//! role) travel together (`db::batch`). A test binary of its own, so that the counters it reads
+//! from /metrics (one per process) count this portal's statements only.
+
+mod support;
+
+use reqwest::StatusCode;
+use support::saml::{ResponseSpec, TestIdp};
+use support::{browser, metrics, TestApp};
+
+/// Statements run and round trips made so far.
+async fn counts(app: &TestApp) -> (f64, f64) {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let read = |name| metrics::sample(&text, name).expect("the counter is exposed");
+    (
+        read(portal::metrics::DB_STATEMENTS),
+        read(portal::metrics::DB_ROUND_TRIPS),
+    )
+}
+
+/// Signs `email` in through the ACS, and answers what that cost the database.
+async fn sign_in(app: &TestApp, idp: &TestIdp, email: &str) -> (f64, f64) {
+    let spec = ResponseSpec::new(
+        idp,
+        &format!("{}/sso/saml/metadata", app.base),
+        &format!("{}/sso/saml/acs", app.base),
+        email,
+    );
+    let before = counts(app).await;
+    let response = browser()
+        .post(format!("{}/sso/saml/acs", app.base))
+        .form(&[("SAMLResponse", spec.encoded(idp))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let after = counts(app).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
+#[tokio::test]
+async fn a_first_sign_in_sends_its_writes_together_on_sqlite() {
+    let app = TestApp::spawn().await;
+    let idp = TestIdp::new("http://www.okta.com/exk1test");
+    app.configure_saml(&idp, true, true).await;
+    let sqlite = app.portal.db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+
+    // Reading the identity configuration, recording the assertion id, reading the accounts
+    // bound to the subject or holding the email, creating the account; then joining the default
+    // pool, granting the User role, storing the session and writing the audit event.
+    // Each window may also hold the janitor's sweep (at start-up, then every ten minutes), so
+    // three people sign in and two of them must cost exactly this.
+    let mut first = Vec::new();
+    for email in ["ada@example.com", "grace@example.com", "edsger@example.com"] {
+        first.push(sign_in(&app, &idp, email).await);
+    }
+    let expected = if sqlite { (8.0, 5.0) } else { (8.0, 8.0) };
+    assert!(
+        first.iter().filter(|&&cost| cost == expected).count() >= 2,
+        "(statements, round trips) of each first sign-in: {first:?}"
+    );
+    // A returning person: their account's update, the session and the audit event together.
+    let mut returning = Vec::new();
+    for email in ["ada@example.com", "grace@example.com", "edsger@example.com"] {
+        returning.push(sign_in(&app, &idp, email).await);
+    }
+    let expected = if sqlite { (6.0, 4.0) } else { (6.0, 6.0) };
+    assert!(
+        returning.iter().filter(|&&cost| cost == expected).count() >= 2,
+        "(statements, round trips) of each returning sign-in: {returning:?}"
+    );
+}
