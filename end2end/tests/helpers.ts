@@ -41,6 +41,16 @@ export function adminToken(server: { env: Record<string, string> }): string {
   }).trim();
 }
 
+/** What the operator does when the admin cannot sign in: `portal admin reset`; answers the new password. */
+export function adminReset(server: { env: Record<string, string> }): string {
+  return execFileSync(path.join(repo, "target", "release", "portal"), ["admin", "reset", "--email", ADMIN_EMAIL], {
+    cwd: repo,
+    env: { ...process.env, ...server.env },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  }).trim();
+}
+
 /** Configures a SAML identity provider by hand through the API, as automation would. */
 export async function configureSaml(server: { url: string; env: Record<string, string> }, certificate: string) {
   const token = adminToken(server);

@@ -1,5 +1,6 @@
-// The portals the browser tests run against: the current release, the legacy 1.53, and the current
-// release signing people in with OpenID Connect. Each has its own SQLite file.
+// The portals the browser tests run against: the current release, the legacy 1.53, the current
+// release signing people in with OpenID Connect, and one for the limits on password sign-in. Each
+// has its own SQLite file.
 import * as path from "node:path";
 
 export const ADMIN_EMAIL = "admin@example.com";
@@ -28,6 +29,9 @@ export const servers = {
   current: server("current", 3154, "1.54"),
   legacy: server("legacy", 3153, "1.53"),
   oidc: server("oidc", 3155, "1.54"),
+  // Where the password sign-in tests lock an email and spend the address's attempts, so that
+  // no other test signs in against a lock or an empty allowance.
+  guarded: server("guarded", 3156, "1.54"),
 };
 
 /**

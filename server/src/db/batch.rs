@@ -7,7 +7,9 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, StatementBuilder, Va
 /// the statements of a batch by it (`metrics::count_statements`); SeaQuery writes no line breaks.
 pub const SEPARATOR: &str = ";\n";
 
-/// Statements that each write exactly one row.
+/// Statements that each write exactly one row. On SQLite only their sum is known, so a
+/// statement that could write two would hide one that wrote none: push only statements that
+/// write at most one (by a key, or a unique look-up), as every caller does.
 ///
 /// On SQLite they travel to the connection's thread as one text, which SQLite prepares and runs
 /// a statement at a time, binding each its own values: one round trip for all of them, where

@@ -1,0 +1,66 @@
+// The limits on password sign-in, as the person at the sign-in page meets them: ten wrong
+// passwords lock the email's password sign-in, the operator's `portal admin reset` lets the admin
+// back in, and an address that keeps trying is told how long to wait. Against a portal of their
+// own (servers.guarded), whose lock and allowance no other test meets; in this order.
+import { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
+import { ADMIN_EMAIL, ADMIN_PASSWORD, servers } from "./servers";
+import { adminReset, hydrated, signIn } from "./helpers";
+
+const server = servers.guarded;
+const WRONG = "That email and password do not match an account.";
+const LOCKED = "Too many wrong passwords for this account: its password sign-in is locked. Try again in 15 minutes.";
+
+/** Submits the form once and waits for Portal's answer to it. */
+async function attempt(page: Page, email: string, password: string) {
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  const answered = page.waitForResponse((r) => r.request().method() === "POST" && r.url().includes("sign_in"));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await answered;
+  await expect(page.getByRole("button", { name: "Sign in" })).toBeEnabled();
+}
+
+test.describe.configure({ mode: "serial" });
+
+test("ten wrong passwords lock the admin's password sign-in, the right one included; portal admin reset lets her back in", async ({ page, context }) => {
+  await page.goto(`${server.url}/login`);
+  await hydrated(page);
+  for (let i = 1; i <= 9; i++) {
+    await attempt(page, ADMIN_EMAIL, `wrong password ${i}`);
+    await expect(page.getByTestId("login-error")).toHaveText(WRONG);
+  }
+  await attempt(page, ADMIN_EMAIL, "wrong password 10");
+  await expect(page.getByTestId("login-error")).toHaveText(LOCKED);
+  await attempt(page, ADMIN_EMAIL, ADMIN_PASSWORD);
+  await expect(page.getByTestId("login-error")).toHaveText(LOCKED);
+  expect((await context.cookies()).find((c) => c.name === "portal_session")).toBeUndefined();
+
+  const password = adminReset(server);
+  expect(password.length).toBeGreaterThanOrEqual(20);
+  await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+  await expect(page.getByTestId("login-error")).toHaveText(WRONG);
+  await signIn(page, server.url, ADMIN_EMAIL, password);
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+});
+
+test("an address that keeps trying is told how long to wait, and no session starts", async ({ page, context }) => {
+  await page.goto(`${server.url}/login`);
+  await hydrated(page);
+  // The address may try 20 times at once, then 30 times a minute; the test before this one
+  // spent 13 of them.
+  let refusedAfter = 0;
+  for (let i = 1; i <= 40; i++) {
+    await attempt(page, `nobody${i}@example.com`, "a guess");
+    const message = await page.getByTestId("login-error").textContent();
+    if (message !== WRONG) {
+      expect(message).toMatch(/^Too many sign-in attempts from your network\. Try again in \d+ seconds?\.$/);
+      refusedAfter = i;
+      break;
+    }
+  }
+  // At the earliest the eighth, after the 13 before; at the latest, once the allowance that
+  // came back meanwhile (one attempt every two seconds) is spent too.
+  expect(refusedAfter).toBeGreaterThanOrEqual(8);
+  expect((await context.cookies()).find((c) => c.name === "portal_session")).toBeUndefined();
+});
