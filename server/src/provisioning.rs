@@ -282,8 +282,8 @@ impl JitProvisioner {
         }
         .insert(db)
         .await?;
-        writes.push(&joining_default_pool(account.id)?, "the default agent pool");
-        writes.push(&granting(account.id, Role::User)?, "the role User");
+        writes.push(joining_default_pool(account.id)?, "the default agent pool");
+        writes.push(granting(account.id, Role::User)?, "the role User");
         Ok(Admission::Created(account))
     }
 }
@@ -292,7 +292,7 @@ impl JitProvisioner {
 fn account_update(changes: user::ActiveModel, writes: &mut Batch) -> Result<user::Model, DbErr> {
     let account = changes.clone().try_into_model()?;
     writes.push(
-        user::Entity::update(changes).validate()?.as_query(),
+        user::Entity::update(changes).validate()?.into_query(),
         "the account",
     );
     Ok(account)

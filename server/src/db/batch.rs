@@ -1,67 +1,152 @@
 //! Writes sent to the database together, in the caller's transaction: what a sign-in writes once
 //! it knows the account (a new account's pool and role, the session, the audit event).
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, StatementBuilder, Values};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, InsertStatement, Query, ReturningClause, SubQueryStatement,
+    UpdateStatement, WithClause,
+};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Values};
 
 /// What separates the statements of a batch in the one text SQLite receives. `/metrics` counts
 /// the statements of a batch by it (`metrics::count_statements`); SeaQuery writes no line breaks.
 pub const SEPARATOR: &str = ";\n";
 
-/// Statements that each write exactly one row. On SQLite only their sum is known, so a
-/// statement that could write two would hide one that wrote none: push only statements that
-/// write at most one (by a key, or a unique look-up), as every caller does.
+/// Writes (`INSERT` or `UPDATE`) that each write exactly one row, sent to the database in one
+/// round trip, where each sent alone would cost one: on SQLite a wake-up of the connection's
+/// thread and a wait for its answer, on PostgreSQL a trip over the network.
 ///
-/// On SQLite they travel to the connection's thread as one text, which SQLite prepares and runs
-/// a statement at a time, binding each its own values: one round trip for all of them, where
-/// each statement sent alone is a wake-up of that thread and a wait for its answer. On
-/// PostgreSQL, where a prepared statement holds one statement, they run one after another.
+/// - On SQLite they travel as one text of several statements, which SQLite prepares and runs
+///   one after another, binding each its own values. Only the sum of the rows they wrote comes
+///   back, so a statement that could write two would hide one that wrote none: push only writes
+///   of at most one row (by a key, or a unique look-up), as every caller does.
+/// - On PostgreSQL, where a prepared statement holds one statement, they become one statement:
+///   each a data-modifying `WITH` query returning what it wrote, counted for each by the query
+///   they lead to. They all see the database as it was before the statement, so none may depend
+///   on another's row.
 pub struct Batch {
     backend: DbBackend,
-    statements: Vec<(Statement, &'static str)>,
+    writes: Vec<(SubQueryStatement, &'static str)>,
 }
 
 impl Batch {
     pub fn new(backend: DbBackend) -> Batch {
         Batch {
             backend,
-            statements: Vec::with_capacity(4),
+            writes: Vec::with_capacity(4),
         }
     }
 
-    /// Adds `statement`, which must write one row; `what` names that row in the error if not.
-    pub fn push(&mut self, statement: &impl StatementBuilder, what: &'static str) {
-        self.statements.push((statement.build(&self.backend), what));
+    /// Adds `write`, which must write one row; `what` names that row in the error if not.
+    pub fn push(&mut self, write: impl Into<Write>, what: &'static str) {
+        self.writes.push((write.into().0, what));
     }
 
-    /// Runs the statements in the order they were added. Fails, leaving the caller to roll
-    /// back, when one fails or one writes no row.
+    /// Runs the writes. Fails, leaving the caller to roll back, when one fails or one writes no
+    /// row.
     pub async fn run(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        if self.backend != DbBackend::Sqlite || self.statements.len() < 2 {
-            for (statement, what) in self.statements {
-                if db.execute_raw(statement).await?.rows_affected() != 1 {
-                    return Err(wrote_nothing(&[what]));
-                }
-            }
-            return Ok(());
+        match self.writes.len() {
+            0 => Ok(()),
+            1 => self.run_alone(db).await,
+            _ if self.backend == DbBackend::Postgres => self.run_as_one(db).await,
+            _ => self.run_together(db).await,
         }
-        let count = self.statements.len() as u64;
+    }
+
+    async fn run_alone(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        for (write, what) in self.writes {
+            if db
+                .execute_raw(build(&self.backend, &write))
+                .await?
+                .rows_affected()
+                != 1
+            {
+                return Err(wrote_nothing(&[what]));
+            }
+        }
+        Ok(())
+    }
+
+    /// SQLite: one text of several statements.
+    async fn run_together(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let count = self.writes.len() as u64;
         let mut sql = String::new();
         let mut values = Vec::new();
-        let mut whats = Vec::with_capacity(self.statements.len());
-        for (statement, what) in self.statements {
+        let mut whats = Vec::with_capacity(self.writes.len());
+        for (write, what) in &self.writes {
+            let statement = build(&self.backend, write);
             if !sql.is_empty() {
                 sql.push_str(SEPARATOR);
             }
             sql.push_str(&statement.sql);
             values.extend(statement.values.map(|Values(v)| v).unwrap_or_default());
-            whats.push(what);
+            whats.push(*what);
         }
-        let together = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+        let together = Statement::from_sql_and_values(self.backend, sql, values);
         match db.execute_raw(together).await?.rows_affected() {
-            // SQLite adds up the rows each statement wrote; each writes at most one.
             written if written == count => Ok(()),
             _ => Err(wrote_nothing(&whats)),
         }
+    }
+
+    /// PostgreSQL: `WITH w0 AS (INSERT … RETURNING 1), w1 AS (…) SELECT (SELECT COUNT(*) FROM
+    /// w0), (SELECT COUNT(*) FROM w1), …`, whose one row says what each wrote.
+    async fn run_as_one(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let mut with = WithClause::new();
+        let mut counts = Query::select();
+        for (i, (write, _)) in self.writes.iter().enumerate() {
+            let name = format!("w{i}");
+            let one = ReturningClause::Exprs(vec![Expr::val(1)]);
+            let write = match write.clone() {
+                SubQueryStatement::InsertStatement(mut insert) => {
+                    insert.returning(one).to_owned().into()
+                }
+                SubQueryStatement::UpdateStatement(mut update) => {
+                    update.returning(one).to_owned().into()
+                }
+                other => other,
+            };
+            with.cte(
+                CommonTableExpression::new()
+                    .query(write)
+                    .table_name(Alias::new(&name))
+                    .to_owned(),
+            );
+            counts.expr(Expr::cust(format!("(SELECT COUNT(*) FROM {name})")));
+        }
+        let statement = self.backend.build(&with.query(counts));
+        let row = db
+            .query_one_raw(statement)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the batch's counts".into()))?;
+        for (i, (_, what)) in self.writes.iter().enumerate() {
+            if row.try_get_by_index::<i64>(i)? != 1 {
+                return Err(wrote_nothing(&[what]));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An `INSERT` or an `UPDATE`, as a batch takes it.
+pub struct Write(SubQueryStatement);
+
+impl From<InsertStatement> for Write {
+    fn from(insert: InsertStatement) -> Write {
+        Write(insert.into())
+    }
+}
+
+impl From<UpdateStatement> for Write {
+    fn from(update: UpdateStatement) -> Write {
+        Write(update.into())
+    }
+}
+
+fn build(backend: &DbBackend, write: &SubQueryStatement) -> Statement {
+    match write {
+        SubQueryStatement::InsertStatement(insert) => backend.build(insert),
+        SubQueryStatement::UpdateStatement(update) => backend.build(update),
+        other => unreachable!("a batch holds writes only, not {other:?}"),
     }
 }
 
@@ -118,14 +203,25 @@ mod tests {
             .collect()
     }
 
+    /// A database with one table `t` holding (1, ada): PostgreSQL when
+    /// `PORTAL_TEST_POSTGRES_URL` names one (a temporary table, on one connection), else SQLite
+    /// in memory (one connection: each connection to `:memory:` is a database of its own).
     async fn database() -> sea_orm::DatabaseConnection {
-        // One connection: each connection to `:memory:` is a database of its own.
-        let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+        let (url, table) = match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+            Ok(url) => (
+                url,
+                "CREATE TEMPORARY TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+            ),
+            Err(_) => (
+                "sqlite::memory:".to_string(),
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+            ),
+        };
+        let mut options = sea_orm::ConnectOptions::new(url);
         options.max_connections(1).min_connections(1);
         let db = Database::connect(options).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
-            .await
-            .unwrap();
+        db.execute_unprepared(table).await.unwrap();
+        db.execute(&named(1, "ada")).await.unwrap();
         db
     }
 
@@ -133,15 +229,20 @@ mod tests {
     async fn each_statement_of_a_batch_gets_its_own_values_in_one_round_trip() {
         let db = database().await;
         let txn = db.begin().await.unwrap();
-        let mut batch = Batch::new(DbBackend::Sqlite);
-        batch.push(&named(1, "ada"), "ada");
-        batch.push(&copied(1, 2), "a copy of ada");
-        batch.push(&named(3, "grace"), "grace");
+        let mut batch = Batch::new(db.get_database_backend());
+        batch.push(named(2, "grace"), "grace");
+        batch.push(copied(1, 3), "a copy of ada");
+        batch.push(named(4, "edsger"), "edsger");
         batch.run(&txn).await.unwrap();
         txn.commit().await.unwrap();
         assert_eq!(
             rows(&db).await,
-            [(1, "ada".into()), (2, "ada".into()), (3, "grace".into())]
+            [
+                (1, "ada".into()),
+                (2, "grace".into()),
+                (3, "ada".into()),
+                (4, "edsger".into())
+            ]
         );
     }
 
@@ -150,24 +251,24 @@ mod tests {
     {
         let db = database().await;
         let txn = db.begin().await.unwrap();
-        let mut batch = Batch::new(DbBackend::Sqlite);
-        batch.push(&named(1, "ada"), "ada");
-        batch.push(&copied(7, 2), "a copy of nobody");
-        batch.push(&named(3, "grace"), "grace");
+        let mut batch = Batch::new(db.get_database_backend());
+        batch.push(named(2, "grace"), "grace");
+        batch.push(copied(7, 3), "a copy of nobody");
+        batch.push(named(4, "edsger"), "edsger");
         let error = batch.run(&txn).await.unwrap_err().to_string();
         assert!(error.contains("a copy of nobody"), "{error}");
         drop(txn);
-        assert!(rows(&db).await.is_empty());
+        assert_eq!(rows(&db).await, [(1, "ada".into())]);
     }
 
     #[tokio::test]
     async fn a_batch_stops_at_a_statement_that_fails() {
         let db = database().await;
         let txn = db.begin().await.unwrap();
-        let mut batch = Batch::new(DbBackend::Sqlite);
-        batch.push(&named(1, "ada"), "ada");
-        batch.push(&named(1, "again"), "ada again");
-        batch.push(&named(3, "grace"), "grace");
+        let mut batch = Batch::new(db.get_database_backend());
+        batch.push(named(2, "grace"), "grace");
+        batch.push(named(1, "again"), "ada again");
+        batch.push(named(4, "edsger"), "edsger");
         let error = batch.run(&txn).await.unwrap_err();
         assert!(
             matches!(
@@ -176,8 +277,11 @@ mod tests {
             ),
             "{error}"
         );
-        assert!(rows(&txn).await.iter().all(|(id, _)| *id != 3));
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // SQLite ran none after it; PostgreSQL ran the one statement, and ended it.
+            assert!(rows(&txn).await.iter().all(|(id, _)| *id != 4));
+        }
         drop(txn);
-        assert!(rows(&db).await.is_empty());
+        assert_eq!(rows(&db).await, [(1, "ada".into())]);
     }
 }

@@ -164,7 +164,7 @@ impl Portal {
         let account = admission.account();
         let (cookie, session) = session::opening(self.session_policy(), account.id);
         writes.push(
-            session_row::Entity::insert(session).as_query(),
+            session_row::Entity::insert(session).into_query(),
             "the session",
         );
         let mut details = serde_json::json!({
@@ -185,7 +185,7 @@ impl Portal {
             correlation_id,
         });
         writes.push(
-            audit_event::Entity::insert(event).as_query(),
+            audit_event::Entity::insert(event).into_query(),
             "the audit event",
         );
         writes.run(txn).await?;
