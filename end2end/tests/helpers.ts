@@ -31,9 +31,9 @@ export async function signIn(page: Page, base: string, email = ADMIN_EMAIL, pass
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** An API token for the admin, made the way an operator does: `portal token create`. */
-export function adminToken(server: { env: Record<string, string> }): string {
-  return execFileSync(path.join(repo, "target", "release", "portal"), ["token", "create", "--email", ADMIN_EMAIL], {
+/** Runs the portal command line against `server`'s database, as an operator does; answers what it printed. */
+function portalCommand(server: { env: Record<string, string> }, args: string[]): string {
+  return execFileSync(path.join(repo, "target", "release", "portal"), args, {
     cwd: repo,
     env: { ...process.env, ...server.env },
     encoding: "utf8",
@@ -41,14 +41,14 @@ export function adminToken(server: { env: Record<string, string> }): string {
   }).trim();
 }
 
+/** An API token for the admin, made the way an operator does: `portal token create`. */
+export function adminToken(server: { env: Record<string, string> }): string {
+  return portalCommand(server, ["token", "create", "--email", ADMIN_EMAIL]);
+}
+
 /** What the operator does when the admin cannot sign in: `portal admin reset`; answers the new password. */
 export function adminReset(server: { env: Record<string, string> }): string {
-  return execFileSync(path.join(repo, "target", "release", "portal"), ["admin", "reset", "--email", ADMIN_EMAIL], {
-    cwd: repo,
-    env: { ...process.env, ...server.env },
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  }).trim();
+  return portalCommand(server, ["admin", "reset", "--email", ADMIN_EMAIL]);
 }
 
 /** Configures a SAML identity provider by hand through the API, as automation would. */
