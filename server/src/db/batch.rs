@@ -207,12 +207,13 @@ mod tests {
     /// `PORTAL_TEST_POSTGRES_URL` names one (a temporary table, on one connection), else SQLite
     /// in memory (one connection: each connection to `:memory:` is a database of its own).
     async fn database() -> sea_orm::DatabaseConnection {
-        let (url, table) = match std::env::var("PORTAL_TEST_POSTGRES_URL") {
-            Ok(url) => (
+        let postgres = std::env::var("PORTAL_TEST_POSTGRES_URL").ok();
+        let (url, table) = match postgres.filter(|url| !url.is_empty()) {
+            Some(url) => (
                 url,
                 "CREATE TEMPORARY TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
             ),
-            Err(_) => (
+            None => (
                 "sqlite::memory:".to_string(),
                 "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
             ),
@@ -262,7 +263,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_stops_at_a_statement_that_fails() {
+    async fn a_batch_with_a_statement_that_fails_fails_and_its_transaction_keeps_nothing() {
         let db = database().await;
         let txn = db.begin().await.unwrap();
         let mut batch = Batch::new(db.get_database_backend());
