@@ -25,7 +25,7 @@ pub const SEPARATOR: &str = ";\n";
 ///   on another's row.
 pub struct Batch {
     backend: DbBackend,
-    writes: Vec<(SubQueryStatement, &'static str)>,
+    writes: Vec<(Write, &'static str)>,
 }
 
 impl Batch {
@@ -38,7 +38,7 @@ impl Batch {
 
     /// Adds `write`, which must write one row; `what` names that row in the error if not.
     pub fn push(&mut self, write: impl Into<Write>, what: &'static str) {
-        self.writes.push((write.into().0, what));
+        self.writes.push((write.into(), what));
     }
 
     /// Runs the writes. Fails, leaving the caller to roll back, when one fails or one writes no
@@ -55,7 +55,7 @@ impl Batch {
     async fn run_alone(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
         for (write, what) in self.writes {
             if db
-                .execute_raw(build(&self.backend, &write))
+                .execute_raw(write.statement(&self.backend))
                 .await?
                 .rows_affected()
                 != 1
@@ -71,20 +71,21 @@ impl Batch {
         let count = self.writes.len() as u64;
         let mut sql = String::new();
         let mut values = Vec::new();
-        let mut whats = Vec::with_capacity(self.writes.len());
-        for (write, what) in &self.writes {
-            let statement = build(&self.backend, write);
+        for (write, _) in &self.writes {
+            let statement = write.statement(&self.backend);
             if !sql.is_empty() {
                 sql.push_str(SEPARATOR);
             }
             sql.push_str(&statement.sql);
             values.extend(statement.values.map(|Values(v)| v).unwrap_or_default());
-            whats.push(*what);
         }
         let together = Statement::from_sql_and_values(self.backend, sql, values);
         match db.execute_raw(together).await?.rows_affected() {
             written if written == count => Ok(()),
-            _ => Err(wrote_nothing(&whats)),
+            _ => {
+                let whats: Vec<&str> = self.writes.iter().map(|(_, what)| *what).collect();
+                Err(wrote_nothing(&whats))
+            }
         }
     }
 
@@ -95,19 +96,9 @@ impl Batch {
         let mut counts = Query::select();
         for (i, (write, _)) in self.writes.iter().enumerate() {
             let name = format!("w{i}");
-            let one = ReturningClause::Exprs(vec![Expr::val(1)]);
-            let write = match write.clone() {
-                SubQueryStatement::InsertStatement(mut insert) => {
-                    insert.returning(one).to_owned().into()
-                }
-                SubQueryStatement::UpdateStatement(mut update) => {
-                    update.returning(one).to_owned().into()
-                }
-                other => other,
-            };
             with.cte(
                 CommonTableExpression::new()
-                    .query(write)
+                    .query(write.returning_one())
                     .table_name(Alias::new(&name))
                     .to_owned(),
             );
@@ -127,26 +118,40 @@ impl Batch {
     }
 }
 
-/// An `INSERT` or an `UPDATE`, as a batch takes it.
-pub struct Write(SubQueryStatement);
+/// What a batch takes: an `INSERT` or an `UPDATE`.
+pub enum Write {
+    Insert(InsertStatement),
+    Update(UpdateStatement),
+}
+
+impl Write {
+    /// The write alone, for `backend`.
+    fn statement(&self, backend: &DbBackend) -> Statement {
+        match self {
+            Write::Insert(insert) => backend.build(insert),
+            Write::Update(update) => backend.build(update),
+        }
+    }
+
+    /// The write returning `1` for each row it wrote, to be counted.
+    fn returning_one(&self) -> SubQueryStatement {
+        let one = ReturningClause::Exprs(vec![Expr::val(1)]);
+        match self {
+            Write::Insert(insert) => insert.clone().returning(one).to_owned().into(),
+            Write::Update(update) => update.clone().returning(one).to_owned().into(),
+        }
+    }
+}
 
 impl From<InsertStatement> for Write {
     fn from(insert: InsertStatement) -> Write {
-        Write(insert.into())
+        Write::Insert(insert)
     }
 }
 
 impl From<UpdateStatement> for Write {
     fn from(update: UpdateStatement) -> Write {
-        Write(update.into())
-    }
-}
-
-fn build(backend: &DbBackend, write: &SubQueryStatement) -> Statement {
-    match write {
-        SubQueryStatement::InsertStatement(insert) => backend.build(insert),
-        SubQueryStatement::UpdateStatement(update) => backend.build(update),
-        other => unreachable!("a batch holds writes only, not {other:?}"),
+        Write::Update(update)
     }
 }
 
