@@ -81,6 +81,8 @@ pub struct OidcView {
     pub discovery_url: String,
     pub client_id: String,
     pub client_secret_set: bool,
+    /// Why the server cannot read the stored secret (sealed with another secret key).
+    pub client_secret_problem: Option<String>,
     /// `client_secret_basic` or `client_secret_post`.
     pub token_auth_method: String,
 }

@@ -19,6 +19,7 @@ mod portal_process;
 #[allow(dead_code)]
 mod saml_support;
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -80,14 +81,17 @@ fn args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
-/// A replica: the release binary on its own port, on the shared database.
-fn start_replica(binary: &str, database_url: &str) -> anyhow::Result<PortalProcess> {
-    PortalProcess::start(binary, replica_env(database_url), Launch::default())
+/// A replica: the release binary on its own port, on the shared database, with the shared
+/// secret key.
+fn start_replica(binary: &str, database_url: &str, key: &Path) -> anyhow::Result<PortalProcess> {
+    PortalProcess::start(binary, replica_env(database_url, key), Launch::default())
 }
 
-fn replica_env(database_url: &str) -> Vec<(String, String)> {
+fn replica_env(database_url: &str, key: &Path) -> Vec<(String, String)> {
+    let key = key.display().to_string();
     [
         ("PORTAL_DATABASE_URL", database_url),
+        ("PORTAL_SECRET_KEY_FILE", key.as_str()),
         ("PORTAL_PUBLIC_URL", "https://portal.storm.example"),
         ("PORTAL_ADMIN_EMAIL", ADMIN_EMAIL),
         ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
@@ -127,10 +131,13 @@ async fn storm(args: &Args, database_url: &str) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;
-    // Both start at once on the empty database: one migrates, the other waits for it.
+    // Both start at once on the empty database: one migrates, the other waits for it; one
+    // makes the secret key, the other reads it.
+    let keys = tempfile::tempdir()?;
+    let key = keys.path().join("secret.key");
     let replicas = [
-        start_replica(&args.binary, database_url)?,
-        start_replica(&args.binary, database_url)?,
+        start_replica(&args.binary, database_url, &key)?,
+        start_replica(&args.binary, database_url, &key)?,
     ];
     for replica in &replicas {
         replica.ready(&client).await?;

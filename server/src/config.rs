@@ -38,6 +38,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// The most time a request may take, body included, before Portal answers 408.
     pub request_timeout: Duration,
+    /// The file of the key the OIDC client secret is sealed with in the database: made on first
+    /// start. By default `secret.key` beside the SQLite file, or `data/secret.key`.
+    pub secret_key_file: PathBuf,
 }
 
 /// The settings as read, before checking. No `Debug`: it holds the admin password in clear.
@@ -60,6 +63,7 @@ struct Raw {
     sso_rate_burst: u32,
     trust_forwarded_for: bool,
     request_timeout_seconds: u64,
+    secret_key_file: Option<String>,
 }
 
 impl Default for Raw {
@@ -81,6 +85,7 @@ impl Default for Raw {
             sso_rate_burst: 100,
             trust_forwarded_for: false,
             request_timeout_seconds: 30,
+            secret_key_file: None,
         }
     }
 }
@@ -194,6 +199,18 @@ impl Config {
                 "must be between 1 and 600 seconds",
             ));
         }
+        let secret_key_file = match raw.secret_key_file.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(ConfigError::key(
+                    "secret_key_file",
+                    "must name a file (or be left out for the default)",
+                ))
+            }
+            Some(path) => PathBuf::from(path),
+            None => crate::db::sqlite_file(&raw.database_url)
+                .and_then(|db| db.parent().map(|folder| folder.join("secret.key")))
+                .unwrap_or_else(|| PathBuf::from("data/secret.key")),
+        };
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -228,6 +245,7 @@ impl Config {
             sso_rate_burst: raw.sso_rate_burst,
             trust_forwarded_for: raw.trust_forwarded_for,
             request_timeout: Duration::from_secs(raw.request_timeout_seconds),
+            secret_key_file,
         })
     }
 
@@ -370,6 +388,35 @@ mod tests {
         assert!(config.database_url.starts_with("sqlite://"));
         assert_eq!(config.release.jit_label(), "SSO JIT");
         assert!(config.plan.includes_sso_jit());
+    }
+
+    #[test]
+    fn the_secret_key_lives_beside_the_sqlite_file_unless_named() {
+        let key = |pairs: &[(&str, &str)]| Config::with_overrides(pairs).map(|c| c.secret_key_file);
+        assert_eq!(key(&[]).unwrap(), PathBuf::from("data/secret.key"));
+        assert_eq!(
+            key(&[(
+                "database_url",
+                "sqlite:///var/lib/portal/portal.db?mode=rwc"
+            )])
+            .unwrap(),
+            PathBuf::from("/var/lib/portal/secret.key")
+        );
+        for elsewhere in [
+            "postgres://postgres@127.0.0.1:5432/portal",
+            "sqlite::memory:",
+        ] {
+            assert_eq!(
+                key(&[("database_url", elsewhere)]).unwrap(),
+                PathBuf::from("data/secret.key")
+            );
+        }
+        assert_eq!(
+            key(&[("secret_key_file", "/etc/portal/secret.key")]).unwrap(),
+            PathBuf::from("/etc/portal/secret.key")
+        );
+        let error = key(&[("secret_key_file", " ")]).unwrap_err().to_string();
+        assert!(error.contains("PORTAL_SECRET_KEY_FILE"), "{error}");
     }
 
     #[test]

@@ -16,9 +16,12 @@ use crate::db::entities::identity_config;
 use crate::domain::{LoginMethod, ProvisioningMethod, SsoProtocol};
 use crate::error::PortalError;
 use crate::provisioning::Jit;
+use crate::secret_key::{SecretKey, Unreadable};
 use crate::state::Portal;
 
 const ROW: i32 = 1;
+/// What the OIDC client secret is sealed for, so that its sealed value opens nowhere else.
+const CLIENT_SECRET_PURPOSE: &str = "identity_config.oidc.client_secret";
 
 /// The identity configuration as `GET` and `PUT /api/v1/identity` carry it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -105,6 +108,11 @@ pub struct OidcDocument {
     #[serde(default)]
     #[schema(read_only)]
     pub client_secret_set: bool,
+    /// Read-only: why this server cannot read the stored secret (it was sealed with another
+    /// secret key); enter the secret again. Absent when it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub client_secret_unreadable: Option<String>,
     #[serde(default)]
     pub token_auth_method: TokenAuthMethod,
 }
@@ -139,13 +147,106 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
 }
 
-/// OIDC settings as stored, secret included. Its `Debug` leaves the secret out.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+/// OIDC settings in force, the secret opened. Its `Debug` leaves the secret out.
+#[derive(Clone, PartialEq)]
 pub struct OidcSettings {
     pub discovery_url: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: OidcClientSecret,
     pub token_auth_method: TokenAuthMethod,
+}
+
+impl OidcSettings {
+    /// Tells these settings from any others, the secret included, without holding it.
+    pub fn fingerprint(&self) -> String {
+        let secret = match &self.client_secret {
+            OidcClientSecret::Known(secret) => crate::auth::digest(secret),
+            OidcClientSecret::Unreadable { sealed, .. } => sealed.clone(),
+        };
+        format!(
+            "{}\n{}\n{:?}\n{secret}",
+            self.discovery_url, self.client_id, self.token_auth_method
+        )
+    }
+
+    fn from_stored(stored: StoredOidc, key: &SecretKey) -> Option<OidcSettings> {
+        let client_secret = match (stored.client_secret_sealed, stored.client_secret_clear) {
+            (Some(sealed), _) => match key.open(CLIENT_SECRET_PURPOSE, &sealed) {
+                Ok(secret) => OidcClientSecret::Known(secret),
+                Err(why) => OidcClientSecret::Unreadable { sealed, why },
+            },
+            (None, Some(clear)) => OidcClientSecret::Known(clear),
+            (None, None) => return None,
+        };
+        Some(OidcSettings {
+            discovery_url: stored.discovery_url,
+            client_id: stored.client_id,
+            client_secret,
+            token_auth_method: stored.token_auth_method,
+        })
+    }
+
+    /// As the database keeps them: the secret sealed with `key`.
+    fn to_stored(&self, key: &SecretKey) -> StoredOidc {
+        StoredOidc {
+            discovery_url: self.discovery_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret_sealed: Some(match &self.client_secret {
+                OidcClientSecret::Known(secret) => key.seal(CLIENT_SECRET_PURPOSE, secret),
+                OidcClientSecret::Unreadable { sealed, .. } => sealed.clone(),
+            }),
+            client_secret_clear: None,
+            token_auth_method: self.token_auth_method,
+        }
+    }
+}
+
+/// The OIDC client secret as this server holds it.
+#[derive(Clone, PartialEq)]
+pub enum OidcClientSecret {
+    /// Opened with this server's key, or just entered: in memory only.
+    Known(String),
+    /// Sealed with a key this server does not have. Kept as stored, so that the server with
+    /// the right key still reads it, until an admin enters the secret again.
+    Unreadable { sealed: String, why: Unreadable },
+}
+
+impl OidcClientSecret {
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            OidcClientSecret::Known(secret) => Some(secret),
+            OidcClientSecret::Unreadable { .. } => None,
+        }
+    }
+
+    /// Why the stored secret cannot be used here, in words for the admin; `None` when it can.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            OidcClientSecret::Known(_) => None,
+            OidcClientSecret::Unreadable { why, .. } => Some(format!(
+                "Portal cannot read the stored client secret: {why}. Enter the client secret again."
+            )),
+        }
+    }
+}
+
+/// OIDC settings as the database keeps them, in the `oidc` column.
+#[derive(Serialize, Deserialize)]
+struct StoredOidc {
+    discovery_url: String,
+    client_id: String,
+    /// The secret sealed with the server's [`SecretKey`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret_sealed: Option<String>,
+    /// The secret in clear, as releases before sealing stored it; sealed at start-up
+    /// ([`seal_clear_client_secret`]).
+    #[serde(
+        default,
+        rename = "client_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    client_secret_clear: Option<String>,
+    token_auth_method: TokenAuthMethod,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -181,7 +282,10 @@ pub struct IdentityConfig {
 }
 
 impl IdentityConfig {
-    fn from_row(row: identity_config::Model) -> Result<IdentityConfig, PortalError> {
+    fn from_row(
+        row: identity_config::Model,
+        key: &SecretKey,
+    ) -> Result<IdentityConfig, PortalError> {
         let corrupt = |what: &str| {
             PortalError::Internal(anyhow::anyhow!(
                 "the stored identity configuration has a bad {what}"
@@ -205,9 +309,13 @@ impl IdentityConfig {
             oidc: row
                 .oidc
                 .as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|_| corrupt("OIDC document"))?,
+                .map(|text| {
+                    serde_json::from_str(text)
+                        .ok()
+                        .and_then(|stored| OidcSettings::from_stored(stored, key))
+                        .ok_or_else(|| corrupt("OIDC document"))
+                })
+                .transpose()?,
             provisioning: ProvisioningMethod::from_stored(&row.provisioning_method)
                 .ok_or_else(|| corrupt("provisioning method"))?,
             updated_by: row.updated_by_email,
@@ -272,7 +380,11 @@ impl IdentityConfig {
                     discovery_url: stored.discovery_url.clone(),
                     client_id: stored.client_id.clone(),
                     client_secret: None,
-                    client_secret_set: !stored.client_secret.is_empty(),
+                    client_secret_set: stored
+                        .client_secret
+                        .known()
+                        .is_none_or(|secret| !secret.is_empty()),
+                    client_secret_unreadable: stored.client_secret.problem(),
                     token_auth_method: stored.token_auth_method,
                 }),
             },
@@ -718,7 +830,7 @@ fn check_oidc(
     }
     // A stored secret is kept only for the same provider: it is never sent to a new one.
     let client_secret = match oidc.client_secret.filter(|s| !s.is_empty()) {
-        Some(secret) => secret,
+        Some(secret) => OidcClientSecret::Known(secret),
         None => match stored {
             Some(stored) if stored.discovery_url == oidc.discovery_url.trim() => {
                 stored.client_secret.clone()
@@ -797,23 +909,22 @@ impl Portal {
         let (Some(SsoProtocol::Saml), Some(saml)) = (config.protocol, &config.saml) else {
             return Ok(None);
         };
-        let key = serde_json::to_string(saml).expect("settings serialise");
         let mut cache = self
             .saml_trust
             .lock()
             .expect("the SAML trust cache is never poisoned");
-        if let Some((cached_key, trust)) = cache.as_ref() {
-            if *cached_key == key {
+        if let Some((parsed_from, trust)) = cache.as_ref() {
+            if parsed_from == saml {
                 return Ok(Some(trust.clone()));
             }
         }
         let trust = std::sync::Arc::new(SamlTrust::parse(saml)?);
-        *cache = Some((key, trust.clone()));
+        *cache = Some((saml.clone(), trust.clone()));
         Ok(Some(trust))
     }
 
     pub async fn identity_config(&self) -> Result<IdentityConfig, PortalError> {
-        load(&self.db).await
+        load(&self.db, &self.secret_key).await
     }
 
     /// Replaces the whole identity configuration, or changes nothing and says why. A document
@@ -904,7 +1015,7 @@ impl Portal {
         // SAML metadata fetched, new OIDC settings discovered.
         let release = self.config.release;
         let plan = self.config.plan;
-        let in_force = load(&self.db).await?;
+        let in_force = load(&self.db, &self.secret_key).await?;
         let asked = (change.edit)(&in_force);
         let mut first = asked.clone();
         fetch_missing_metadata(&self.http, &mut first).await?;
@@ -935,7 +1046,7 @@ impl Portal {
             .filter(identity_config::Column::Id.eq(ROW))
             .exec(&txn)
             .await?;
-        let current = load(&txn).await?;
+        let current = load(&txn, &self.secret_key).await?;
         if let Some(read_at) = change.read_at.filter(|at| Some(*at) != current.updated_at) {
             return Err(PortalError::Conflict(format!(
                 "the identity configuration was changed{}{} since this document was read ({read_at}): GET it again and make your change to that",
@@ -965,10 +1076,9 @@ impl Portal {
                 .saml
                 .as_ref()
                 .map(|s| serde_json::to_string(s).expect("settings serialise"))),
-            oidc: Set(accepted
-                .oidc
-                .as_ref()
-                .map(|s| serde_json::to_string(s).expect("settings serialise"))),
+            oidc: Set(accepted.oidc.as_ref().map(|s| {
+                serde_json::to_string(&s.to_stored(&self.secret_key)).expect("settings serialise")
+            })),
             provisioning_method: Set(accepted.provisioning.as_str().to_string()),
             updated_by: Set(Some(caller.user.id)),
             updated_by_email: Set(Some(caller.user.email.clone())),
@@ -989,7 +1099,7 @@ impl Portal {
             correlation_id,
         )
         .await?;
-        let stored = load(&txn).await?;
+        let stored = load(&txn, &self.secret_key).await?;
         txn.commit().await?;
         if let (Some(metadata), Some(settings)) = (discovered, stored.oidc()) {
             if first_look.oidc.as_ref() == Some(settings) {
@@ -1036,12 +1146,45 @@ pub fn check_offline(body: &[u8], release: Release, plan: Plan) -> Result<(), Po
     check(doc, &nothing_yet, release, plan).map(|_| ())
 }
 
-async fn load(db: &impl ConnectionTrait) -> Result<IdentityConfig, PortalError> {
+async fn load(db: &impl ConnectionTrait, key: &SecretKey) -> Result<IdentityConfig, PortalError> {
     let row = identity_config::Entity::find_by_id(ROW)
         .one(db)
         .await?
         .ok_or_else(|| {
             PortalError::Internal(anyhow::anyhow!("the identity configuration row is missing"))
         })?;
-    IdentityConfig::from_row(row)
+    IdentityConfig::from_row(row, key)
+}
+
+/// Seals an OIDC client secret that an earlier release stored in clear, at start-up; `true`
+/// when there was one. Nothing else in the row changes, `updated_at` included: this is not an
+/// admin's change.
+pub async fn seal_clear_client_secret(
+    db: &impl ConnectionTrait,
+    key: &SecretKey,
+) -> Result<bool, sea_orm::DbErr> {
+    let Some(row) = identity_config::Entity::find_by_id(ROW).one(db).await? else {
+        return Ok(false);
+    };
+    let Some(stored) = row
+        .oidc
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<StoredOidc>(text).ok())
+        .filter(|stored| stored.client_secret_clear.is_some())
+    else {
+        return Ok(false);
+    };
+    let Some(settings) = OidcSettings::from_stored(stored, key) else {
+        return Ok(false);
+    };
+    let sealed = serde_json::to_string(&settings.to_stored(key)).expect("settings serialise");
+    identity_config::Entity::update_many()
+        .col_expr(
+            identity_config::Column::Oidc,
+            sea_orm::sea_query::Expr::value(sealed),
+        )
+        .filter(identity_config::Column::Id.eq(ROW))
+        .exec(db)
+        .await?;
+    Ok(true)
 }

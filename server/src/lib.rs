@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod people;
 pub mod pools;
 pub mod provisioning;
+pub mod secret_key;
 pub mod sso;
 pub mod startup;
 pub mod state;

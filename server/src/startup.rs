@@ -23,6 +23,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, timeout
 
 use crate::config::Config;
 use crate::people::{self, FirstAdmin};
+use crate::secret_key::SecretKey;
 use crate::state::{CorrelationId, Portal};
 
 #[derive(Clone, FromRef)]
@@ -45,12 +46,30 @@ impl Application {
         let cannot_open = |e: sea_orm::DbErr| {
             anyhow::anyhow!("PORTAL_DATABASE_URL: cannot open the database: {e}")
         };
+        let (secret_key, made) = SecretKey::load_or_create(&config.secret_key_file)
+            .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY_FILE: {e}"))?;
+        if made {
+            tracing::info!(
+                path = %config.secret_key_file.display(),
+                key = secret_key.id(),
+                "made a new secret key; keep it out of the database's backups, and give every server of this database the same file"
+            );
+        }
         let mut db = crate::db::connect(&config.database_url)
             .await
             .map_err(cannot_open)?;
         let setup = crate::db::begin_setup(&db).await.map_err(cannot_open)?;
         crate::db::migrate(&setup).await.map_err(cannot_open)?;
         let first_admin = people::ensure_first_admin(&setup, &config).await?;
+        if crate::identity::seal_clear_client_secret(&setup, &secret_key)
+            .await
+            .map_err(cannot_open)?
+        {
+            tracing::info!(
+                key = secret_key.id(),
+                "sealed the OIDC client secret that was stored in clear"
+            );
+        }
         setup.commit().await.map_err(cannot_open)?;
         crate::metrics::count_statements(&mut db);
         let listener = TcpListener::bind(config.addr)
@@ -61,7 +80,7 @@ impl Application {
             let bound = listener.local_addr()?;
             config.public_url = url::Url::parse(&format!("http://{bound}/"))?;
         }
-        let portal = Portal::new(db, config);
+        let portal = Portal::new(db, config, secret_key);
         // Installed before the first request, so that no sign-in goes uncounted.
         crate::metrics::handle();
         crate::janitor::spawn(portal.db.clone());

@@ -6,9 +6,13 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::session::SessionPolicy;
 use crate::config::Config;
+use crate::secret_key::SecretKey;
 
-/// The stored SAML settings (as JSON) and the trust parsed from them.
-pub(crate) type CachedTrust = (String, Arc<crate::identity::SamlTrust>);
+/// The stored SAML settings and the trust parsed from them.
+pub(crate) type CachedTrust = (
+    crate::identity::SamlSettings,
+    Arc<crate::identity::SamlTrust>,
+);
 /// The stored OIDC settings (as JSON), the provider discovered for them, and when to ask the
 /// provider again. The clock is tokio's, which a test can move on.
 pub(crate) type CachedProvider = (
@@ -38,10 +42,12 @@ pub struct Portal {
     pub http: reqwest::Client,
     /// How often one client address may try a password; `None` when the limits are off.
     pub(crate) password_attempts: Option<crate::sso::rate_limit::SignInRateLimit>,
+    /// What the OIDC client secret is sealed with in the database.
+    pub secret_key: Arc<SecretKey>,
 }
 
 impl Portal {
-    pub fn new(db: DatabaseConnection, config: Config) -> Portal {
+    pub fn new(db: DatabaseConnection, config: Config, secret_key: SecretKey) -> Portal {
         let http = reqwest::Client::builder()
             .timeout(config.idp_timeout)
             .connect_timeout(config.idp_timeout)
@@ -58,6 +64,7 @@ impl Portal {
             saml_trust: Arc::default(),
             oidc_provider: Arc::default(),
             http,
+            secret_key: Arc::new(secret_key),
         }
     }
 

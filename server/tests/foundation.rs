@@ -1418,17 +1418,48 @@ async fn a_persons_roles_are_read_through_indexes_without_scanning_a_table() {
 }
 
 #[tokio::test]
+async fn a_key_file_that_holds_no_key_stops_start_up_before_the_database_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secret.key");
+    std::fs::write(&key, "not a key\n").unwrap();
+    let config = portal::config::Config::with_overrides(&[
+        ("addr", "127.0.0.1:0"),
+        ("database_url", &sqlite_url(&dir)),
+        ("secret_key_file", &key.display().to_string()),
+    ])
+    .unwrap();
+    let error = portal::startup::Application::build(config)
+        .await
+        .err()
+        .expect("start-up is refused")
+        .to_string();
+    assert!(error.contains("PORTAL_SECRET_KEY_FILE"), "{error}");
+    assert!(error.contains("does not hold a secret key"), "{error}");
+    assert!(
+        !dir.path().join("portal.db").exists(),
+        "no database is made"
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "not a key\n");
+}
+
+#[tokio::test]
 async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_admin() {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
-    let start = |url: String| async move {
-        let config = portal::config::Config::with_overrides(&[
-            ("addr", "127.0.0.1:0"),
-            ("database_url", &url),
-            ("admin_email", ADMIN_EMAIL),
-        ])
-        .unwrap();
-        portal::startup::Application::build(config).await
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("secret.key").display().to_string();
+    let start = |url: String| {
+        let key = key.clone();
+        async move {
+            let config = portal::config::Config::with_overrides(&[
+                ("addr", "127.0.0.1:0"),
+                ("database_url", &url),
+                ("admin_email", ADMIN_EMAIL),
+                ("secret_key_file", &key),
+            ])
+            .unwrap();
+            portal::startup::Application::build(config).await
+        }
     };
     let (a, b, c, d) = tokio::join!(
         start(url.clone()),
@@ -1452,6 +1483,25 @@ async fn replicas_starting_at_once_on_one_database_migrate_once_and_make_one_adm
         created, 1,
         "one replica made the admin, the others found it"
     );
+    // And one made the secret key, which the others read: nothing else is left beside it.
+    let names: Vec<_> = std::fs::read_dir(keys.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["secret.key"]);
+    let ids: std::collections::BTreeSet<_> = replicas
+        .iter()
+        .map(|replica| {
+            replica
+                .as_ref()
+                .unwrap()
+                .portal()
+                .secret_key
+                .id()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
 
     let db = &replicas[0].as_ref().unwrap().portal().db;
     assert_eq!(number(db, "SELECT COUNT(*) FROM users").await, 1);

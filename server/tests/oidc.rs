@@ -1853,3 +1853,175 @@ async fn release_1_53_hides_openid_connect_and_turns_a_stored_oidc_configuration
     );
     assert_eq!(app.user_count().await, 1, "no account is created");
 }
+
+/// The `oidc` column of the identity configuration, as the database holds it.
+async fn stored_oidc_column(app: &TestApp) -> String {
+    portal::db::entities::identity_config::Entity::find_by_id(1)
+        .one(&app.portal.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .oidc
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_client_secret_is_stored_sealed_and_a_restarted_server_still_signs_people_in() {
+    let Oidc { app, op } = Oidc::start(true).await;
+    let stored = stored_oidc_column(&app).await;
+    assert!(!stored.contains(CLIENT_SECRET), "{stored}");
+    let sealed: Value = serde_json::from_str(&stored).unwrap();
+    assert!(
+        sealed["client_secret_sealed"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("v1.")),
+        "{stored}"
+    );
+    assert!(sealed.get("client_secret").is_none(), "{stored}");
+    // Neither does the API give it back.
+    let token = app.admin_token().await;
+    let document = app
+        .api_get(&token, "/api/v1/identity")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!document.contains(CLIENT_SECRET), "{document}");
+
+    // A new process with the same key file reads it: the token endpoint, which checks the
+    // secret, lets the code be exchanged.
+    let oidc = Oidc {
+        app: app.restart_with(&[]).await,
+        op,
+    };
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+    assert_eq!(oidc.op.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_server_with_another_secret_key_signs_nobody_in_and_says_to_enter_the_secret_again() {
+    let Oidc { app, op } = Oidc::start(true).await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other_key = elsewhere.path().join("secret.key").display().to_string();
+    let oidc = Oidc {
+        app: app
+            .restart_with(&[("secret_key_file", other_key.as_str())])
+            .await,
+        op,
+    };
+    let users_before = oidc.app.user_count().await;
+
+    let page = oidc
+        .assert_refused(
+            oidc.open_sign_in().await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "client_secret_unreadable",
+            users_before,
+        )
+        .await;
+    assert!(
+        page.contains("enters the OpenID Connect client secret again"),
+        "{page}"
+    );
+    assert!(page.contains("PORTAL_SECRET_KEY_FILE"), "{page}");
+    assert_eq!(oidc.op.token_requests(), 0, "no code is exchanged");
+
+    // The admin is told on the document, and turning JIT off keeps the secret as stored.
+    let token = oidc.app.admin_token().await;
+    let read = |body: String| serde_json::from_str::<Value>(&body).unwrap();
+    let document = read(
+        oidc.app
+            .api_get(&token, "/api/v1/identity")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let problem = document["sso"]["oidc"]["client_secret_unreadable"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        problem.contains("Enter the client secret again"),
+        "{document}"
+    );
+    assert_eq!(document["sso"]["oidc"]["client_secret_set"], true);
+    oidc.app.sign_in_as_admin().await;
+    let html = oidc.app.page_html("/settings/iam/identity").await;
+    assert!(
+        html.contains(
+            "Portal cannot read the stored client secret: it was sealed with the secret key"
+        ),
+        "{html}"
+    );
+    let before = stored_oidc_column(&oidc.app).await;
+    let mut without_secret = oidc_document(&oidc.op, false);
+    without_secret["sso"]["oidc"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_secret");
+    let response = oidc
+        .app
+        .api_put(&token, "/api/v1/identity", &without_secret)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(stored_oidc_column(&oidc.app).await, before);
+
+    // Entered again, it is sealed with this server's key, and sign-in works.
+    let response = oidc
+        .app
+        .api_put(&token, "/api/v1/identity", &oidc_document(&oidc.op, true))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let document = read(response.text().await.unwrap());
+    assert!(
+        document["sso"]["oidc"]
+            .get("client_secret_unreadable")
+            .is_none(),
+        "{document}"
+    );
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(oidc.app.user_count().await, users_before + 1);
+}
+
+#[tokio::test]
+async fn a_client_secret_stored_in_clear_by_an_earlier_release_is_sealed_at_start_up() {
+    use portal::db::entities::identity_config;
+    let Oidc { app, op } = Oidc::start(true).await;
+    let clear = json!({
+        "discovery_url": op.discovery_url(),
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "token_auth_method": "client_secret_basic",
+    })
+    .to_string();
+    let row = identity_config::Entity::find_by_id(1)
+        .one(&app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let updated_at = row.updated_at;
+    let mut earlier: identity_config::ActiveModel = row.into();
+    earlier.oidc = Set(Some(clear));
+    earlier.update(&app.portal.db).await.unwrap();
+
+    let oidc = Oidc {
+        app: app.restart_with(&[]).await,
+        op,
+    };
+    let stored = stored_oidc_column(&oidc.app).await;
+    assert!(!stored.contains(CLIENT_SECRET), "{stored}");
+    assert!(stored.contains("client_secret_sealed"), "{stored}");
+    let row = identity_config::Entity::find_by_id(1)
+        .one(&oidc.app.portal.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.updated_at, updated_at, "not an admin's change");
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+}

@@ -371,6 +371,10 @@ impl Binary {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         env.push(("PORTAL_SITE_ROOT".into(), dir.path().display().to_string()));
+        env.push((
+            "PORTAL_SECRET_KEY_FILE".into(),
+            dir.path().join("secret.key").display().to_string(),
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_portal"))
             .env_clear()
             .envs(env.iter().cloned())
@@ -689,6 +693,7 @@ fn what_holds_a_secret_prints_without_it() {
         client_id: "0oa1".into(),
         client_secret: Some("a-secret-in-the-document".into()),
         client_secret_set: true,
+        client_secret_unreadable: None,
         token_auth_method: Default::default(),
     };
     let login = portal::db::entities::oidc_login::Model {

@@ -27,7 +27,10 @@ impl Pair {
         let b = TestApp::spawn_on(
             tempfile::tempdir().unwrap(),
             a.database_url.clone(),
-            &[("public_url", public.as_str())],
+            &[
+                ("public_url", public.as_str()),
+                ("secret_key_file", a.secret_key_file.as_str()),
+            ],
         )
         .await;
         let idp = TestIdp::new(IDP);

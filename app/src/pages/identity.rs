@@ -257,14 +257,20 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
         discovery_url: String::new(),
         client_id: String::new(),
         client_secret_set: false,
+        client_secret_problem: None,
         token_auth_method: "client_secret_basic".into(),
     });
     let secret_error = invalid(&["sso.oidc.client_secret"]);
     let post = current.token_auth_method == "client_secret_post";
-    let secret_state = if current.client_secret_set {
-        "A client secret is stored. Leave the field empty to keep it."
+    let secret_state = match (&current.client_secret_problem, current.client_secret_set) {
+        (Some(problem), _) => problem.clone(),
+        (None, true) => "A client secret is stored. Leave the field empty to keep it.".into(),
+        (None, false) => "No client secret is stored yet.".into(),
+    };
+    let secret_state_class = if current.client_secret_problem.is_some() {
+        "mt-1 text-xs font-medium text-red-700"
     } else {
-        "No client secret is stored yet."
+        "mt-1 text-xs text-slate-600"
     };
     view! {
         <div class="mt-2 grid gap-6 lg:grid-cols-5">
@@ -284,7 +290,7 @@ fn OidcSection(settings: IdentitySettings, save: ServerAction<SaveOidc>) -> impl
                             aria-invalid=move || secret_error.get().map(|_| "true")
                             class="mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500 aria-[invalid=true]:border-red-600"
                         />
-                        <p id="oidc-secret-state" data-testid="oidc-secret-state" class="mt-1 text-xs text-slate-600">{secret_state}</p>
+                        <p id="oidc-secret-state" data-testid="oidc-secret-state" class=secret_state_class>{secret_state}</p>
                         {move || secret_error.get().map(|text| view! {
                             <p id="oidc-client-secret-error" class="mt-1 text-sm text-red-700">{text}</p>
                         })}

@@ -230,23 +230,26 @@ pub fn is_unreachable(error: &DbErr) -> bool {
     }
 }
 
+/// The file a SQLite URL names (`sqlite://data/portal.db` → `data/portal.db`); `None` for
+/// another database or SQLite in memory.
+pub fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
 /// `sqlite://data/portal.db` → the folder exists and the file is created on first open.
 /// `None` when `url` is not a SQLite URL.
 fn prepare_sqlite_url(url: &str) -> Result<Option<String>, DbErr> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    if !url.starts_with("sqlite:") {
         return Ok(None);
-    };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(Some(url.to_string()));
     }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    let Some(path) = sqlite_file(url) else {
+        return Ok(Some(url.to_string()));
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
             DbErr::Custom(format!(
                 "cannot create the folder {}: {e}",

@@ -112,6 +112,7 @@ impl Portal {
                     discovery_url: oidc.discovery_url,
                     client_id: oidc.client_id,
                     client_secret_set: oidc.client_secret_set,
+                    client_secret_problem: oidc.client_secret_unreadable,
                     token_auth_method: match oidc.token_auth_method {
                         crate::identity::TokenAuthMethod::ClientSecretBasic => {
                             "client_secret_basic"
@@ -611,6 +612,7 @@ impl Backend for Portal {
                     // Empty keeps the stored secret (the page never shows it).
                     client_secret: Some(form.client_secret.clone()).filter(|s| !s.is_empty()),
                     client_secret_set: false,
+                    client_secret_unreadable: None,
                     token_auth_method,
                 });
                 doc

@@ -74,6 +74,9 @@ pub struct TestApp {
     pub base: String,
     pub portal: Portal,
     pub database_url: String,
+    /// The key the OIDC client secret is sealed with: in the test's folder unless the test
+    /// names another (a replica names its first server's).
+    pub secret_key_file: String,
     /// A browser: keeps cookies, does not follow redirects.
     pub client: Client,
     _dir: tempfile::TempDir,
@@ -132,11 +135,17 @@ impl TestApp {
         database_url: String,
         overrides: &[(&str, &str)],
     ) -> TestApp {
+        let secret_key_file = overrides
+            .iter()
+            .find(|(key, _)| *key == "secret_key_file")
+            .map(|(_, path)| path.to_string())
+            .unwrap_or_else(|| dir.path().join("secret.key").display().to_string());
         let mut pairs: Vec<(&str, &str)> = vec![
             ("addr", "127.0.0.1:0"),
             ("database_url", &database_url),
             ("admin_email", ADMIN_EMAIL),
             ("admin_password", ADMIN_PASSWORD),
+            ("secret_key_file", &secret_key_file),
         ];
         pairs.extend_from_slice(overrides);
         let config = Config::with_overrides(&pairs).expect("test configuration");
@@ -150,6 +159,7 @@ impl TestApp {
             base,
             portal,
             database_url,
+            secret_key_file,
             client: browser(),
             _dir: dir,
         }

@@ -87,7 +87,7 @@ impl Portal {
         &self,
         settings: &OidcSettings,
     ) -> Result<Arc<OidcProvider>, String> {
-        let key = serde_json::to_string(settings).expect("settings serialise");
+        let key = settings.fingerprint();
         let mut cache = self.oidc_provider.lock().await;
         let now = Instant::now();
         let cached = cache
@@ -158,7 +158,7 @@ impl Portal {
         settings: &OidcSettings,
         metadata: provider::ProviderMetadata,
     ) {
-        let key = serde_json::to_string(settings).expect("settings serialise");
+        let key = settings.fingerprint();
         let now = Instant::now();
         if let Ok(provider) = self.build_oidc_provider(settings, metadata, now) {
             if let Ok(mut cache) = self.oidc_provider.try_lock() {
@@ -176,9 +176,15 @@ impl Portal {
     ) -> Result<OidcProvider, String> {
         let redirect = RedirectUrl::new(self.oidc_redirect_uri())
             .map_err(|e| format!("the redirect URI is not a URL: {e}"))?;
+        // Sign-ins check this first (`CallbackError::SecretUnreadable`); here only in case.
+        let client_secret = settings
+            .client_secret
+            .known()
+            .ok_or("the stored client secret cannot be read with this server's secret key")?;
         Ok(OidcProvider::new(
             metadata,
             settings,
+            client_secret,
             redirect,
             discovered_at,
         ))
@@ -207,6 +213,10 @@ async fn login(
         .oidc()
         .filter(|_| portal.config.release.offers_oidc())
         .ok_or_else(|| page(CallbackError::NotConfigured))?;
+    if let Some(problem) = settings.client_secret.problem() {
+        let error = CallbackError::SecretUnreadable(problem);
+        return Ok(refuse(&portal, &correlation.0, error, None).await);
+    }
     let provider = match portal.oidc_provider(settings).await {
         Ok(provider) => provider,
         // Okta unreachable or answering nonsense: nobody can sign in until it is back, so the
@@ -371,6 +381,8 @@ enum CallbackError {
     UserInfoSubject(String),
     Refused(Refusal),
     NotConfigured,
+    /// The stored client secret was sealed with another secret key: what to do about it.
+    SecretUnreadable(String),
     Unavailable(String),
 }
 
@@ -403,6 +415,7 @@ impl CallbackError {
             CallbackError::UserInfoSubject(_) => "userinfo_subject",
             CallbackError::Refused(refusal) => refusal.code(),
             CallbackError::NotConfigured => "not_configured",
+            CallbackError::SecretUnreadable(_) => "client_secret_unreadable",
             CallbackError::Unavailable(_) => "unavailable",
         }
     }
@@ -495,6 +508,11 @@ impl CallbackError {
                 "Single sign-on with OpenID Connect is not configured.".into(),
                 "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
             ),
+            CallbackError::SecretUnreadable(problem) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Single sign-on cannot work until an administrator enters the OpenID Connect client secret again under Settings > Identity and Access Management.".into(),
+                problem.clone(),
+            ),
             CallbackError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
@@ -575,6 +593,9 @@ async fn finish(
         return Err(bare(CallbackError::OtherBrowser));
     }
 
+    if let Some(problem) = settings.client_secret.problem() {
+        return Err(bare(CallbackError::SecretUnreadable(problem)));
+    }
     let provider = portal
         .oidc_provider(settings)
         .await

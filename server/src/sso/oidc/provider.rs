@@ -177,9 +177,11 @@ impl TokenRejection {
 }
 
 impl OidcProvider {
+    /// The client for `settings`, with their secret opened (`client_secret`).
     pub fn new(
         metadata: ProviderMetadata,
         settings: &OidcSettings,
+        client_secret: &str,
         redirect_uri: RedirectUrl,
         discovered_at: tokio::time::Instant,
     ) -> OidcProvider {
@@ -201,7 +203,7 @@ impl OidcProvider {
         let client = CoreClient::from_provider_metadata(
             metadata,
             client_id.clone(),
-            Some(ClientSecret::new(settings.client_secret.clone())),
+            Some(ClientSecret::new(client_secret.to_string())),
         )
         .set_redirect_uri(redirect_uri)
         .set_auth_type(match settings.token_auth_method {
