@@ -170,10 +170,13 @@ impl OidcSettings {
     }
 
     fn from_stored(stored: StoredOidc, key: &SecretKey) -> Option<OidcSettings> {
-        let client_secret = match (stored.client_secret_sealed, stored.client_secret_clear) {
-            (Some(sealed), _) => match key.open(CLIENT_SECRET_PURPOSE, &sealed) {
-                Ok(secret) => OidcClientSecret::Known(secret),
-                Err(why) => OidcClientSecret::Unreadable { sealed, why },
+        let clear = Some(stored.client_secret_clear).filter(|clear| !clear.is_empty());
+        let client_secret = match (stored.client_secret_sealed, clear) {
+            (Some(sealed), clear) => match (key.open(CLIENT_SECRET_PURPOSE, &sealed), clear) {
+                (Ok(secret), _) => OidcClientSecret::Known(secret),
+                // Both, by a hand's edit: the one that can be read.
+                (Err(_), Some(clear)) => OidcClientSecret::Known(clear),
+                (Err(why), None) => OidcClientSecret::Unreadable { sealed, why },
             },
             (None, Some(clear)) => OidcClientSecret::Known(clear),
             (None, None) => return None,
@@ -195,7 +198,7 @@ impl OidcSettings {
                 OidcClientSecret::Known(secret) => key.seal(CLIENT_SECRET_PURPOSE, secret),
                 OidcClientSecret::Unreadable { sealed, .. } => sealed.clone(),
             }),
-            client_secret_clear: None,
+            client_secret_clear: String::new(),
             token_auth_method: self.token_auth_method,
         }
     }
@@ -224,7 +227,9 @@ impl OidcClientSecret {
         match self {
             OidcClientSecret::Known(_) => None,
             OidcClientSecret::Unreadable { why, .. } => Some(format!(
-                "Portal cannot read the stored client secret: {why}. Enter the client secret again."
+                "Portal cannot read the stored client secret: {why}. Give this server the secret \
+                 key file the other servers of this database use, or enter the client secret \
+                 again (it is then sealed with this server's key)."
             )),
         }
     }
@@ -239,13 +244,10 @@ struct StoredOidc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_secret_sealed: Option<String>,
     /// The secret in clear, as releases before sealing stored it; sealed at start-up
-    /// ([`seal_clear_client_secret`]).
-    #[serde(
-        default,
-        rename = "client_secret",
-        skip_serializing_if = "Option::is_none"
-    )]
-    client_secret_clear: Option<String>,
+    /// ([`client_secret_at_start`]). Written empty, so that such a release still reads the row
+    /// (as one without a secret, which signs nobody in over OIDC) rather than fails on it.
+    #[serde(default, rename = "client_secret")]
+    client_secret_clear: String,
     token_auth_method: TokenAuthMethod,
 }
 
@@ -1156,27 +1158,42 @@ async fn load(db: &impl ConnectionTrait, key: &SecretKey) -> Result<IdentityConf
     IdentityConfig::from_row(row, key)
 }
 
-/// Seals an OIDC client secret that an earlier release stored in clear, at start-up; `true`
-/// when there was one. Nothing else in the row changes, `updated_at` included: this is not an
-/// admin's change.
-pub async fn seal_clear_client_secret(
+/// The stored OIDC client secret as a server finds it at start-up.
+#[derive(Debug, PartialEq)]
+pub enum ClientSecretAtStart {
+    /// None stored, or one this server reads.
+    Fine,
+    /// Stored in clear by an earlier release, and sealed now.
+    SealedNow,
+    /// Sealed with a key this server does not have.
+    Unreadable(Unreadable),
+}
+
+/// Seals an OIDC client secret that an earlier release stored in clear, and says whether this
+/// server can read the one stored. Sealing changes nothing else in the row, `updated_at`
+/// included: it is not an admin's change.
+pub async fn client_secret_at_start(
     db: &impl ConnectionTrait,
     key: &SecretKey,
-) -> Result<bool, sea_orm::DbErr> {
-    let Some(row) = identity_config::Entity::find_by_id(ROW).one(db).await? else {
-        return Ok(false);
+) -> Result<ClientSecretAtStart, sea_orm::DbErr> {
+    let stored = identity_config::Entity::find_by_id(ROW)
+        .one(db)
+        .await?
+        .and_then(|row| row.oidc)
+        .and_then(|text| serde_json::from_str::<StoredOidc>(&text).ok());
+    let Some(stored) = stored else {
+        return Ok(ClientSecretAtStart::Fine);
     };
-    let Some(stored) = row
-        .oidc
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<StoredOidc>(text).ok())
-        .filter(|stored| stored.client_secret_clear.is_some())
-    else {
-        return Ok(false);
-    };
+    let in_clear = !stored.client_secret_clear.is_empty();
     let Some(settings) = OidcSettings::from_stored(stored, key) else {
-        return Ok(false);
+        return Ok(ClientSecretAtStart::Fine);
     };
+    if let OidcClientSecret::Unreadable { why, .. } = settings.client_secret {
+        return Ok(ClientSecretAtStart::Unreadable(why));
+    }
+    if !in_clear {
+        return Ok(ClientSecretAtStart::Fine);
+    }
     let sealed = serde_json::to_string(&settings.to_stored(key)).expect("settings serialise");
     identity_config::Entity::update_many()
         .col_expr(
@@ -1186,5 +1203,5 @@ pub async fn seal_clear_client_secret(
         .filter(identity_config::Column::Id.eq(ROW))
         .exec(db)
         .await?;
-    Ok(true)
+    Ok(ClientSecretAtStart::SealedNow)
 }

@@ -296,6 +296,35 @@ mod tests {
     }
 
     #[test]
+    fn servers_starting_at_once_make_one_key_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let servers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    let (key, made) = SecretKey::load_or_create(&path).unwrap();
+                    (key.id().to_string(), made)
+                })
+            })
+            .collect();
+        let found: Vec<_> = servers.into_iter().map(|s| s.join().unwrap()).collect();
+        assert_eq!(
+            found.iter().filter(|(_, made)| *made).count(),
+            1,
+            "{found:?}"
+        );
+        assert!(found.iter().all(|(id, _)| *id == found[0].0), "{found:?}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no draft is left"
+        );
+    }
+
+    #[test]
     fn a_file_that_holds_no_key_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");

@@ -61,14 +61,22 @@ impl Application {
         let setup = crate::db::begin_setup(&db).await.map_err(cannot_open)?;
         crate::db::migrate(&setup).await.map_err(cannot_open)?;
         let first_admin = people::ensure_first_admin(&setup, &config).await?;
-        if crate::identity::seal_clear_client_secret(&setup, &secret_key)
+        use crate::identity::ClientSecretAtStart;
+        match crate::identity::client_secret_at_start(&setup, &secret_key)
             .await
             .map_err(cannot_open)?
         {
-            tracing::info!(
+            ClientSecretAtStart::Fine => {}
+            ClientSecretAtStart::SealedNow => tracing::info!(
                 key = secret_key.id(),
                 "sealed the OIDC client secret that was stored in clear"
-            );
+            ),
+            ClientSecretAtStart::Unreadable(why) => tracing::error!(
+                path = %config.secret_key_file.display(),
+                "the stored OIDC client secret cannot be read: {why}; nobody signs in over OIDC \
+                 until this server has the key file the secret was sealed with, or an admin \
+                 enters the secret again"
+            ),
         }
         setup.commit().await.map_err(cannot_open)?;
         crate::metrics::count_statements(&mut db);

@@ -13,8 +13,8 @@ pub(crate) type CachedTrust = (
     crate::identity::SamlSettings,
     Arc<crate::identity::SamlTrust>,
 );
-/// The stored OIDC settings (as JSON), the provider discovered for them, and when to ask the
-/// provider again. The clock is tokio's, which a test can move on.
+/// The stored OIDC settings (their fingerprint), the provider discovered for them, and when to
+/// ask the provider again. The clock is tokio's, which a test can move on.
 pub(crate) type CachedProvider = (
     String,
     Arc<crate::sso::oidc::provider::OidcProvider>,

@@ -213,8 +213,8 @@ async fn login(
         .oidc()
         .filter(|_| portal.config.release.offers_oidc())
         .ok_or_else(|| page(CallbackError::NotConfigured))?;
-    if let Some(problem) = settings.client_secret.problem() {
-        let error = CallbackError::SecretUnreadable(problem);
+    if settings.client_secret.known().is_none() {
+        let error = CallbackError::SecretUnreadable;
         return Ok(refuse(&portal, &correlation.0, error, None).await);
     }
     let provider = match portal.oidc_provider(settings).await {
@@ -381,8 +381,9 @@ enum CallbackError {
     UserInfoSubject(String),
     Refused(Refusal),
     NotConfigured,
-    /// The stored client secret was sealed with another secret key: what to do about it.
-    SecretUnreadable(String),
+    /// The stored client secret was sealed with another secret key. Which keys is for the
+    /// admin's card and the server's log, not for this public page.
+    SecretUnreadable,
     Unavailable(String),
 }
 
@@ -415,7 +416,7 @@ impl CallbackError {
             CallbackError::UserInfoSubject(_) => "userinfo_subject",
             CallbackError::Refused(refusal) => refusal.code(),
             CallbackError::NotConfigured => "not_configured",
-            CallbackError::SecretUnreadable(_) => "client_secret_unreadable",
+            CallbackError::SecretUnreadable => "client_secret_unreadable",
             CallbackError::Unavailable(_) => "unavailable",
         }
     }
@@ -508,10 +509,10 @@ impl CallbackError {
                 "Single sign-on with OpenID Connect is not configured.".into(),
                 "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
             ),
-            CallbackError::SecretUnreadable(problem) => (
+            CallbackError::SecretUnreadable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Single sign-on cannot work until an administrator enters the OpenID Connect client secret again under Settings > Identity and Access Management.".into(),
-                problem.clone(),
+                "This server cannot read the stored client secret with its secret key (PORTAL_SECRET_KEY_FILE).".into(),
             ),
             CallbackError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -593,8 +594,8 @@ async fn finish(
         return Err(bare(CallbackError::OtherBrowser));
     }
 
-    if let Some(problem) = settings.client_secret.problem() {
-        return Err(bare(CallbackError::SecretUnreadable(problem)));
+    if settings.client_secret.known().is_none() {
+        return Err(bare(CallbackError::SecretUnreadable));
     }
     let provider = portal
         .oidc_provider(settings)
