@@ -1,6 +1,7 @@
 // The limits on password sign-in, as the person at the sign-in page meets them: ten wrong
 // passwords lock the email's password sign-in, the operator's `portal admin reset` lets the admin
-// back in, and an address that keeps trying is told how long to wait. Against a portal of their
+// back in (and her browser gets its device cookie), and an address that keeps trying is told how
+// long to wait. Against a portal of their
 // own (servers.guarded), whose lock and allowance no other test meets; in this order.
 import { Page } from "@playwright/test";
 import { expect, test } from "./fixtures";
@@ -47,6 +48,12 @@ test("ten wrong passwords lock the admin's password sign-in, the right one inclu
   await expect(page.getByTestId("login-error")).toHaveText(WRONG);
   await signIn(page, server.url, ADMIN_EMAIL, password);
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  // This browser is one she signed in with now: its own wrong passwords count for it alone
+  // (server/tests/foundation.rs meets that lock). The cookie says nothing about her.
+  const device = (await context.cookies()).find((c) => c.name === "portal_device");
+  expect(device?.httpOnly).toBe(true);
+  expect(device?.sameSite).toBe("Strict");
+  expect(device?.value).not.toContain(ADMIN_EMAIL);
 });
 
 test("an address that keeps trying is told how long to wait, and no session starts", async ({ page, context }) => {

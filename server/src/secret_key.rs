@@ -4,7 +4,9 @@
 //! and kept out of the database's backups; every server of one database needs the same file.
 //!
 //! Sealing is AES-256-GCM (ring) with a random nonce, bound to what the secret is for, so a
-//! sealed value moved to another column does not open there.
+//! sealed value moved to another column does not open there. The same key, through a key of its
+//! own derived from it, signs what Portal hands out and must recognise (HMAC-SHA256): the device
+//! cookies of password sign-in (`auth::device`).
 
 use std::{
     fmt,
@@ -18,6 +20,7 @@ use base64::{
 };
 use ring::{
     aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN},
+    hmac,
     rand::{SecureRandom, SystemRandom},
 };
 use sha2::{Digest, Sha256};
@@ -28,6 +31,8 @@ const FORMAT: &str = "v1";
 
 pub struct SecretKey {
     key: LessSafeKey,
+    /// For MACs: derived from the key, so that one key is not used for two algorithms.
+    mac_key: hmac::Key,
     /// Names the key without giving it away, in sealed values and error messages.
     id: String,
 }
@@ -69,8 +74,13 @@ pub enum KeyFileError {
 impl SecretKey {
     fn from_bytes(bytes: &[u8; KEY_LEN]) -> SecretKey {
         let key = UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes make an AES-256 key");
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, bytes),
+            b"portal: the key for MACs",
+        );
         SecretKey {
             key: LessSafeKey::new(key),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
             id: hex::encode(&Sha256::digest(bytes)[..4]),
         }
     }
@@ -198,6 +208,26 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// A MAC of `message` for `purpose`, base64url: what only a holder of this key can make.
+    pub fn mac(&self, purpose: &str, message: &str) -> String {
+        let tag = hmac::sign(&self.mac_key, format!("{purpose}\n{message}").as_bytes());
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// Whether `mac` is [`mac`](Self::mac) of `message` for `purpose` (in constant time).
+    pub fn verify_mac(&self, purpose: &str, message: &str, mac: &str) -> bool {
+        URL_SAFE_NO_PAD.decode(mac).is_ok_and(|tag| {
+            hmac::verify(
+                &self.mac_key,
+                format!("{purpose}\n{message}").as_bytes(),
+                &tag,
+            )
+            .is_ok()
+        })
+    }
+}
+
 fn random_key() -> [u8; KEY_LEN] {
     let mut key = [0u8; KEY_LEN];
     SystemRandom::new()
@@ -247,6 +277,18 @@ mod tests {
                 ours: other.id().to_string()
             })
         );
+    }
+
+    #[test]
+    fn a_mac_verifies_for_its_message_purpose_and_key_only() {
+        let key = SecretKey::ephemeral();
+        let mac = key.mac("device_cookie", "ada@example.com\nabc");
+        assert!(key.verify_mac("device_cookie", "ada@example.com\nabc", &mac));
+        assert!(!key.verify_mac("device_cookie", "eve@example.com\nabc", &mac));
+        assert!(!key.verify_mac("another", "ada@example.com\nabc", &mac));
+        assert!(!SecretKey::ephemeral().verify_mac("device_cookie", "ada@example.com\nabc", &mac));
+        assert!(!key.verify_mac("device_cookie", "ada@example.com\nabc", ""));
+        assert!(!key.verify_mac("device_cookie", "ada@example.com\nabc", "not base64!"));
     }
 
     #[test]

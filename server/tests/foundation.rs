@@ -70,10 +70,13 @@ async fn failures(app: &TestApp, email: &str) -> (i32, Option<chrono::DateTime<c
 #[tokio::test]
 async fn ten_wrong_passwords_in_a_row_lock_the_emails_password_sign_in_for_a_quarter_hour() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    // The limit per address off, so that only the count per email is at work.
+    // The limit per address off, so that only the count per email is at work; each attempt in
+    // a browser of its own, so that no device cookie is (`auth::device`).
     let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
     let wrong = async |email: &str| {
-        let response = app.sign_in(email, "not the admin password").await;
+        let response = app
+            .sign_in_in(&browser(), email, "not the admin password")
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(!has_session_cookie(&response));
     };
@@ -83,7 +86,8 @@ async fn ten_wrong_passwords_in_a_row_lock_the_emails_password_sign_in_for_a_qua
     }
     assert_eq!(failures(&app, ADMIN_EMAIL).await, (9, None));
     assert!(has_session_cookie(
-        &app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
+        &app.sign_in_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
     ));
     assert_eq!(failures(&app, ADMIN_EMAIL).await, (0, None));
 
@@ -96,10 +100,14 @@ async fn ten_wrong_passwords_in_a_row_lock_the_emails_password_sign_in_for_a_qua
         })
         .await;
     }
-    let tenth = app.sign_in(ADMIN_EMAIL, "not the admin password").await;
+    let tenth = app
+        .sign_in_in(&browser(), ADMIN_EMAIL, "not the admin password")
+        .await;
     assert_eq!(tenth.status(), StatusCode::TOO_MANY_REQUESTS);
     let sessions = app.session_count().await;
-    let locked = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let locked = app
+        .sign_in_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(!has_session_cookie(&locked));
     assert_eq!(
@@ -133,9 +141,73 @@ async fn ten_wrong_passwords_in_a_row_lock_the_emails_password_sign_in_for_a_qua
     later.locked_until = Set(Some(chrono::Utc::now() - chrono::TimeDelta::seconds(1)));
     later.update(&app.portal.db).await.unwrap();
     assert!(has_session_cookie(
-        &app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
+        &app.sign_in_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
     ));
     assert_eq!(failures(&app, ADMIN_EMAIL).await, (0, None));
+}
+
+#[tokio::test]
+async fn guesses_from_elsewhere_do_not_lock_out_a_browser_that_signed_in_before() {
+    let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
+    // The admin's own browser signs in once: it is a known device from now on.
+    app.sign_in_as_admin().await;
+    let attacker = browser();
+    for _ in 0..10 {
+        app.sign_in_in(&attacker, ADMIN_EMAIL, "a guessed password")
+            .await;
+    }
+    for someone in [&attacker, &browser()] {
+        let response = app.sign_in_in(someone, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(!has_session_cookie(&response));
+    }
+
+    // Her browser: her mistypes count for it alone, and the right password signs her in.
+    for _ in 0..9 {
+        let response = app.sign_in(ADMIN_EMAIL, "a mistyped password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    assert!(
+        failures(&app, ADMIN_EMAIL).await.1.is_some(),
+        "still locked for everyone else"
+    );
+    let response = app
+        .sign_in_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Ten in a row at her browser lock it too, the right password included.
+    for _ in 0..10 {
+        app.sign_in(ADMIN_EMAIL, "a mistyped password").await;
+    }
+    let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        server_fn_error(response).await,
+        AppError::SignInLocked { minutes: 15 }
+    );
+}
+
+#[tokio::test]
+async fn a_device_cookie_counts_only_for_the_email_it_signed_in_with() {
+    let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
+    app.sign_in_as_admin().await;
+    // Someone locks another email; the admin's browser, trying that email, is someone too.
+    let other = "someone.else@example.com";
+    for _ in 0..10 {
+        app.sign_in_in(&browser(), other, "a guessed password")
+            .await;
+    }
+    let response = app.sign_in(other, "a guessed password").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        failures(&app, other).await.0,
+        0,
+        "locked, the count started again"
+    );
 }
 
 #[tokio::test]
@@ -1015,13 +1087,21 @@ async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
     // A session held somewhere, then locked out every way at once: deactivated, Admin taken
-    // away, password locked.
+    // away, password locked, for her browser and everywhere else.
     app.sign_in_as_admin().await;
     assert_eq!(app.session_count().await, 1);
+    let elsewhere = browser();
     for _ in 0..10 {
         app.sign_in(ADMIN_EMAIL, "not the admin password").await;
+        app.sign_in_in(&elsewhere, ADMIN_EMAIL, "not the admin password")
+            .await;
     }
     assert!(failures(&app, ADMIN_EMAIL).await.1.is_some());
+    assert_eq!(
+        app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "her browser's own count locked it"
+    );
     let email = portal::domain::Email::parse(ADMIN_EMAIL).unwrap();
     let admin = portal::people::find_by_email(&app.portal.db, &email)
         .await
@@ -1056,8 +1136,13 @@ async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
     assert_eq!(
         app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED,
-        "the old password is gone"
+        "the old password is gone, and her browser's lock with the rest"
     );
+    let rows = portal::db::entities::password_failure::Entity::find()
+        .all(&app.portal.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the failure just made: {rows:?}");
     let response = app.sign_in(ADMIN_EMAIL, &password).await;
     assert!(has_session_cookie(&response), "{}", response.status());
     let me: Value = app.me().await.json().await.unwrap();

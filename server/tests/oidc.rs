@@ -1918,7 +1918,7 @@ async fn a_server_with_another_secret_key_signs_nobody_in_and_says_to_enter_the_
     let page = oidc
         .assert_refused(
             oidc.open_sign_in().await,
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
             "client_secret_unreadable",
             users_before,
         )
@@ -1928,6 +1928,10 @@ async fn a_server_with_another_secret_key_signs_nobody_in_and_says_to_enter_the_
         "{page}"
     );
     assert!(page.contains("PORTAL_SECRET_KEY_FILE"), "{page}");
+    assert!(
+        !page.contains("for a moment"),
+        "waiting does not mend it: {page}"
+    );
     // Which keys is for the admin, not for anyone who opens the sign-in page.
     let ours = oidc.app.portal.secret_key.id().to_string();
     assert!(!page.contains(&ours), "{page}");

@@ -1,6 +1,8 @@
-//! Who is asking: local passwords, browser sessions, API tokens and CSRF tokens.
+//! Who is asking: local passwords and the device cookies that keep their lock to others,
+//! browser sessions, API tokens and CSRF tokens.
 
 pub mod caller;
+pub mod device;
 pub mod password;
 pub mod session;
 pub mod token;

@@ -1,7 +1,8 @@
 //! Local passwords, hashed with Argon2id (the `argon2` crate's defaults, OWASP's minimum).
 //! Hashing is CPU work and memory (19 MiB each): it runs on the blocking pool, as many at once
 //! as there are cores, the rest waiting their turn. After [`FAILURES_BEFORE_LOCK`] wrong
-//! passwords in a row for one email, no password is taken for it for [`LOCK_FOR`].
+//! passwords in a row for one email, no password is taken for it for [`LOCK_FOR`]; a browser
+//! that signed in to it before keeps a count of its own ([`Counted`], `auth::device`).
 
 use std::sync::OnceLock;
 
@@ -25,13 +26,31 @@ pub const FAILURES_BEFORE_LOCK: i32 = 10;
 /// How long the lock lasts. Signing in with Okta is not locked.
 pub const LOCK_FOR: TimeDelta = TimeDelta::minutes(15);
 
-/// Whole minutes (at least one) until password sign-in for `email` opens again, if it is locked.
+/// Whose wrong passwords an attempt counts toward: the email typed, as everyone shares it, or a
+/// browser that signed in with it before (`auth::device`), alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counted(String);
+
+impl Counted {
+    pub fn email(email: &Email) -> Counted {
+        Counted(email.normalized())
+    }
+
+    /// The row of a device that signed in with `email`: `device:<email>:<id>`, never an
+    /// email's own.
+    pub fn device(email: &Email, id: &str) -> Counted {
+        Counted(format!("device:{}:{id}", email.normalized()))
+    }
+}
+
+/// Whole minutes (at least one) until password sign-in for `counted` opens again, if it is
+/// locked.
 pub async fn locked_minutes(
     db: &impl ConnectionTrait,
-    email: &Email,
+    counted: &Counted,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, DbErr> {
-    Ok(password_failure::Entity::find_by_id(email.normalized())
+    Ok(password_failure::Entity::find_by_id(counted.0.clone())
         .one(db)
         .await?
         .and_then(|row| row.locked_until)
@@ -40,19 +59,19 @@ pub async fn locked_minutes(
         .map(|minutes| Ord::max(minutes, 1)))
 }
 
-/// Counts a failed password sign-in for `email`, in one statement; the one that makes
+/// Counts a failed password sign-in for `counted`, in one statement; the one that makes
 /// [`FAILURES_BEFORE_LOCK`] in a row locks password sign-in for it until `now` + [`LOCK_FOR`]
 /// and starts the count again.
 pub async fn record_failure(
     db: &impl ConnectionTrait,
-    email: &Email,
+    counted: &Counted,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use password_failure::{Column, Entity};
     let failures = || Expr::col((Entity, Column::Failures));
     let locks = || failures().add(1).gte(FAILURES_BEFORE_LOCK);
     Entity::insert(password_failure::ActiveModel {
-        email_normalized: Set(email.normalized()),
+        email_normalized: Set(counted.0.clone()),
         failures: Set(1),
         locked_until: Set(None),
         last_failure_at: Set(now),
@@ -76,9 +95,32 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Forgets the failures counted for `email`: a sign-in that worked, or an operator's reset.
-pub async fn clear_failures(db: &impl ConnectionTrait, email: &Email) -> Result<(), DbErr> {
-    password_failure::Entity::delete_by_id(email.normalized())
+/// Forgets the failures counted for `counted`: a sign-in that worked.
+pub async fn clear_failures(db: &impl ConnectionTrait, counted: &Counted) -> Result<(), DbErr> {
+    password_failure::Entity::delete_by_id(counted.0.clone())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Forgets every failure counted for `email`, its devices' too: an operator's reset.
+pub async fn clear_all_failures(db: &impl ConnectionTrait, email: &Email) -> Result<(), DbErr> {
+    use sea_orm::{sea_query::LikeExpr, ColumnTrait, QueryFilter};
+    let escaped: String = email
+        .normalized()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let column = password_failure::Column::EmailNormalized;
+    password_failure::Entity::delete_many()
+        .filter(
+            column
+                .eq(email.normalized())
+                .or(column.like(LikeExpr::new(format!("device:{escaped}:%")).escape('\\'))),
+        )
         .exec(db)
         .await?;
     Ok(())

@@ -458,7 +458,7 @@ pub async fn restore_admin(
             .await?
         }
     };
-    password::clear_failures(txn, email).await?;
+    password::clear_all_failures(txn, email).await?;
     let admin = role_id(txn, Role::Admin).await?;
     // An account that was an admin before holds the role already.
     if user_role::Entity::find_by_id((account.id, admin))

@@ -145,14 +145,23 @@ impl Portal {
         })
     }
 
+    /// Signs in with a password. `device` is the browser's device cookie, if it has one.
     async fn password_sign_in(
         &self,
         email: &str,
         password: String,
+        device: Option<&str>,
         correlation_id: &str,
     ) -> Result<SetCookies, PortalError> {
         let now = Utc::now();
         let parsed = Email::parse(email).ok();
+        // A browser that signed in with this email before counts its failures alone.
+        let counted = parsed.as_ref().map(|email| {
+            match device.and_then(|value| auth::device::recognise(&self.secret_key, email, value)) {
+                Some(id) => password::Counted::device(email, &id),
+                None => password::Counted::email(email),
+            }
+        });
         let account = match &parsed {
             Some(email) => people::find_by_email(&self.db, email).await?,
             None => None,
@@ -171,8 +180,8 @@ impl Portal {
         // The lock is by the email typed, account or not, so that it tells nobody which
         // addresses have one. While it holds, every answer is the lock's.
         let unless_locked = async |account: Option<&user::Model>| -> Result<(), PortalError> {
-            let minutes = match &parsed {
-                Some(email) => password::locked_minutes(&self.db, email, Utc::now()).await?,
+            let minutes = match &counted {
+                Some(counted) => password::locked_minutes(&self.db, counted, Utc::now()).await?,
                 None => None,
             };
             let Some(minutes) = minutes else {
@@ -196,9 +205,9 @@ impl Portal {
         let account = match account {
             Some(account) if verified => account,
             other => {
-                if let Some(email) = &parsed {
+                if let Some(counted) = &counted {
                     // Now, after the check: the lock runs from the failure that sets it.
-                    password::record_failure(&self.db, email, Utc::now()).await?;
+                    password::record_failure(&self.db, counted, Utc::now()).await?;
                 }
                 // Locked by this failure or by guesses sent alongside: the lock answers, so
                 // that no answer tells a right guess from a wrong one.
@@ -224,8 +233,8 @@ impl Portal {
         let mut touched: user::ActiveModel = account.clone().into();
         touched.last_login_at = Set(Some(now));
         touched.update(&self.db).await?;
-        if let Some(email) = &parsed {
-            password::clear_failures(&self.db, email).await?;
+        if let Some(counted) = &counted {
+            password::clear_failures(&self.db, counted).await?;
         }
         audit::record(
             &self.db,
@@ -241,10 +250,15 @@ impl Portal {
         )
         .await?;
         crate::metrics::signed_in("local");
-        Ok(vec![
+        let mut cookies = vec![
             cookie,
             session::expired_cookie(LOGIN_CSRF_COOKIE, self.config.cookies_secure()),
-        ])
+        ];
+        if let Some(email) = &parsed {
+            let secure = self.config.cookies_secure();
+            cookies.push(auth::device::issue(&self.secret_key, email, secure));
+        }
+        Ok(cookies)
     }
 }
 
@@ -346,8 +360,9 @@ impl Backend for Portal {
                 return Err(AppError::TooManyAttempts { seconds });
             }
         }
+        let device = session::read_cookie(&request.headers, auth::device::COOKIE);
         let cookies = self
-            .password_sign_in(&email, password, &id)
+            .password_sign_in(&email, password, device.as_deref(), &id)
             .await
             .map_err(|e| e.for_page(&id))?;
         // The session this browser held before (someone else's on a shared computer) ends now,

@@ -184,7 +184,11 @@ impl TestApp {
     /// Opens `/login`'s data as the page does, which sets the sign-in CSRF cookie, and returns
     /// the form's token.
     pub async fn login_csrf(&self) -> String {
-        let body = read_page::<GetLoginPage>(&self.client, &self.base).await;
+        self.login_csrf_in(&self.client).await
+    }
+
+    async fn login_csrf_in(&self, browser: &Client) -> String {
+        let body = read_page::<GetLoginPage>(browser, &self.base).await;
         body["csrf_token"].as_str().unwrap().to_string()
     }
 
@@ -195,12 +199,28 @@ impl TestApp {
 
     /// Submits the sign-in form with a valid form token.
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
-        let csrf = self.login_csrf().await;
-        self.submit_sign_in(email, password, &csrf).await
+        self.sign_in_in(&self.client, email, password).await
+    }
+
+    /// [`sign_in`](Self::sign_in) in another browser: with its own cookies (a device cookie
+    /// or none), as someone elsewhere.
+    pub async fn sign_in_in(&self, browser: &Client, email: &str, password: &str) -> Response {
+        let csrf = self.login_csrf_in(browser).await;
+        self.submit_in(browser, email, password, &csrf).await
     }
 
     pub async fn submit_sign_in(&self, email: &str, password: &str, csrf: &str) -> Response {
-        self.client
+        self.submit_in(&self.client, email, password, csrf).await
+    }
+
+    async fn submit_in(
+        &self,
+        browser: &Client,
+        email: &str,
+        password: &str,
+        csrf: &str,
+    ) -> Response {
+        browser
             .post(self.url(SignIn::PATH))
             .header(header::ACCEPT, SERVER_FN_ACCEPT)
             .form(&[

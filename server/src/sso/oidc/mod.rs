@@ -509,8 +509,10 @@ impl CallbackError {
                 "Single sign-on with OpenID Connect is not configured.".into(),
                 "Ask an administrator to configure it under Settings > Identity and Access Management.".into(),
             ),
+            // Not 503: that page tells the person to try again in a moment, and waiting does
+            // not mend this.
             CallbackError::SecretUnreadable => (
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "Single sign-on cannot work until an administrator enters the OpenID Connect client secret again under Settings > Identity and Access Management.".into(),
                 "This server cannot read the stored client secret with its secret key (PORTAL_SECRET_KEY_FILE).".into(),
             ),
