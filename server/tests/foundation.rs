@@ -337,14 +337,24 @@ async fn email_case_does_not_matter_at_sign_in() {
 async fn https_public_url_marks_the_session_cookie_secure() {
     let app = TestApp::spawn_with(&[("public_url", "https://portal.example.com")]).await;
     let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let cookie = response
+    let cookies: Vec<_> = response
         .headers()
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let cookie = cookies
+        .iter()
         .find(|c| c.starts_with("portal_session="))
         .unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
+    // The device cookie too, under the `__Host-` prefix that no other host can set.
+    let device = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-portal_device="))
+        .unwrap();
+    assert!(device.contains("Secure") && device.contains("Path=/"), "{device}");
+    assert!(!device.contains("Domain"), "{device}");
 }
 
 #[tokio::test]
@@ -1143,6 +1153,11 @@ async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "only the failure just made: {rows:?}");
+    assert_eq!(
+        failures(&app, ADMIN_EMAIL).await,
+        (1, None),
+        "counted for the email: her browser's cookie was given for the old password"
+    );
     let response = app.sign_in(ADMIN_EMAIL, &password).await;
     assert!(has_session_cookie(&response), "{}", response.status());
     let me: Value = app.me().await.json().await.unwrap();

@@ -36,10 +36,10 @@ impl Counted {
         Counted(email.normalized())
     }
 
-    /// The row of a device that signed in with `email`: `device:<email>:<id>`, never an
-    /// email's own.
+    /// The row of a device that signed in with `email`: `device <email> <id>`, which no
+    /// email's own row can be, an email having no space.
     pub fn device(email: &Email, id: &str) -> Counted {
-        Counted(format!("device:{}:{id}", email.normalized()))
+        Counted(format!("device {} {id}", email.normalized()))
     }
 }
 
@@ -114,12 +114,15 @@ pub async fn clear_all_failures(db: &impl ConnectionTrait, email: &Email) -> Res
             c => vec![c],
         })
         .collect();
+    // A device's id is always 22 characters (16 bytes, base64url): one `_` matches each, so
+    // that no other email's devices match too.
+    let devices = format!("device {escaped} {}", "_".repeat(22));
     let column = password_failure::Column::EmailNormalized;
     password_failure::Entity::delete_many()
         .filter(
             column
                 .eq(email.normalized())
-                .or(column.like(LikeExpr::new(format!("device:{escaped}:%")).escape('\\'))),
+                .or(column.like(LikeExpr::new(devices).escape('\\'))),
         )
         .exec(db)
         .await?;

@@ -239,7 +239,8 @@ pub mod password_failure {
     use sea_orm::entity::prelude::*;
 
     /// Failed password sign-ins in a row for one email as typed (lower-cased), account or not;
-    /// or, keyed `device:<id>`, for one browser that signed in with it before (`auth::device`).
+    /// or, keyed `device <email> <id>`, for one browser that signed in with it before
+    /// (`auth::device`).
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "password_failures")]
     pub struct Model {

@@ -155,17 +155,21 @@ impl Portal {
     ) -> Result<SetCookies, PortalError> {
         let now = Utc::now();
         let parsed = Email::parse(email).ok();
-        // A browser that signed in with this email before counts its failures alone.
-        let counted = parsed.as_ref().map(|email| {
-            match device.and_then(|value| auth::device::recognise(&self.secret_key, email, value)) {
-                Some(id) => password::Counted::device(email, &id),
-                None => password::Counted::email(email),
-            }
-        });
         let account = match &parsed {
             Some(email) => people::find_by_email(&self.db, email).await?,
             None => None,
         };
+        // A browser that signed in to this account before counts its failures alone.
+        let counted = parsed.as_ref().map(|email| {
+            let password = account.as_ref().and_then(|a| a.password_hash.as_ref());
+            let recognised = device.zip(password).and_then(|(value, password)| {
+                auth::device::recognise(&self.secret_key, email, password, value, now)
+            });
+            match recognised {
+                Some(id) => password::Counted::device(email, &id),
+                None => password::Counted::email(email),
+            }
+        });
         // What the person typed is recorded, cut to the longest possible email address.
         let typed: String = email.chars().take(254).collect();
         let refuse = |reason: &str, account: Option<&user::Model>| AuditEvent {
@@ -254,9 +258,10 @@ impl Portal {
             cookie,
             session::expired_cookie(LOGIN_CSRF_COOKIE, self.config.cookies_secure()),
         ];
-        if let Some(email) = &parsed {
+        if let (Some(email), Some(password)) = (&parsed, &account.password_hash) {
             let secure = self.config.cookies_secure();
-            cookies.push(auth::device::issue(&self.secret_key, email, secure));
+            let device = auth::device::issue(&self.secret_key, email, password, now, secure);
+            cookies.push(device);
         }
         Ok(cookies)
     }
@@ -360,7 +365,10 @@ impl Backend for Portal {
                 return Err(AppError::TooManyAttempts { seconds });
             }
         }
-        let device = session::read_cookie(&request.headers, auth::device::COOKIE);
+        let device = session::read_cookie(
+            &request.headers,
+            auth::device::cookie_name(self.config.cookies_secure()),
+        );
         let cookies = self
             .password_sign_in(&email, password, device.as_deref(), &id)
             .await
