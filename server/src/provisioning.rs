@@ -115,6 +115,8 @@ pub enum Refusal {
     IdentityConflict(String),
     #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
     EmailNotVerified(String),
+    #[error("the account for {0} signs in with its own password (a local admin), and Portal binds no such account to an identity provider by its email")]
+    LocalPassword(String),
     #[error("{email} has no Portal account, and {}", match jit.left_on {
         true => format!("{}, left on, creates none on this plan", jit.toggle),
         false => format!("{} is off", jit.toggle),
@@ -130,6 +132,7 @@ impl Refusal {
             Refusal::Inactive(_) => "inactive",
             Refusal::IdentityConflict(_) => "identity_conflict",
             Refusal::EmailNotVerified(_) => "email_not_verified",
+            Refusal::LocalPassword(_) => "local_password_account",
             Refusal::NoAccount { .. } => "no_account",
         }
     }
@@ -238,6 +241,12 @@ impl JitProvisioner {
                 (provider, Some(_)) => Some(provider.unwrap_or_default()),
                 (_, None) => None,
             };
+            // An account with a password of its own (the break-glass admin) stays apart from the
+            // identity provider: whoever the provider vouches for with its address, a new person
+            // at Okta or an Okta admin's mistake, must not become that admin.
+            if account.password_hash.is_some() {
+                return Err(Refusal::LocalPassword(account.email).into());
+            }
             if !who.email_verified {
                 return Err(Refusal::EmailNotVerified(account.email).into());
             }

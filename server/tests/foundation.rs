@@ -353,7 +353,10 @@ async fn https_public_url_marks_the_session_cookie_secure() {
         .iter()
         .find(|c| c.starts_with("__Host-portal_device="))
         .unwrap();
-    assert!(device.contains("Secure") && device.contains("Path=/"), "{device}");
+    assert!(
+        device.contains("Secure") && device.contains("Path=/"),
+        "{device}"
+    );
     assert!(!device.contains("Domain"), "{device}");
 }
 

@@ -1332,6 +1332,24 @@ async fn an_unverified_email_is_not_linked_to_an_existing_account() {
 }
 
 #[tokio::test]
+async fn the_break_glass_admin_is_not_linked_by_a_verified_email() {
+    let oidc = Oidc::start(true).await;
+    let users_before = oidc.app.user_count().await;
+    let admin_at_okta = Person::new(ADMIN_EMAIL);
+    assert!(admin_at_okta.email_verified);
+    let response = oidc.sign_in(&admin_at_okta, TokenSpec::default()).await;
+    oidc.assert_refused(
+        response,
+        StatusCode::FORBIDDEN,
+        "local_password_account",
+        users_before,
+    )
+    .await;
+    let admin = oidc.account(ADMIN_EMAIL).await.unwrap();
+    assert_eq!((admin.idp_provider, admin.idp_subject), (None, None));
+}
+
+#[tokio::test]
 async fn with_jit_off_a_new_person_is_refused_and_nothing_is_created() {
     let oidc = Oidc::start(false).await;
     let response = oidc.sign_in(&ada(), TokenSpec::default()).await;

@@ -429,6 +429,28 @@ async fn an_existing_local_account_is_linked_by_email_even_with_jit_off() {
 }
 
 #[tokio::test]
+async fn the_break_glass_admin_is_not_linked_by_email_and_keeps_their_password() {
+    let saml = Saml::start(true, true).await;
+    let users_before = saml.app.user_count().await;
+    let page = saml
+        .assert_refused(
+            "local_password_account",
+            saml.post_spec(&saml.spec(support::ADMIN_EMAIL)).await,
+            users_before,
+        )
+        .await;
+    assert!(page.contains("signs in with its own password"), "{page}");
+    let admin = saml.account(support::ADMIN_EMAIL).await.unwrap();
+    assert_eq!((admin.idp_provider, admin.idp_subject), (None, None));
+    assert!(!saml.app.audited("account.linked", "success").await);
+    let response = saml
+        .app
+        .sign_in(support::ADMIN_EMAIL, support::ADMIN_PASSWORD)
+        .await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+}
+
+#[tokio::test]
 async fn an_address_that_unicode_would_lower_case_into_another_is_not_linked_to_it() {
     let saml = Saml::start(false, true).await;
     let kevin = new_account("kevin@example.com")
