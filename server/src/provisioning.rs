@@ -115,7 +115,7 @@ pub enum Refusal {
     IdentityConflict(String),
     #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
     EmailNotVerified(String),
-    #[error("the account for {0} signs in with its own password (a local admin), and Portal binds no such account to an identity provider by its email")]
+    #[error("the account for {0} signs in with its own password, and Portal binds no such account to an identity provider by its email")]
     LocalPassword(String),
     #[error("{email} has no Portal account, and {}", match jit.left_on {
         true => format!("{}, left on, creates none on this plan", jit.toggle),
@@ -241,17 +241,18 @@ impl JitProvisioner {
                 (provider, Some(_)) => Some(provider.unwrap_or_default()),
                 (_, None) => None,
             };
-            // An account with a password of its own (the break-glass admin) stays apart from the
-            // identity provider: whoever the provider vouches for with its address, a new person
-            // at Okta or an Okta admin's mistake, must not become that admin.
-            if account.password_hash.is_some() {
-                return Err(Refusal::LocalPassword(account.email).into());
-            }
             if !who.email_verified {
                 return Err(Refusal::EmailNotVerified(account.email).into());
             }
             if !account.active {
                 return Err(Refusal::Inactive(account.email).into());
+            }
+            // An account with a password of its own (the break-glass admin) is not bound by its
+            // email: whoever the provider vouches for with that address, a new person at Okta
+            // or an Okta admin's mistake, must not become that admin. Checked last, so that only
+            // someone the provider says holds the address learns what kind of account it is.
+            if account.password_hash.is_some() {
+                return Err(Refusal::LocalPassword(account.email).into());
             }
             let mut link: user::ActiveModel = account.into();
             link.idp_provider = Set(Some(who.provider.clone()));

@@ -1335,6 +1335,23 @@ async fn an_unverified_email_is_not_linked_to_an_existing_account() {
 async fn the_break_glass_admin_is_not_linked_by_a_verified_email() {
     let oidc = Oidc::start(true).await;
     let users_before = oidc.app.user_count().await;
+    let before = oidc.account(ADMIN_EMAIL).await.unwrap();
+
+    // Unverified, the address gets the answer any unverified address gets: nothing about
+    // what kind of account holds it.
+    let mut unverified = Person::new(ADMIN_EMAIL);
+    unverified.email_verified = false;
+    let response = oidc.sign_in(&unverified, TokenSpec::default()).await;
+    let page = oidc
+        .assert_refused(
+            response,
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            users_before,
+        )
+        .await;
+    assert!(!page.contains("password"), "{page}");
+
     let admin_at_okta = Person::new(ADMIN_EMAIL);
     assert!(admin_at_okta.email_verified);
     let response = oidc.sign_in(&admin_at_okta, TokenSpec::default()).await;
@@ -1345,8 +1362,11 @@ async fn the_break_glass_admin_is_not_linked_by_a_verified_email() {
         users_before,
     )
     .await;
-    let admin = oidc.account(ADMIN_EMAIL).await.unwrap();
-    assert_eq!((admin.idp_provider, admin.idp_subject), (None, None));
+    assert_eq!(
+        oidc.account(ADMIN_EMAIL).await.unwrap(),
+        before,
+        "unchanged"
+    );
 }
 
 #[tokio::test]

@@ -441,8 +441,22 @@ async fn the_break_glass_admin_is_not_linked_by_email_and_keeps_their_password()
         .await;
     assert!(page.contains("signs in with its own password"), "{page}");
     let admin = saml.account(support::ADMIN_EMAIL).await.unwrap();
-    assert_eq!((admin.idp_provider, admin.idp_subject), (None, None));
+    assert_eq!((&admin.idp_provider, &admin.idp_subject), (&None, &None));
     assert!(!saml.app.audited("account.linked", "success").await);
+
+    // Bound at a provider no longer in force, it is not moved either.
+    let mut earlier: portal::db::entities::user::ActiveModel = admin.clone().into();
+    earlier.idp_provider = Set(Some("oidc:https://old.okta.example".into()));
+    earlier.idp_subject = Set(Some("00u-old-admin".into()));
+    let earlier = earlier.update(&saml.app.portal.db).await.unwrap();
+    saml.assert_refused(
+        "local_password_account",
+        saml.post_spec(&saml.spec(support::ADMIN_EMAIL)).await,
+        users_before,
+    )
+    .await;
+    assert_eq!(saml.account(support::ADMIN_EMAIL).await.unwrap(), earlier);
+
     let response = saml
         .app
         .sign_in(support::ADMIN_EMAIL, support::ADMIN_PASSWORD)
