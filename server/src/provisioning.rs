@@ -258,7 +258,13 @@ impl JitProvisioner {
             link.idp_provider = Set(Some(who.provider.clone()));
             link.idp_subject = Set(Some(who.subject.clone()));
             link.last_login_at = Set(Some(now));
-            let account = account_update(link, writes)?;
+            // Still without a password when the link is written: an operator's reset that
+            // gave it one since the accounts were read makes the link write nothing, and the
+            // sign-in fails rather than binds a password account.
+            let account = link.clone().try_into_model()?;
+            let mut update = user::Entity::update(link).validate()?.into_query();
+            update.and_where(user::Column::PasswordHash.is_null());
+            writes.push(update, "the account, still without a password");
             return Ok(match from_provider {
                 Some(from_provider) => Admission::Moved {
                     account,

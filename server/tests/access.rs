@@ -1673,3 +1673,55 @@ async fn a_malformed_id_or_query_gets_the_apis_json_422_naming_it_and_changes_no
     .await;
     assert_eq!(app.user_count().await, people_before);
 }
+
+#[tokio::test]
+async fn a_password_given_between_reading_the_accounts_and_linking_leaves_the_account_unbound() {
+    use portal::db::entities::user;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn().await;
+    let db = &app.portal.db;
+    let before = new_account("late@example.test").insert(db).await.unwrap();
+    let who = portal::provisioning::ExternalIdentity {
+        protocol: portal::domain::SsoProtocol::Saml,
+        provider: "saml:test".into(),
+        subject: "00u-late".into(),
+        email: Some(portal::domain::Email::parse("late@example.test").unwrap()),
+        unusable_email: None,
+        email_verified: true,
+        first_name: "Late".into(),
+        last_name: "Person".into(),
+    };
+    let jit = portal::provisioning::Jit {
+        in_force: true,
+        left_on: false,
+        toggle: "SSO JIT",
+    };
+    let txn = portal::db::begin_write(db).await.unwrap();
+    let mut writes = portal::db::batch::Batch::new(txn.get_database_backend());
+    let admission = portal::provisioning::JitProvisioner { jit }
+        .admit(&*txn, &who, &mut writes)
+        .await
+        .unwrap();
+    assert!(matches!(
+        admission,
+        portal::provisioning::Admission::Linked(_)
+    ));
+    // Meanwhile the account gets a password, as `portal admin reset` gives one.
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::PasswordHash,
+            sea_orm::sea_query::Expr::value("$argon2id$v=19$a-hash-given-meanwhile"),
+        )
+        .filter(user::Column::Id.eq(before.id))
+        .exec(&*txn)
+        .await
+        .unwrap();
+    let error = writes.run(&*txn).await.unwrap_err().to_string();
+    assert!(error.contains("still without a password"), "{error}");
+    drop(txn);
+    assert_eq!(
+        user::Entity::find_by_id(before.id).one(db).await.unwrap(),
+        Some(before),
+        "rolled back: not bound, no password"
+    );
+}
