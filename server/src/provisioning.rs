@@ -219,7 +219,7 @@ impl JitProvisioner {
                 }
             }
             update.last_login_at = Set(Some(now));
-            return Ok(Admission::SignedIn(account_update(update, writes)?));
+            return Ok(Admission::SignedIn(account_update(update, None, writes)?));
         }
 
         let email = who
@@ -261,10 +261,11 @@ impl JitProvisioner {
             // Still without a password when the link is written: an operator's reset that
             // gave it one since the accounts were read makes the link write nothing, and the
             // sign-in fails rather than binds a password account.
-            let account = link.clone().try_into_model()?;
-            let mut update = user::Entity::update(link).validate()?.into_query();
-            update.and_where(user::Column::PasswordHash.is_null());
-            writes.push(update, "the account, still without a password");
+            let still = Some((
+                user::Column::PasswordHash.is_null(),
+                "the account, still without a password",
+            ));
+            let account = account_update(link, still, writes)?;
             return Ok(match from_provider {
                 Some(from_provider) => Admission::Moved {
                     account,
@@ -304,13 +305,24 @@ impl JitProvisioner {
     }
 }
 
-/// Adds `changes` to `writes`, and answers the account as they leave it.
-fn account_update(changes: user::ActiveModel, writes: &mut Batch) -> Result<user::Model, DbErr> {
+/// Adds `changes` to `writes`, and answers the account as they leave it. With `still`, the
+/// update writes only where that condition holds too, and the batch names what it says when it
+/// does not.
+fn account_update(
+    changes: user::ActiveModel,
+    still: Option<(Expr, &'static str)>,
+    writes: &mut Batch,
+) -> Result<user::Model, DbErr> {
     let account = changes.clone().try_into_model()?;
-    writes.push(
-        user::Entity::update(changes).validate()?.into_query(),
-        "the account",
-    );
+    let mut update = user::Entity::update(changes).validate()?.into_query();
+    let what = match still {
+        Some((condition, what)) => {
+            update.and_where(condition);
+            what
+        }
+        None => "the account",
+    };
+    writes.push(update, what);
     Ok(account)
 }
 

@@ -22,6 +22,7 @@ use tower::Layer;
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, timeout::TimeoutLayer};
 
 use crate::config::Config;
+use crate::identity::ClientSecretAtStart;
 use crate::people::{self, FirstAdmin};
 use crate::secret_key::SecretKey;
 use crate::state::{CorrelationId, Portal};
@@ -61,7 +62,6 @@ impl Application {
         let setup = crate::db::begin_setup(&db).await.map_err(cannot_open)?;
         crate::db::migrate(&setup).await.map_err(cannot_open)?;
         let first_admin = people::ensure_first_admin(&setup, &config).await?;
-        use crate::identity::ClientSecretAtStart;
         match crate::identity::client_secret_at_start(&setup, &secret_key)
             .await
             .map_err(cannot_open)?

@@ -302,25 +302,11 @@ async fn another_default_pool_receives_new_jit_accounts() {
         .collect();
     assert_eq!(defaults.len(), 1);
 
-    let who = portal::provisioning::ExternalIdentity {
-        protocol: portal::domain::SsoProtocol::Saml,
-        provider: "saml:test".into(),
-        subject: "00u1".into(),
-        email: Some(portal::domain::Email::parse("new@example.test").unwrap()),
-        unusable_email: None,
-        email_verified: true,
-        first_name: "New".into(),
-        last_name: "Person".into(),
-    };
-    let jit = portal::provisioning::Jit {
-        in_force: true,
-        left_on: false,
-        toggle: "SSO JIT",
-    };
+    let who = arriving("new@example.test", "00u1", "New");
     let db = &app.portal.db;
     let mut writes =
         portal::db::batch::Batch::new(sea_orm::ConnectionTrait::get_database_backend(db));
-    let account = portal::provisioning::JitProvisioner { jit }
+    let account = portal::provisioning::JitProvisioner { jit: JIT_ON }
         .admit(db, &who, &mut writes)
         .await
         .unwrap();
@@ -1681,24 +1667,10 @@ async fn a_password_given_between_reading_the_accounts_and_linking_leaves_the_ac
     let app = TestApp::spawn().await;
     let db = &app.portal.db;
     let before = new_account("late@example.test").insert(db).await.unwrap();
-    let who = portal::provisioning::ExternalIdentity {
-        protocol: portal::domain::SsoProtocol::Saml,
-        provider: "saml:test".into(),
-        subject: "00u-late".into(),
-        email: Some(portal::domain::Email::parse("late@example.test").unwrap()),
-        unusable_email: None,
-        email_verified: true,
-        first_name: "Late".into(),
-        last_name: "Person".into(),
-    };
-    let jit = portal::provisioning::Jit {
-        in_force: true,
-        left_on: false,
-        toggle: "SSO JIT",
-    };
+    let who = arriving("late@example.test", "00u-late", "Late");
     let txn = portal::db::begin_write(db).await.unwrap();
     let mut writes = portal::db::batch::Batch::new(txn.get_database_backend());
-    let admission = portal::provisioning::JitProvisioner { jit }
+    let admission = portal::provisioning::JitProvisioner { jit: JIT_ON }
         .admit(&*txn, &who, &mut writes)
         .await
         .unwrap();
@@ -1724,4 +1696,29 @@ async fn a_password_given_between_reading_the_accounts_and_linking_leaves_the_ac
         Some(before),
         "rolled back: not bound, no password"
     );
+}
+
+/// SSO JIT on, as a sign-in finds it.
+const JIT_ON: portal::provisioning::Jit = portal::provisioning::Jit {
+    in_force: true,
+    left_on: false,
+    toggle: "SSO JIT",
+};
+
+/// Someone the SAML provider `saml:test` vouches for, their email verified.
+fn arriving(
+    email: &str,
+    subject: &str,
+    first_name: &str,
+) -> portal::provisioning::ExternalIdentity {
+    portal::provisioning::ExternalIdentity {
+        protocol: portal::domain::SsoProtocol::Saml,
+        provider: "saml:test".into(),
+        subject: subject.into(),
+        email: Some(portal::domain::Email::parse(email).unwrap()),
+        unusable_email: None,
+        email_verified: true,
+        first_name: first_name.into(),
+        last_name: "Person".into(),
+    }
 }

@@ -106,14 +106,7 @@ pub async fn clear_failures(db: &impl ConnectionTrait, counted: &Counted) -> Res
 /// Forgets every failure counted for `email`, its devices' too: an operator's reset.
 pub async fn clear_all_failures(db: &impl ConnectionTrait, email: &Email) -> Result<(), DbErr> {
     use sea_orm::{sea_query::LikeExpr, ColumnTrait, QueryFilter};
-    let escaped: String = email
-        .normalized()
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
+    let escaped = crate::people::like_escape(&email.normalized());
     // A device's id is always 22 characters (16 bytes, base64url): one `_` matches each, so
     // that no other email's devices match too.
     let devices = format!("device {escaped} {}", "_".repeat(22));
