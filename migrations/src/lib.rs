@@ -9,6 +9,7 @@ mod m20261203_000001_sqlite_tables_by_key;
 mod m20261204_000001_saml_request_browser;
 mod m20261205_000001_emails_ascii_case;
 mod m20261205_000002_password_sign_in_lockout;
+mod m20261205_000003_identity_config_revision;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_saml_request_browser::Migration),
             Box::new(m20261205_000001_emails_ascii_case::Migration),
             Box::new(m20261205_000002_password_sign_in_lockout::Migration),
+            Box::new(m20261205_000003_identity_config_revision::Migration),
         ]
     }
 }

@@ -271,6 +271,42 @@ fn always<T>(_: &T) -> bool {
     true
 }
 
+/// Which save of the identity configuration a sign-in was decided on. Every save adds one, on
+/// any replica, and so does the database for any other change of what the configuration says
+/// (migration `m20261205_000003`); a sign-in writes its session only while the revision it was
+/// decided on is still the one stored, and is decided again under the new one when not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revision(pub i64);
+
+impl Revision {
+    /// A condition that holds while this revision is the one stored: `EXISTS (SELECT 1 FROM
+    /// identity_config WHERE id = 1 AND revision = ?)`.
+    pub fn still_in_force(self) -> sea_orm::sea_query::Expr {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(identity_config::Entity)
+                .and_where(Expr::col(identity_config::Column::Id).eq(ROW))
+                .and_where(Expr::col(identity_config::Column::Revision).eq(self.0))
+                .to_owned(),
+        )
+    }
+
+    /// The revision stored now, as `db` (a transaction, say) sees it.
+    pub async fn in_force(db: &impl ConnectionTrait) -> Result<Revision, sea_orm::DbErr> {
+        use sea_orm::QuerySelect;
+        identity_config::Entity::find_by_id(ROW)
+            .select_only()
+            .column(identity_config::Column::Revision)
+            .into_tuple::<i64>()
+            .one(db)
+            .await?
+            .map(Revision)
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound("the identity configuration".into()))
+    }
+}
+
 /// The stored row, decoded.
 #[derive(Clone, Debug)]
 pub struct IdentityConfig {
@@ -281,6 +317,8 @@ pub struct IdentityConfig {
     pub provisioning: ProvisioningMethod,
     pub updated_by: Option<String>,
     pub updated_at: Option<chrono::DateTime<Utc>>,
+    /// Which save this is (see [`Revision`]).
+    pub revision: Revision,
 }
 
 impl IdentityConfig {
@@ -322,6 +360,7 @@ impl IdentityConfig {
                 .ok_or_else(|| corrupt("provisioning method"))?,
             updated_by: row.updated_by_email,
             updated_at: row.updated_at,
+            revision: Revision(row.revision),
         })
     }
 
@@ -925,8 +964,40 @@ impl Portal {
         Ok(Some(trust))
     }
 
+    /// The identity configuration stored now, also kept as the last seen.
     pub async fn identity_config(&self) -> Result<IdentityConfig, PortalError> {
-        load(&self.db, &self.secret_key).await
+        let config = load(&self.db, &self.secret_key).await?;
+        self.saw_identity(std::sync::Arc::new(config.clone()));
+        Ok(config)
+    }
+
+    /// The identity configuration as this server last saw it, read if it has seen none: a
+    /// revision that may have been replaced since, on another replica too. For a sign-in that
+    /// stands only on that revision: it writes its session under
+    /// [`Revision::still_in_force`], and checks the revision before it stands by a refusal.
+    pub async fn identity_config_last_seen(
+        &self,
+    ) -> Result<std::sync::Arc<IdentityConfig>, PortalError> {
+        let seen = self
+            .identity_seen
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        match seen {
+            Some(config) => Ok(config),
+            None => self.identity_config().await.map(std::sync::Arc::new),
+        }
+    }
+
+    /// Keeps `config` as the last seen. A read that overtook a later one may leave an earlier
+    /// revision kept, which costs the next SAML sign-in one more decision, and no more: a
+    /// revision is not compared for order, so a database restored to an earlier one is taken
+    /// as it is.
+    fn saw_identity(&self, config: std::sync::Arc<IdentityConfig>) {
+        *self
+            .identity_seen
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config);
     }
 
     /// Replaces the whole identity configuration, or changes nothing and says why. A document
@@ -1085,6 +1156,7 @@ impl Portal {
             updated_by: Set(Some(caller.user.id)),
             updated_by_email: Set(Some(caller.user.email.clone())),
             updated_at: Set(Some(Utc::now())),
+            revision: Set(current.revision.0 + 1),
         }
         .update(&txn)
         .await?;
@@ -1108,6 +1180,7 @@ impl Portal {
                 self.install_oidc_provider(settings, metadata);
             }
         }
+        self.saw_identity(std::sync::Arc::new(stored.clone()));
         Ok(stored)
     }
 
@@ -1144,6 +1217,7 @@ pub fn check_offline(body: &[u8], release: Release, plan: Plan) -> Result<(), Po
         provisioning: ProvisioningMethod::Manual,
         updated_by: None,
         updated_at: None,
+        revision: Revision(0),
     };
     check(doc, &nothing_yet, release, plan).map(|_| ())
 }
@@ -1171,7 +1245,8 @@ pub enum ClientSecretAtStart {
 
 /// Seals an OIDC client secret that an earlier release stored in clear, and says whether this
 /// server can read the one stored. Sealing changes nothing else in the row, `updated_at`
-/// included: it is not an admin's change.
+/// included: it is not an admin's change. (The database counts it as a new revision all the
+/// same, which costs a sign-in decided on the one before one more decision.)
 pub async fn client_secret_at_start(
     db: &impl ConnectionTrait,
     key: &SecretKey,

@@ -142,6 +142,11 @@ impl Refusal {
 pub enum AdmitError {
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The identity configuration the sign-in was decided on was replaced before it was
+    /// written (an admin's save, on any replica): nothing was written, and the sign-in is to be
+    /// decided again under the configuration in force.
+    #[error("the identity configuration was changed while the sign-in was decided")]
+    Overtaken,
     #[error(transparent)]
     Database(#[from] DbErr),
 }

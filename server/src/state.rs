@@ -44,6 +44,9 @@ pub struct Portal {
     pub(crate) password_attempts: Option<crate::sso::rate_limit::SignInRateLimit>,
     /// What the OIDC client secret is sealed with in the database.
     pub secret_key: Arc<SecretKey>,
+    /// The identity configuration as this server last read it: what a SAML sign-in starts
+    /// from, and confirms before it stands (`Portal::identity_config_last_seen`).
+    pub(crate) identity_seen: Arc<std::sync::RwLock<Option<Arc<crate::identity::IdentityConfig>>>>,
 }
 
 impl Portal {
@@ -65,6 +68,7 @@ impl Portal {
             oidc_provider: Arc::default(),
             http,
             secret_key: Arc::new(secret_key),
+            identity_seen: Arc::default(),
         }
     }
 

@@ -1722,3 +1722,60 @@ fn arriving(
         last_name: "Person".into(),
     }
 }
+
+#[tokio::test]
+async fn a_sign_in_decided_on_a_configuration_saved_over_since_writes_nothing() {
+    use portal::provisioning::{Admission, AdmitError};
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let save = async |provisioning| {
+        let saved = app
+            .api_put(&token, "/api/v1/identity", &saml_document(provisioning))
+            .await;
+        assert_eq!(saved.status(), StatusCode::OK);
+        app.portal.identity_config().await.unwrap()
+    };
+    let jit_on = save("sso_jit").await;
+    let jit_off = save("manual").await;
+    assert_ne!(jit_off.revision, jit_on.revision);
+    let unchanged = async || {
+        (
+            app.user_count().await,
+            app.session_count().await,
+            app.audit_actions().await.len(),
+        )
+    };
+    let before = unchanged().await;
+    let who = arriving("new@example.test", "00u1", "New");
+    let decide = async |decided_on| {
+        let txn = portal::db::begin_write(&app.portal.db).await.unwrap();
+        let outcome = app
+            .portal
+            .admit_and_start_session(&txn, &who, decided_on, "saml", "correlation")
+            .await;
+        if outcome.is_ok() {
+            txn.commit().await.unwrap();
+        }
+        outcome
+    };
+
+    // Decided while SSO JIT was on, written after it was turned off: no account, no session.
+    let outcome = decide(&jit_on).await;
+    assert!(matches!(outcome, Err(AdmitError::Overtaken)), "{outcome:?}");
+    assert_eq!(unchanged().await, before);
+
+    // Refused while SSO JIT was off, after it was turned on again: the refusal does not stand.
+    let jit_on_again = save("sso_jit").await;
+    let before = unchanged().await;
+    let outcome = decide(&jit_off).await;
+    assert!(matches!(outcome, Err(AdmitError::Overtaken)), "{outcome:?}");
+    assert_eq!(unchanged().await, before);
+
+    // Decided on the configuration in force: the new account.
+    let outcome = decide(&jit_on_again).await;
+    assert!(
+        matches!(outcome, Ok((Admission::Created(_), _))),
+        "{outcome:?}"
+    );
+    assert_eq!(app.user_count().await, before.0 + 1);
+}

@@ -171,3 +171,247 @@ async fn an_oidc_sign_in_begun_on_one_replica_finishes_on_the_other_and_is_a_rep
     assert_eq!(pair.a.session_count().await, sessions, "no second session");
     assert_eq!(pair.a.user_count().await, users + 1, "no second account");
 }
+
+/// The account holding `email`, if any.
+async fn account_of(app: &TestApp, email: &str) -> Option<portal::db::entities::user::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    portal::db::entities::user::Entity::find()
+        .filter(portal::db::entities::user::Column::Email.eq(email))
+        .one(&app.portal.db)
+        .await
+        .unwrap()
+}
+
+/// B reads the identity configuration, as its sign-in page does, and so has seen the one that
+/// A saves over next.
+async fn b_has_seen_the_configuration(pair: &Pair) {
+    pair.b.portal.identity_config().await.unwrap();
+}
+
+#[tokio::test]
+async fn sso_jit_turned_off_on_one_replica_refuses_a_new_person_on_the_other_at_once() {
+    let pair = Pair::start().await;
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    // B signs someone in, and so has seen the configuration with SSO JIT on.
+    let early = pair.post(&pair.b, &pair.spec("early@example.com")).await;
+    assert!(has_session_cookie(&early), "{}", early.status());
+    pair.a.configure_saml(&pair.idp, false, true).await;
+    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
+
+    let late = pair.post(&pair.b, &pair.spec("late@example.com")).await;
+    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&late));
+    let page = late.text().await.unwrap();
+    assert!(page.contains("or to turn on SSO JIT"), "{page}");
+    assert_eq!(account_of(&pair.a, "late@example.com").await, None);
+    assert_eq!(pair.a.user_count().await, users, "no account");
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+    assert!(pair
+        .a
+        .audit_reasons("sign_in.saml")
+        .await
+        .contains(&"no_account".to_string()));
+
+    // The person B let in before the change is still let in: SSO JIT decides about new people.
+    let again = pair.post(&pair.b, &pair.spec("early@example.com")).await;
+    assert!(has_session_cookie(&again), "{}", again.status());
+}
+
+#[tokio::test]
+async fn idp_initiated_sign_in_allowed_on_one_replica_is_allowed_on_the_other_at_once() {
+    let pair = Pair::start().await;
+    // B has seen the configuration without IdP-initiated sign-in (as the pair starts).
+    b_has_seen_the_configuration(&pair).await;
+    let spec = pair.spec("dashboard@example.com");
+    assert_eq!(spec.in_response_to, None, "sent from Okta's dashboard");
+    let refused = pair.post(&pair.b, &spec).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(account_of(&pair.a, "dashboard@example.com").await, None);
+
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    let spec = pair.spec("dashboard@example.com");
+    let allowed = pair.post(&pair.b, &spec).await;
+    assert!(has_session_cookie(&allowed), "{}", allowed.status());
+    assert!(account_of(&pair.a, "dashboard@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn a_change_an_earlier_release_writes_is_in_force_on_every_replica_at_once() {
+    use sea_orm::ConnectionTrait;
+    let pair = Pair::start().await;
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    b_has_seen_the_configuration(&pair).await;
+    // A replica of the release before, mid-upgrade, turns SSO JIT off: it knows nothing of the
+    // revision, and writes the row as it always did.
+    pair.a
+        .portal
+        .db
+        .execute_unprepared(
+            "UPDATE identity_config SET provisioning_method = 'manual', updated_at = NULL WHERE id = 1",
+        )
+        .await
+        .unwrap();
+    let users = pair.a.user_count().await;
+    let late = pair.post(&pair.b, &pair.spec("late@example.com")).await;
+    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&late));
+    assert_eq!(account_of(&pair.a, "late@example.com").await, None);
+    assert_eq!(pair.a.user_count().await, users);
+}
+
+#[tokio::test]
+async fn a_certificate_replaced_on_one_replica_is_in_force_on_the_other_at_once() {
+    let pair = Pair::start().await;
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    b_has_seen_the_configuration(&pair).await;
+    // Okta's signing certificate is replaced on A: same entity id, a new key.
+    let renewed = TestIdp::new(IDP);
+    pair.a.configure_saml(&renewed, true, true).await;
+    let users = pair.a.user_count().await;
+
+    // B still holds the old certificate: the new key's signature fails there first, and is
+    // checked again against the configuration in force, which trusts it.
+    let spec = pair.spec("renewed@example.com");
+    let signed_anew = pair.b.post_saml_response(&renewed, &spec).await;
+    assert!(has_session_cookie(&signed_anew), "{}", signed_anew.status());
+    assert!(account_of(&pair.a, "renewed@example.com").await.is_some());
+
+    // Back to the old key on A, while B now holds the new one: a response signed by the key
+    // taken out of service verifies against B's copy, and is refused all the same.
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    let users_now = pair.a.user_count().await;
+    assert_eq!(users_now, users + 1);
+    let sessions = pair.a.session_count().await;
+    let spec = pair.spec("stale@example.com");
+    let signed_by_the_old_key = pair.b.post_saml_response(&renewed, &spec).await;
+    assert_eq!(signed_by_the_old_key.status(), StatusCode::BAD_REQUEST);
+    assert!(!has_session_cookie(&signed_by_the_old_key));
+    assert_eq!(account_of(&pair.a, "stale@example.com").await, None);
+    assert_eq!(pair.a.user_count().await, users_now, "no account");
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+    // Its assertion was not spent: only the configuration refused it.
+    let signed_by_the_key_in_force = pair.b.post_saml_response(&pair.idp, &spec).await;
+    assert!(
+        has_session_cookie(&signed_by_the_key_in_force),
+        "{}",
+        signed_by_the_key_in_force.status()
+    );
+}
+
+/// Starts an OIDC sign-in on A for `email` and sends its callback to B, whose token request
+/// Okta holds: answers once B waits on it, with the callback's answer to come and what lets
+/// Okta answer.
+async fn oidc_callback_on_b_waiting_for_okta(
+    pair: &Pair,
+    op: &TestOp,
+    email: &str,
+) -> (
+    tokio::task::JoinHandle<reqwest::Response>,
+    std::sync::Arc<tokio::sync::Semaphore>,
+) {
+    let gate = op.hold_token_answers();
+    let browser = browser();
+    let started = browser
+        .get(pair.a.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let callback = op.authorize(authorize, &Person::new(email), TokenSpec::default());
+    let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
+    let requests = op.token_requests();
+    let answer = tokio::spawn(async move { browser.get(&on_b).send().await.unwrap() });
+    let asked = async || match op.token_requests() > requests {
+        true => Ok(()),
+        false => Err("B has not asked the token endpoint".to_string()),
+    };
+    eventually(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(10),
+        asked,
+    )
+    .await;
+    (answer, gate)
+}
+
+#[tokio::test]
+async fn sso_jit_turned_off_during_an_oidc_callback_refuses_the_new_person() {
+    let pair = Pair::start().await;
+    let op = TestOp::start().await;
+    let token = pair.a.admin_token().await;
+    let jit_on = oidc_document(&op, true);
+    assert_eq!(
+        pair.a
+            .api_put(&token, "/api/v1/identity", &jit_on)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let users = pair.a.user_count().await;
+
+    let (callback, okta) =
+        oidc_callback_on_b_waiting_for_okta(&pair, &op, "late@example.test").await;
+    // While B waits on Okta, A turns SSO JIT off; the OIDC settings stay as they were.
+    let jit_off = oidc_document(&op, false);
+    let saved = pair.a.api_put(&token, "/api/v1/identity", &jit_off).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    okta.add_permits(1);
+    let answer = callback.await.unwrap();
+
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&answer));
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("or to turn on SSO JIT"));
+    assert_eq!(account_of(&pair.a, "late@example.test").await, None);
+    assert_eq!(pair.a.user_count().await, users, "no account");
+    assert!(pair
+        .a
+        .audit_reasons("sign_in.oidc")
+        .await
+        .contains(&"no_account".to_string()));
+}
+
+#[tokio::test]
+async fn other_oidc_settings_saved_during_a_callback_fail_it_and_write_nothing() {
+    let pair = Pair::start().await;
+    let op = TestOp::start().await;
+    let token = pair.a.admin_token().await;
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
+
+    let (callback, okta) =
+        oidc_callback_on_b_waiting_for_okta(&pair, &op, "moved@example.test").await;
+    // While B waits on Okta with the first client's code, A is given another client.
+    let mut other_client = oidc_document(&op, true);
+    other_client["sso"]["oidc"]["client_id"] = "portal-other-client".into();
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &other_client)
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    okta.add_permits(1);
+    let answer = callback.await.unwrap();
+
+    assert_eq!(answer.status(), StatusCode::CONFLICT);
+    assert!(!has_session_cookie(&answer));
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("settings were changed while you were signing in"));
+    assert_eq!(account_of(&pair.a, "moved@example.test").await, None);
+    assert_eq!(pair.a.user_count().await, users, "no account");
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+    assert!(pair
+        .a
+        .audit_reasons("sign_in.oidc")
+        .await
+        .contains(&"settings_changed".to_string()));
+}

@@ -5,7 +5,10 @@ use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, InsertStatement, Query, ReturningClause, SubQueryStatement,
     UpdateStatement, WithClause,
 };
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Values};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable,
+    Statement, Values,
+};
 
 /// What separates the statements of a batch in the one text SQLite receives. `/metrics` counts
 /// the statements of a batch by it (`metrics::count_statements`); SeaQuery writes no line breaks.
@@ -155,8 +158,40 @@ impl From<UpdateStatement> for Write {
     }
 }
 
+/// How a batch that wrote nothing where it should have written a row begins its error.
+const WROTE_NOTHING: &str = "a row to write for one of: ";
+
 fn wrote_nothing(whats: &[&str]) -> DbErr {
-    DbErr::RecordNotFound(format!("a row to write for one of: {}", whats.join(", ")))
+    DbErr::RecordNotFound(format!("{WROTE_NOTHING}{}", whats.join(", ")))
+}
+
+/// Whether `error` is a batch's write that wrote no row (rather than one the database refused):
+/// the transaction is still usable, to find out why.
+pub fn is_wrote_nothing(error: &DbErr) -> bool {
+    matches!(error, DbErr::RecordNotFound(message) if message.starts_with(WROTE_NOTHING))
+}
+
+/// `row`, inserted only where `condition` holds: `INSERT INTO … (…) SELECT <its values> WHERE
+/// <condition>`, which writes no row, and so fails its batch, where it does not.
+pub fn insert_where<A: ActiveModelTrait>(
+    row: A,
+    condition: Expr,
+) -> Result<InsertStatement, DbErr> {
+    let mut columns = Vec::new();
+    let mut values = Query::select();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let Some(value) = row.get(column).into_value() {
+            columns.push(column);
+            values.expr(column.save_as(Expr::val(value)));
+        }
+    }
+    values.and_where(condition);
+    Ok(Query::insert()
+        .into_table(A::Entity::default())
+        .columns(columns)
+        .select_from(values)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned())
 }
 
 #[cfg(test)]

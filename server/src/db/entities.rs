@@ -157,6 +157,9 @@ pub mod identity_config {
         pub updated_by: Option<i32>,
         pub updated_by_email: Option<String>,
         pub updated_at: Option<DateTimeUtc>,
+        /// One more with each save: what a sign-in checks, when it writes its session, to know
+        /// that the configuration it was decided on is still the one in force.
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

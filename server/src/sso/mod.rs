@@ -13,10 +13,11 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryTra
 
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::auth::session;
-use crate::db::batch::Batch;
-use crate::db::entities::{audit_event, session as session_row};
+use crate::db::batch::{self, Batch};
+use crate::db::entities::audit_event;
 use crate::domain::SsoProtocol;
-use crate::provisioning::{Admission, AdmitError, ExternalIdentity, Jit, JitProvisioner, Refusal};
+use crate::identity::{IdentityConfig, Revision};
+use crate::provisioning::{Admission, AdmitError, ExternalIdentity, JitProvisioner, Refusal};
 use crate::state::Portal;
 
 /// A failed SSO sign-in as the person sees it: one sentence they can act on, a longer one
@@ -151,22 +152,35 @@ pub fn is_retryable(error: &DbErr) -> bool {
 }
 
 impl Portal {
-    /// Admits `who` and starts their session inside `txn`; the caller commits.
+    /// Admits `who` and starts their session inside `txn`, under the identity configuration
+    /// `decided_on`; the caller commits.
+    ///
+    /// What it decides stands only while `decided_on` is the configuration stored: the session
+    /// is written only under that revision, and a refusal reads the revision first. When an
+    /// admin's save (on any replica) has replaced it, it writes nothing and answers
+    /// [`AdmitError::Overtaken`], for the caller to decide again under the new one.
     pub async fn admit_and_start_session(
         &self,
         txn: &DatabaseTransaction,
         who: &ExternalIdentity,
-        jit: Jit,
+        decided_on: &IdentityConfig,
         protocol: &str,
         correlation_id: &str,
     ) -> Result<(Admission, String), AdmitError> {
+        let jit = decided_on.jit(self.config.plan, self.config.release);
         let mut writes = Batch::new(txn.get_database_backend());
-        let admission = JitProvisioner { jit }.admit(txn, who, &mut writes).await?;
+        let provisioner = JitProvisioner { jit };
+        let admission = match provisioner.admit(txn, who, &mut writes).await {
+            Err(AdmitError::Refused(_)) if overtaken(txn, decided_on.revision).await? => {
+                return Err(AdmitError::Overtaken)
+            }
+            decided => decided?,
+        };
         let account = admission.account();
         let (cookie, session) = session::opening(self.session_policy(), account.id);
         writes.push(
-            session_row::Entity::insert(session).into_query(),
-            "the session",
+            batch::insert_where(session, decided_on.revision.still_in_force())?,
+            "the session, under the identity configuration in force",
         );
         let mut details = serde_json::json!({
             "protocol": protocol,
@@ -189,9 +203,22 @@ impl Portal {
             audit_event::Entity::insert(event).into_query(),
             "the audit event",
         );
-        writes.run(txn).await?;
-        Ok((admission, cookie))
+        match writes.run(txn).await {
+            Err(e)
+                if batch::is_wrote_nothing(&e) && overtaken(txn, decided_on.revision).await? =>
+            {
+                Err(AdmitError::Overtaken)
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok((admission, cookie)),
+        }
     }
+}
+
+/// Whether an admin's save has replaced the identity configuration `decided_on` since, as `txn`
+/// sees it.
+async fn overtaken(txn: &DatabaseTransaction, decided_on: Revision) -> Result<bool, DbErr> {
+    Ok(Revision::in_force(txn).await? != decided_on)
 }
 
 /// The answer to a finished sign-in: back to where the person was going, with their session.
@@ -267,6 +294,8 @@ pub async fn refused(
 #[derive(Debug)]
 pub enum AdmitFailure {
     Refused(Refusal),
+    /// See [`AdmitError::Overtaken`].
+    Overtaken,
     Unavailable(String),
 }
 
@@ -277,7 +306,7 @@ impl Portal {
     pub async fn admit_with_retries(
         &self,
         who: &ExternalIdentity,
-        jit: Jit,
+        decided_on: &IdentityConfig,
         protocol: &'static str,
         correlation_id: &str,
     ) -> Result<String, AdmitFailure> {
@@ -287,7 +316,7 @@ impl Portal {
             let outcome = async {
                 let txn = crate::db::begin_write(&self.db).await?;
                 let (admission, cookie) = self
-                    .admit_and_start_session(&txn, who, jit, protocol, correlation_id)
+                    .admit_and_start_session(&txn, who, decided_on, protocol, correlation_id)
                     .await?;
                 txn.commit().await?;
                 if matches!(admission, Admission::Created(_)) {
@@ -299,6 +328,7 @@ impl Portal {
             match outcome {
                 Ok(cookie) => return Ok(cookie),
                 Err(AdmitError::Refused(refusal)) => return Err(AdmitFailure::Refused(refusal)),
+                Err(AdmitError::Overtaken) => return Err(AdmitFailure::Overtaken),
                 Err(AdmitError::Database(e)) if is_retryable(&e) && attempt < 4 => continue,
                 Err(AdmitError::Database(e)) => {
                     return Err(AdmitFailure::Unavailable(e.to_string()))

@@ -194,6 +194,8 @@ struct Grant {
 #[derive(Default)]
 struct Switches {
     token_delay: Option<Duration>,
+    /// The token endpoint waits for a permit of this before it answers.
+    token_gate: Option<Arc<tokio::sync::Semaphore>>,
     userinfo_sub: Option<String>,
     discovery_issuer: Option<String>,
     token_endpoint: Option<String>,
@@ -327,6 +329,14 @@ impl TestOp {
         self.with(|s| s.switches.token_delay = Some(delay));
     }
 
+    /// Holds every token request until the test adds a permit to what this answers, one
+    /// request for each.
+    pub fn hold_token_answers(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.with(|s| s.switches.token_gate = Some(gate.clone()));
+        gate
+    }
+
     pub fn userinfo_says_sub(&self, sub: &str) {
         self.with(|s| s.switches.userinfo_sub = Some(sub.into()));
     }
@@ -446,13 +456,16 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let delay = {
+    let (delay, gate) = {
         let mut s = state.lock().unwrap();
         s.token_requests += 1;
-        s.switches.token_delay
+        (s.switches.token_delay, s.switches.token_gate.clone())
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
     }
     let mut s = state.lock().unwrap();
     if let Some((status, body)) = s.switches.token_answer {

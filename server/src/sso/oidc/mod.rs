@@ -86,7 +86,11 @@ impl Portal {
     pub async fn oidc_provider(
         &self,
         settings: &OidcSettings,
-    ) -> Result<Arc<OidcProvider>, String> {
+    ) -> Result<Arc<OidcProvider>, NoProvider> {
+        let client_secret = settings
+            .client_secret
+            .known()
+            .ok_or(NoProvider::SecretUnreadable)?;
         let key = settings.fingerprint();
         let mut cache = self.oidc_provider.lock().await;
         let now = Instant::now();
@@ -100,7 +104,9 @@ impl Portal {
             Some((provider, false)) => {
                 match provider::discover(&settings.discovery_url, &self.http).await {
                     Ok(metadata) => {
-                        let fresh = Arc::new(self.build_oidc_provider(settings, metadata, now)?);
+                        let fresh =
+                            self.build_oidc_provider(settings, client_secret, metadata, now);
+                        let fresh = Arc::new(fresh.map_err(NoProvider::Discovery)?);
                         cache.found = Some((key, fresh.clone(), now + PROVIDER_MAX_AGE));
                         return Ok(fresh);
                     }
@@ -122,7 +128,7 @@ impl Portal {
                         tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
                         cache.found = None;
                         cache.failed = Some((key, error.clone(), now));
-                        return Err(error);
+                        return Err(NoProvider::Discovery(error));
                     }
                 }
             }
@@ -133,11 +139,11 @@ impl Portal {
             .as_ref()
             .filter(|(failed_key, _, at)| *failed_key == key && now - *at < DISCOVERY_FAILURE_HOLD)
         {
-            return Err(error.clone());
+            return Err(NoProvider::Discovery(error.clone()));
         }
         let discovered = provider::discover(&settings.discovery_url, &self.http)
             .await
-            .and_then(|metadata| self.build_oidc_provider(settings, metadata, now));
+            .and_then(|metadata| self.build_oidc_provider(settings, client_secret, metadata, now));
         match discovered {
             Ok(provider) => {
                 let provider = Arc::new(provider);
@@ -147,7 +153,7 @@ impl Portal {
             }
             Err(error) => {
                 cache.failed = Some((key, error.clone(), now));
-                Err(error)
+                Err(NoProvider::Discovery(error))
             }
         }
     }
@@ -158,9 +164,12 @@ impl Portal {
         settings: &OidcSettings,
         metadata: provider::ProviderMetadata,
     ) {
+        let Some(client_secret) = settings.client_secret.known() else {
+            return;
+        };
         let key = settings.fingerprint();
         let now = Instant::now();
-        if let Ok(provider) = self.build_oidc_provider(settings, metadata, now) {
+        if let Ok(provider) = self.build_oidc_provider(settings, client_secret, metadata, now) {
             if let Ok(mut cache) = self.oidc_provider.try_lock() {
                 cache.found = Some((key, Arc::new(provider), now + PROVIDER_MAX_AGE));
                 cache.failed = None;
@@ -171,16 +180,12 @@ impl Portal {
     fn build_oidc_provider(
         &self,
         settings: &OidcSettings,
+        client_secret: &str,
         metadata: provider::ProviderMetadata,
         discovered_at: Instant,
     ) -> Result<OidcProvider, String> {
         let redirect = RedirectUrl::new(self.oidc_redirect_uri())
             .map_err(|e| format!("the redirect URI is not a URL: {e}"))?;
-        // Sign-ins check this first (`CallbackError::SecretUnreadable`); here only in case.
-        let client_secret = settings
-            .client_secret
-            .known()
-            .ok_or("the stored client secret cannot be read with this server's secret key")?;
         Ok(OidcProvider::new(
             metadata,
             settings,
@@ -188,6 +193,24 @@ impl Portal {
             redirect,
             discovered_at,
         ))
+    }
+}
+
+/// Why [`Portal::oidc_provider`] has no provider to give.
+#[derive(Debug)]
+pub enum NoProvider {
+    /// The stored client secret was sealed with another secret key: no discovery mends that.
+    SecretUnreadable,
+    /// The provider could not be discovered (or its answer used), and why.
+    Discovery(String),
+}
+
+impl From<NoProvider> for CallbackError {
+    fn from(missing: NoProvider) -> Self {
+        match missing {
+            NoProvider::SecretUnreadable => CallbackError::SecretUnreadable,
+            NoProvider::Discovery(detail) => CallbackError::ProviderDown(detail),
+        }
     }
 }
 
@@ -213,17 +236,13 @@ async fn login(
         .oidc()
         .filter(|_| portal.config.release.offers_oidc())
         .ok_or_else(|| page(CallbackError::NotConfigured))?;
-    if settings.client_secret.known().is_none() {
-        let error = CallbackError::SecretUnreadable;
-        return Ok(refuse(&portal, &correlation.0, error, None).await);
-    }
     let provider = match portal.oidc_provider(settings).await {
         Ok(provider) => provider,
-        // Okta unreachable or answering nonsense: nobody can sign in until it is back, so the
-        // admin finds it in the audit log, as a failed callback would be.
-        Err(detail) => {
-            let error = CallbackError::ProviderDown(detail);
-            return Ok(refuse(&portal, &correlation.0, error, None).await);
+        // Okta unreachable or answering nonsense, or a secret this server cannot read: nobody
+        // can sign in until it is mended, so the admin finds it in the audit log, as a failed
+        // callback would be.
+        Err(missing) => {
+            return Ok(refuse(&portal, &correlation.0, missing.into(), None).await);
         }
     };
 
@@ -384,6 +403,12 @@ enum CallbackError {
     /// The stored client secret was sealed with another secret key. Which keys is for the
     /// admin's card and the server's log, not for this public page.
     SecretUnreadable,
+    /// An admin's save replaced the identity configuration after this callback's code was
+    /// exchanged: with other OIDC settings (`other_client`), under which the code cannot be
+    /// used, or again each time the sign-in was decided again.
+    SettingsChanged {
+        other_client: bool,
+    },
     Unavailable(String),
 }
 
@@ -391,6 +416,9 @@ impl From<AdmitFailure> for CallbackError {
     fn from(failure: AdmitFailure) -> Self {
         match failure {
             AdmitFailure::Refused(refusal) => CallbackError::Refused(refusal),
+            AdmitFailure::Overtaken => CallbackError::SettingsChanged {
+                other_client: false,
+            },
             AdmitFailure::Unavailable(detail) => CallbackError::Unavailable(detail),
         }
     }
@@ -417,6 +445,7 @@ impl CallbackError {
             CallbackError::Refused(refusal) => refusal.code(),
             CallbackError::NotConfigured => "not_configured",
             CallbackError::SecretUnreadable => "client_secret_unreadable",
+            CallbackError::SettingsChanged { .. } => "settings_changed",
             CallbackError::Unavailable(_) => "unavailable",
         }
     }
@@ -516,6 +545,15 @@ impl CallbackError {
                 "Single sign-on cannot work until an administrator enters the OpenID Connect client secret again under Settings > Identity and Access Management.".into(),
                 "This server cannot read the stored client secret with its secret key (PORTAL_SECRET_KEY_FILE).".into(),
             ),
+            CallbackError::SettingsChanged { other_client } => (
+                StatusCode::CONFLICT,
+                format!("Portal's single sign-on settings were changed while you were signing in. {again}"),
+                match other_client {
+                    true => "An administrator saved other OpenID Connect settings after this sign-in's code was exchanged under the earlier ones; nothing was written.",
+                    false => "The identity configuration was saved again each time this sign-in was decided; nothing was written.",
+                }
+                .into(),
+            ),
             CallbackError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
@@ -596,13 +634,10 @@ async fn finish(
         return Err(bare(CallbackError::OtherBrowser));
     }
 
-    if settings.client_secret.known().is_none() {
-        return Err(bare(CallbackError::SecretUnreadable));
-    }
     let provider = portal
         .oidc_provider(settings)
         .await
-        .map_err(|e| bare(CallbackError::ProviderDown(e)))?;
+        .map_err(|missing| bare(missing.into()))?;
     // RFC 9207: the response, an error too, names its issuer; required when the provider says
     // it always does.
     match &query.iss {
@@ -639,12 +674,35 @@ async fn finish(
         .await
         .map_err(bare)?;
 
-    let jit = config.jit(portal.config.plan, portal.config.release);
-    let cookie = portal
-        .admit_with_retries(&who, jit, "oidc", correlation_id)
-        .await
-        .map_err(|failure| (failure.into(), Some(Arrival::from(&who))))?;
-    Ok((cookie, started.return_to))
+    // Decided on the configuration read at the start; when an admin's save replaced it since,
+    // decided again on the new one, as long as its OIDC settings are those the code was
+    // exchanged under.
+    let arrival = || Some(Arrival::from(&who));
+    let mut decided_on = std::borrow::Cow::Borrowed(&config);
+    for _ in 0..3 {
+        match portal
+            .admit_with_retries(&who, &decided_on, "oidc", correlation_id)
+            .await
+        {
+            Ok(cookie) => return Ok((cookie, started.return_to)),
+            Err(AdmitFailure::Overtaken) => {
+                let in_force = portal
+                    .identity_config()
+                    .await
+                    .map_err(|e| (CallbackError::Unavailable(e.to_string()), arrival()))?;
+                if in_force.oidc() != Some(settings) {
+                    let changed = CallbackError::SettingsChanged { other_client: true };
+                    return Err((changed, arrival()));
+                }
+                decided_on = std::borrow::Cow::Owned(in_force);
+            }
+            Err(failure) => return Err((failure.into(), arrival())),
+        }
+    }
+    let changed = CallbackError::SettingsChanged {
+        other_client: false,
+    };
+    Err((changed, arrival()))
 }
 
 /// Consumes the sign-in that `state` names: it is deleted by its hash and handed back in one

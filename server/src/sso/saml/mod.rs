@@ -22,7 +22,7 @@ use crate::auth::{self, session};
 use crate::db::entities::{saml_assertion_seen, saml_request};
 use crate::domain::{Email, SsoProtocol};
 use crate::identity::SamlTrust;
-use crate::provisioning::{AdmitError, ExternalIdentity, Jit, Refusal};
+use crate::provisioning::{AdmitError, ExternalIdentity, Refusal};
 use crate::sso::{is_retryable, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
 
@@ -224,6 +224,9 @@ enum AcsError {
     Unavailable(String),
     /// Another sign-in won a race for the same rows (or SQLite was busy): worth another try.
     Contended(String),
+    /// See [`AdmitError::Overtaken`]; what is left when the configuration changed again each
+    /// time the sign-in was decided again.
+    Overtaken,
 }
 
 impl AcsError {
@@ -237,7 +240,19 @@ impl AcsError {
             AcsError::Refused(r) => r.code(),
             AcsError::NotConfigured => "not_configured",
             AcsError::Unavailable(_) | AcsError::Contended(_) => "unavailable",
+            AcsError::Overtaken => "settings_changed",
         }
+    }
+
+    /// Whether the failure was decided from the identity configuration (its certificates,
+    /// entity id, whether IdP-initiated sign-in is allowed, the protocol), and so stands only
+    /// on the configuration in force. A refusal of the person was confirmed in its transaction
+    /// already (`Portal::admit_and_start_session`).
+    fn rests_on_configuration(&self) -> bool {
+        matches!(
+            self,
+            AcsError::Rejected(_) | AcsError::Unsolicited | AcsError::NotConfigured
+        )
     }
 
     fn page(&self, correlation_id: &str) -> SsoFailure {
@@ -280,6 +295,11 @@ impl AcsError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
                 "The database did not answer.".into(),
+            ),
+            AcsError::Overtaken => (
+                StatusCode::CONFLICT,
+                "Portal's single sign-on settings were changed while you were signing in. Start the sign-in again.".into(),
+                "The identity configuration was saved again each time this sign-in was decided; nothing was written.".into(),
             ),
         };
         SsoFailure {
@@ -333,16 +353,55 @@ async fn acs(
 }
 
 /// Verifies the response and admits the person; on failure also says who it was about, if known.
+///
+/// Decided on the identity configuration as this server last saw it, which an admin's save (on
+/// any replica) may have replaced since. What is decided stands only on the configuration in
+/// force: a sign-in writes its session, and a refusal of the person commits, only under the
+/// revision it was decided on; a failure decided from the configuration stands once a read of
+/// the configuration finds that revision still in force. Otherwise the sign-in, which wrote
+/// nothing, is decided again on the configuration read now.
 async fn consume(
     portal: &Portal,
     form: &AcsForm,
     correlation_id: &str,
 ) -> Result<(String, String), (AcsError, Option<Arrival>)> {
-    let config = portal
-        .identity_config()
+    let unavailable = |e: crate::error::PortalError| (AcsError::Unavailable(e.to_string()), None);
+    let mut decided_on = portal
+        .identity_config_last_seen()
         .await
-        .map_err(|e| (AcsError::Unavailable(e.to_string()), None))?;
-    let trust = match (config.protocol, portal.saml_trust(&config)) {
+        .map_err(unavailable)?;
+    let mut read_now = false;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failure = match decide(portal, &decided_on, form, correlation_id).await {
+            Ok(done) => return Ok(done),
+            Err(failure) => failure,
+        };
+        let again = match failure.0 {
+            AcsError::Overtaken => attempt < 3,
+            ref other => !read_now && other.rests_on_configuration(),
+        };
+        if !again {
+            return Err(failure);
+        }
+        let in_force = portal.identity_config().await.map_err(unavailable)?;
+        if in_force.revision == decided_on.revision {
+            return Err(failure);
+        }
+        decided_on = Arc::new(in_force);
+        read_now = true;
+    }
+}
+
+/// [`consume`] on one revision of the identity configuration.
+async fn decide(
+    portal: &Portal,
+    config: &crate::identity::IdentityConfig,
+    form: &AcsForm,
+    correlation_id: &str,
+) -> Result<(String, String), (AcsError, Option<Arrival>)> {
+    let trust = match (config.protocol, portal.saml_trust(config)) {
         (Some(SsoProtocol::Saml), Ok(Some(trust))) => trust,
         (_, Err(e)) => return Err((AcsError::Unavailable(e.to_string()), None)),
         _ => return Err((AcsError::NotConfigured, None)),
@@ -353,13 +412,22 @@ async fn consume(
         .await
         .map_err(|r| (AcsError::Rejected(r), None))?;
     let who = identity_of(&verified, &trust);
-    let jit = config.jit(portal.config.plan, portal.config.release);
 
     // Two first logins of one person at once: the loser of the race sees the winner's account.
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match admit_once(portal, &verified, &trust, &who, jit, form, correlation_id).await {
+        match admit_once(
+            portal,
+            &verified,
+            &trust,
+            &who,
+            config,
+            form,
+            correlation_id,
+        )
+        .await
+        {
             Err(AcsError::Contended(_)) if attempt < 4 => continue,
             Err(error) => return Err((error, Some(Arrival::from(&who)))),
             Ok(done) => return Ok(done),
@@ -372,7 +440,7 @@ async fn admit_once(
     verified: &VerifiedAssertion,
     trust: &SamlTrust,
     who: &ExternalIdentity,
-    jit: Jit,
+    decided_on: &crate::identity::IdentityConfig,
     form: &AcsForm,
     correlation_id: &str,
 ) -> Result<(String, String), AcsError> {
@@ -431,7 +499,7 @@ async fn admit_once(
         });
     }
     let (admission, cookie) = match portal
-        .admit_and_start_session(&txn, who, jit, "saml", correlation_id)
+        .admit_and_start_session(&txn, who, decided_on, "saml", correlation_id)
         .await
     {
         Ok(done) => done,
@@ -442,6 +510,7 @@ async fn admit_once(
             txn.commit().await.map_err(db_error)?;
             return Err(AcsError::Refused(refusal));
         }
+        Err(AdmitError::Overtaken) => return Err(AcsError::Overtaken),
         Err(AdmitError::Database(e)) => return Err(db_error(e)),
     };
     txn.commit().await.map_err(db_error)?;
