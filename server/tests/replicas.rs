@@ -334,84 +334,62 @@ async fn oidc_callback_on_b_waiting_for_okta(
     (answer, gate)
 }
 
-#[tokio::test]
-async fn sso_jit_turned_off_during_an_oidc_callback_refuses_the_new_person() {
+/// OIDC with SSO JIT on, then a callback on B for `email` while A saves `change(op)` over it:
+/// B's answer (status and page), once it is checked that the callback wrote nothing and was
+/// audited as refused for `reason`.
+async fn callback_overtaken_by(
+    change: impl Fn(&TestOp) -> Value,
+    email: &str,
+    reason: &str,
+) -> (StatusCode, String) {
     let pair = Pair::start().await;
     let op = TestOp::start().await;
     let token = pair.a.admin_token().await;
-    let jit_on = oidc_document(&op, true);
-    assert_eq!(
-        pair.a
-            .api_put(&token, "/api/v1/identity", &jit_on)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let users = pair.a.user_count().await;
+    let save = async |doc: Value| {
+        let saved = pair.a.api_put(&token, "/api/v1/identity", &doc).await;
+        assert_eq!(saved.status(), StatusCode::OK);
+    };
+    save(oidc_document(&op, true)).await;
+    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
 
-    let (callback, okta) =
-        oidc_callback_on_b_waiting_for_okta(&pair, &op, "late@example.test").await;
-    // While B waits on Okta, A turns SSO JIT off; the OIDC settings stay as they were.
-    let jit_off = oidc_document(&op, false);
-    let saved = pair.a.api_put(&token, "/api/v1/identity", &jit_off).await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    let (callback, okta) = oidc_callback_on_b_waiting_for_okta(&pair, &op, email).await;
+    save(change(&op)).await;
     okta.add_permits(1);
     let answer = callback.await.unwrap();
 
-    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let status = answer.status();
     assert!(!has_session_cookie(&answer));
-    assert!(answer
-        .text()
-        .await
-        .unwrap()
-        .contains("or to turn on SSO JIT"));
-    assert_eq!(account_of(&pair.a, "late@example.test").await, None);
+    let page = answer.text().await.unwrap();
+    assert_eq!(account_of(&pair.a, email).await, None);
     assert_eq!(pair.a.user_count().await, users, "no account");
-    assert!(pair
-        .a
-        .audit_reasons("sign_in.oidc")
-        .await
-        .contains(&"no_account".to_string()));
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+    let reasons = pair.a.audit_reasons("sign_in.oidc").await;
+    assert!(reasons.contains(&reason.to_string()), "{reasons:?}");
+    (status, page)
+}
+
+#[tokio::test]
+async fn sso_jit_turned_off_during_an_oidc_callback_refuses_the_new_person() {
+    // The OIDC settings stay as they were: the callback is decided again, without SSO JIT.
+    let jit_off = |op: &TestOp| oidc_document(op, false);
+    let (status, page) = callback_overtaken_by(jit_off, "late@example.test", "no_account").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("or to turn on SSO JIT"), "{page}");
 }
 
 #[tokio::test]
 async fn other_oidc_settings_saved_during_a_callback_fail_it_and_write_nothing() {
-    let pair = Pair::start().await;
-    let op = TestOp::start().await;
-    let token = pair.a.admin_token().await;
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
-    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
-
-    let (callback, okta) =
-        oidc_callback_on_b_waiting_for_okta(&pair, &op, "moved@example.test").await;
-    // While B waits on Okta with the first client's code, A is given another client.
-    let mut other_client = oidc_document(&op, true);
-    other_client["sso"]["oidc"]["client_id"] = "portal-other-client".into();
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &other_client)
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
-    okta.add_permits(1);
-    let answer = callback.await.unwrap();
-
-    assert_eq!(answer.status(), StatusCode::CONFLICT);
-    assert!(!has_session_cookie(&answer));
-    assert!(answer
-        .text()
-        .await
-        .unwrap()
-        .contains("settings were changed while you were signing in"));
-    assert_eq!(account_of(&pair.a, "moved@example.test").await, None);
-    assert_eq!(pair.a.user_count().await, users, "no account");
-    assert_eq!(pair.a.session_count().await, sessions, "no session");
-    assert!(pair
-        .a
-        .audit_reasons("sign_in.oidc")
-        .await
-        .contains(&"settings_changed".to_string()));
+    // Another client: the code was exchanged under the first one's.
+    let other_client = |op: &TestOp| {
+        let mut doc = oidc_document(op, true);
+        doc["sso"]["oidc"]["client_id"] = "portal-other-client".into();
+        doc
+    };
+    let (status, page) =
+        callback_overtaken_by(other_client, "moved@example.test", "settings_changed").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        page.contains("settings were changed while you were signing in"),
+        "{page}"
+    );
 }
