@@ -966,8 +966,13 @@ impl Portal {
 
     /// The identity configuration stored now, also kept as the last seen.
     pub async fn identity_config(&self) -> Result<IdentityConfig, PortalError> {
-        let config = load(&self.db, &self.secret_key).await?;
-        self.saw_identity(std::sync::Arc::new(config.clone()));
+        Ok(IdentityConfig::clone(&*self.identity_config_now().await?))
+    }
+
+    /// [`Portal::identity_config`], shared with the copy kept as the last seen.
+    pub async fn identity_config_now(&self) -> Result<std::sync::Arc<IdentityConfig>, PortalError> {
+        let config = std::sync::Arc::new(load(&self.db, &self.secret_key).await?);
+        self.saw_identity(config.clone());
         Ok(config)
     }
 
@@ -985,7 +990,7 @@ impl Portal {
             .clone();
         match seen {
             Some(config) => Ok(config),
-            None => self.identity_config().await.map(std::sync::Arc::new),
+            None => self.identity_config_now().await,
         }
     }
 

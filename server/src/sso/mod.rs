@@ -29,6 +29,14 @@ pub struct SsoFailure {
     pub correlation_id: String,
 }
 
+/// What a sign-in overtaken by an admin's save (`AdmitError::Overtaken`) says when it cannot be
+/// decided again, for SAML and OIDC alike.
+pub const OVERTAKEN_HEADLINE: &str =
+    "Portal's single sign-on settings were changed while you were signing in. Start the sign-in again.";
+/// Its detail, when the configuration was saved again each time it was decided again.
+pub const OVERTAKEN_AGAIN: &str =
+    "The identity configuration was saved again each time this sign-in was decided; nothing was written.";
+
 /// The most of a refusal's detail that Portal repeats, on the page and in the audit log: parts
 /// of it (an algorithm's name, a destination, an issuer) are read from what the identity
 /// provider sent before or beside what is signed, and could be as long as the request.

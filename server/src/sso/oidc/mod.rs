@@ -547,10 +547,10 @@ impl CallbackError {
             ),
             CallbackError::SettingsChanged { other_client } => (
                 StatusCode::CONFLICT,
-                format!("Portal's single sign-on settings were changed while you were signing in. {again}"),
+                crate::sso::OVERTAKEN_HEADLINE.into(),
                 match other_client {
                     true => "An administrator saved other OpenID Connect settings after this sign-in's code was exchanged under the earlier ones; nothing was written.",
-                    false => "The identity configuration was saved again each time this sign-in was decided; nothing was written.",
+                    false => crate::sso::OVERTAKEN_AGAIN,
                 }
                 .into(),
             ),
@@ -679,13 +679,15 @@ async fn finish(
     // exchanged under.
     let arrival = || Some(Arrival::from(&who));
     let mut decided_on = std::borrow::Cow::Borrowed(&config);
-    for _ in 0..3 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match portal
             .admit_with_retries(&who, &decided_on, "oidc", correlation_id)
             .await
         {
             Ok(cookie) => return Ok((cookie, started.return_to)),
-            Err(AdmitFailure::Overtaken) => {
+            Err(AdmitFailure::Overtaken) if attempt < 3 => {
                 let in_force = portal
                     .identity_config()
                     .await
@@ -699,10 +701,6 @@ async fn finish(
             Err(failure) => return Err((failure.into(), arrival())),
         }
     }
-    let changed = CallbackError::SettingsChanged {
-        other_client: false,
-    };
-    Err((changed, arrival()))
 }
 
 /// Consumes the sign-in that `state` names: it is deleted by its hash and handed back in one

@@ -298,8 +298,8 @@ impl AcsError {
             ),
             AcsError::Overtaken => (
                 StatusCode::CONFLICT,
-                "Portal's single sign-on settings were changed while you were signing in. Start the sign-in again.".into(),
-                "The identity configuration was saved again each time this sign-in was decided; nothing was written.".into(),
+                crate::sso::OVERTAKEN_HEADLINE.into(),
+                crate::sso::OVERTAKEN_AGAIN.into(),
             ),
         };
         SsoFailure {
@@ -385,11 +385,11 @@ async fn consume(
         if !again {
             return Err(failure);
         }
-        let in_force = portal.identity_config().await.map_err(unavailable)?;
+        let in_force = portal.identity_config_now().await.map_err(unavailable)?;
         if in_force.revision == decided_on.revision {
             return Err(failure);
         }
-        decided_on = Arc::new(in_force);
+        decided_on = in_force;
         read_now = true;
     }
 }
