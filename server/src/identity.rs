@@ -293,6 +293,23 @@ impl Revision {
         )
     }
 
+    /// The revision stored now, as a scalar subquery (`(SELECT revision FROM identity_config
+    /// WHERE id = 1)`): a statement that returns it beside its own answer saves the read of it.
+    pub fn stored() -> sea_orm::sea_query::Expr {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        Expr::SubQuery(
+            None,
+            Box::new(
+                Query::select()
+                    .column(identity_config::Column::Revision)
+                    .from(identity_config::Entity)
+                    .and_where(Expr::col(identity_config::Column::Id).eq(ROW))
+                    .to_owned()
+                    .into(),
+            ),
+        )
+    }
+
     /// The revision stored now, as `db` (a transaction, say) sees it.
     pub async fn in_force(db: &impl ConnectionTrait) -> Result<Revision, sea_orm::DbErr> {
         use sea_orm::QuerySelect;

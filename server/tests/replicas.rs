@@ -393,3 +393,49 @@ async fn other_oidc_settings_saved_during_a_callback_fail_it_and_write_nothing()
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn oidc_replaced_by_saml_on_one_replica_refuses_a_callback_on_the_other_at_once() {
+    let pair = Pair::start().await;
+    let op = TestOp::start().await;
+    let token = pair.a.admin_token().await;
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    b_has_seen_the_configuration(&pair).await;
+    let browser = browser();
+    let started = browser
+        .get(pair.a.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let callback = op.authorize(
+        authorize,
+        &Person::new("gone@example.test"),
+        TokenSpec::default(),
+    );
+
+    // While the person is at Okta, the admin moves to SAML on A. B still holds the OIDC
+    // settings, and the callback lands there.
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
+    let token_requests = op.token_requests();
+    let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
+    let answer = browser.get(&on_b).send().await.unwrap();
+
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    assert!(!has_session_cookie(&answer));
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("OpenID Connect is not configured"), "{page}");
+    assert_eq!(
+        op.token_requests(),
+        token_requests,
+        "the code is not exchanged"
+    );
+    assert_eq!(account_of(&pair.a, "gone@example.test").await, None);
+    assert_eq!(pair.a.user_count().await, users, "no account");
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+}

@@ -1,14 +1,18 @@
-//! What a SAML sign-in sends to the database: its statements, and how many times it sends some.
+//! What a sign-in sends to the database: its statements, and how many times it sends some.
 //! The writes that follow the account's (session, audit event, a new account's pool and role)
 //! travel together (`db::batch`): on SQLite as several statements in one text, on PostgreSQL as
-//! one statement. A test binary of its own, so that the counters it reads
-//! from /metrics (one per process) count this portal's statements only.
+//! one statement. A test binary of its own, whose tests run one at a time, so that the counters
+//! they read from /metrics (one per process) count one portal's statements only.
 
 mod support;
 
-use reqwest::StatusCode;
+use reqwest::{header, StatusCode};
+use support::oidc::{oidc_document, Person, TestOp, TokenSpec};
 use support::saml::{ResponseSpec, TestIdp};
 use support::{browser, metrics, TestApp};
+
+/// Held by each test for its whole run: the counters are the process's.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Statements run and round trips made so far.
 async fn counts(app: &TestApp) -> (f64, f64) {
@@ -42,6 +46,7 @@ async fn sign_in(app: &TestApp, idp: &TestIdp, email: &str) -> (f64, f64) {
 
 #[tokio::test]
 async fn a_sign_in_sends_its_writes_together() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let app = TestApp::spawn().await;
     let idp = TestIdp::new("http://www.okta.com/exk1test");
     app.configure_saml(&idp, true, true).await;
@@ -68,6 +73,82 @@ async fn a_sign_in_sends_its_writes_together() {
     }
     let expected = if sqlite { (5.0, 3.0) } else { (3.0, 3.0) };
     assert_most_cost(&returning, expected, "returning sign-in");
+}
+
+/// Starts an OpenID Connect sign-in for `email`: the browser, and the callback Okta sends it to.
+async fn oidc_start(app: &TestApp, op: &TestOp, email: &str) -> (reqwest::Client, String) {
+    let browser = browser();
+    let started = browser
+        .get(app.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let callback = op.authorize(authorize, &Person::new(email), TokenSpec::default());
+    (browser, callback)
+}
+
+/// Follows the callback of a sign-in [`oidc_start`] began, and answers what it cost the database.
+async fn oidc_callback(
+    app: &TestApp,
+    (browser, callback): (reqwest::Client, String),
+) -> (f64, f64) {
+    let before = counts(app).await;
+    let response = browser.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let after = counts(app).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
+#[tokio::test]
+async fn an_oidc_callback_reads_no_configuration_it_has_seen() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    let token = app.admin_token().await;
+    let saved = app
+        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let sqlite = app.portal.db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+
+    // Taking the sign-in's state, which also answers the configuration's revision; reading the
+    // accounts bound to the subject or holding the email, creating the account; then the pool,
+    // the role, the session and the audit event together. The configuration is the one this
+    // portal saw when it was saved, not read again.
+    let people = ["ada@example.com", "grace@example.com", "edsger@example.com"];
+    let mut first = Vec::new();
+    for email in people {
+        let started = oidc_start(&app, &op, email).await;
+        first.push(oidc_callback(&app, started).await);
+    }
+    let expected = if sqlite { (7.0, 4.0) } else { (4.0, 4.0) };
+    assert_most_cost(&first, expected, "first OIDC callback");
+
+    // After a save this portal did not see (another replica's, made while the person was at
+    // Okta), a callback reads the configuration again: one statement, one round trip more.
+    let mut after_save = Vec::new();
+    for email in [
+        "barbara@example.com",
+        "frances@example.com",
+        "hedy@example.com",
+    ] {
+        let started = oidc_start(&app, &op, email).await;
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &app.portal.db,
+            "UPDATE identity_config SET revision = revision + 1",
+        )
+        .await
+        .unwrap();
+        after_save.push(oidc_callback(&app, started).await);
+    }
+    let expected = (expected.0 + 1.0, expected.1 + 1.0);
+    assert_most_cost(
+        &after_save,
+        expected,
+        "OIDC callback after a save elsewhere",
+    );
 }
 
 /// Two of the three sign-ins cost `expected` (statements, round trips): the third may share its

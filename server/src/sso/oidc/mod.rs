@@ -26,13 +26,13 @@ use openidconnect::{
     AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::Deserialize;
 
 use crate::auth::{self, session};
 use crate::db::entities::oidc_login;
 use crate::domain::{Email, SsoProtocol};
-use crate::identity::OidcSettings;
+use crate::identity::{IdentityConfig, OidcSettings, Revision};
 use crate::provisioning::{ExternalIdentity, Refusal};
 use crate::sso::{AdmitFailure, Arrival, SsoFailure};
 use crate::state::{CorrelationId, Portal};
@@ -232,10 +232,7 @@ async fn login(
         .identity_config()
         .await
         .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
-    let settings = config
-        .oidc()
-        .filter(|_| portal.config.release.offers_oidc())
-        .ok_or_else(|| page(CallbackError::NotConfigured))?;
+    let settings = offered(&portal, &config).ok_or_else(|| page(CallbackError::NotConfigured))?;
     let provider = match portal.oidc_provider(settings).await {
         Ok(provider) => provider,
         // Okta unreachable or answering nonsense, or a secret this server cannot read: nobody
@@ -602,6 +599,13 @@ async fn refuse(
     crate::sso::refused(portal, "oidc", error.code(), page, arrival).await
 }
 
+/// The OIDC settings of `config`, if this release offers OIDC.
+fn offered<'a>(portal: &Portal, config: &'a IdentityConfig) -> Option<&'a OidcSettings> {
+    config
+        .oidc()
+        .filter(|_| portal.config.release.offers_oidc())
+}
+
 /// Checks the callback and admits the person; on failure also says who it was about, if known.
 async fn finish(
     portal: &Portal,
@@ -610,14 +614,19 @@ async fn finish(
     correlation_id: &str,
 ) -> Result<(String, String), (CallbackError, Option<Arrival>)> {
     let bare = |error| (error, None);
-    let config = portal
-        .identity_config()
+    let unavailable =
+        |e: crate::error::PortalError| bare(CallbackError::Unavailable(e.to_string()));
+    // The configuration this server last saw. Taking the sign-in's state below also answers
+    // which revision is in force, so the configuration is read again only after a save.
+    let mut config = portal
+        .identity_config_last_seen()
         .await
-        .map_err(|e| bare(CallbackError::Unavailable(e.to_string())))?;
-    let settings = config
-        .oidc()
-        .filter(|_| portal.config.release.offers_oidc())
-        .ok_or(bare(CallbackError::NotConfigured))?;
+        .map_err(unavailable)?;
+    if offered(portal, &config).is_none() {
+        // Perhaps configured since, on another replica.
+        config = portal.identity_config_now().await.map_err(unavailable)?;
+        offered(portal, &config).ok_or(bare(CallbackError::NotConfigured))?;
+    }
 
     if let (Some(refused), None) = (query.provider_error(), &query.state) {
         return Err(bare(refused));
@@ -628,7 +637,11 @@ async fn finish(
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or(bare(CallbackError::StateMissing))?;
-    let started = take_login(portal, state).await.map_err(bare)?;
+    let (started, in_force) = take_login(portal, state).await.map_err(bare)?;
+    if in_force != config.revision {
+        config = portal.identity_config_now().await.map_err(unavailable)?;
+    }
+    let settings = offered(portal, &config).ok_or(bare(CallbackError::NotConfigured))?;
     let browser = session::read_cookie(headers, browser_cookie(portal.config.cookies_secure()));
     if !crate::sso::binding_matches(browser.as_deref(), &started.browser_hash) {
         return Err(bare(CallbackError::OtherBrowser));
@@ -674,11 +687,11 @@ async fn finish(
         .await
         .map_err(bare)?;
 
-    // Decided on the configuration read at the start; when an admin's save replaced it since,
-    // decided again on the new one, as long as its OIDC settings are those the code was
-    // exchanged under.
+    // Decided on the configuration in force when the state was taken; when an admin's save
+    // replaced it since, decided again on the new one, as long as its OIDC settings are those
+    // the code was exchanged under.
     let arrival = || Some(Arrival::from(&who));
-    let mut decided_on = std::borrow::Cow::Borrowed(&config);
+    let mut decided_on = config.clone();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -689,14 +702,14 @@ async fn finish(
             Ok(cookie) => return Ok((cookie, started.return_to)),
             Err(AdmitFailure::Overtaken) if attempt < 3 => {
                 let in_force = portal
-                    .identity_config()
+                    .identity_config_now()
                     .await
                     .map_err(|e| (CallbackError::Unavailable(e.to_string()), arrival()))?;
                 if in_force.oidc() != Some(settings) {
                     let changed = CallbackError::SettingsChanged { other_client: true };
                     return Err((changed, arrival()));
                 }
-                decided_on = std::borrow::Cow::Owned(in_force);
+                decided_on = in_force;
             }
             Err(failure) => return Err((failure.into(), arrival())),
         }
@@ -705,16 +718,36 @@ async fn finish(
 
 /// Consumes the sign-in that `state` names: it is deleted by its hash and handed back in one
 /// statement (`DELETE … RETURNING`), so only one callback can win it, and must not have expired.
-async fn take_login(portal: &Portal, state: &str) -> Result<oidc_login::Model, CallbackError> {
-    let started = oidc_login::Entity::delete_by_id(auth::digest(state))
-        .exec_with_returning(&portal.db)
+/// The same statement answers which revision of the identity configuration is in force.
+async fn take_login(
+    portal: &Portal,
+    state: &str,
+) -> Result<(oidc_login::Model, Revision), CallbackError> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    let unavailable = |e: sea_orm::DbErr| CallbackError::Unavailable(e.to_string());
+    let columns: Vec<Expr> = oidc_login::Column::iter().map(Expr::col).collect();
+    let revision_at = columns.len();
+    let take = Query::delete()
+        .from_table(oidc_login::Entity)
+        .and_where(Expr::col(oidc_login::Column::StateHash).eq(auth::digest(state)))
+        .returning(Query::returning().exprs(columns.into_iter().chain([Revision::stored()])))
+        .to_owned();
+    let row = portal
+        .db
+        .query_one(&take)
         .await
-        .map_err(|e| CallbackError::Unavailable(e.to_string()))?
+        .map_err(unavailable)?
         .ok_or(CallbackError::UnknownState)?;
+    let started = oidc_login::Model::from_query_result(&row, "").map_err(unavailable)?;
+    let in_force = Revision(
+        row.try_get_by_index::<i64>(revision_at)
+            .map_err(unavailable)?,
+    );
     if started.expires_at <= Utc::now() {
         return Err(CallbackError::UnknownState);
     }
-    Ok(started)
+    Ok((started, in_force))
 }
 
 /// Exchanges the code at the token endpoint, with the PKCE verifier and the client's secret.
