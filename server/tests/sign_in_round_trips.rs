@@ -116,7 +116,7 @@ async fn an_oidc_callback_reads_no_configuration_it_has_seen() {
     // Taking the sign-in's state, which also answers the configuration's revision; reading the
     // accounts bound to the subject or holding the email, creating the account; then the pool,
     // the role, the session and the audit event together. The configuration is the one this
-    // portal saw when it was saved, not read again.
+    // portal read when the sign-in started, not read again.
     let people = ["ada@example.com", "grace@example.com", "edsger@example.com"];
     let mut first = Vec::new();
     for email in people {
