@@ -199,12 +199,14 @@ async fn an_oidc_sign_in_records_which_claims_arrived() {
     let mut grace = Person::new("grace.hopper@example.com");
     grace.family_name = String::new();
     let person = browser();
-    let start = person.get(app.url("/sso/oidc/login")).send().await.unwrap();
-    let authorize = start.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let callback = op.authorize(&authorize, &grace, TokenSpec::default());
+    let callback = op
+        .sign_in_from(
+            &person,
+            &app.url("/sso/oidc/login"),
+            &grace,
+            TokenSpec::default(),
+        )
+        .await;
     let finished = person.get(&callback).send().await.unwrap();
     assert_eq!(finished.status(), StatusCode::SEE_OTHER);
 

@@ -798,17 +798,15 @@ async fn sigterm_lets_a_sign_in_in_flight_finish_and_exits_with_success() {
         .unwrap();
     assert_eq!(saved.status(), StatusCode::OK);
     let person = browser();
-    let started = person
-        .get(portal.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
-    let callback = op.authorize(
-        authorize,
-        &Person::new("katherine.johnson@example.com"),
-        TokenSpec::default(),
-    );
+    let katherine = Person::new("katherine.johnson@example.com");
+    let callback = op
+        .sign_in_from(
+            &person,
+            &portal.url("/sso/oidc/login"),
+            &katherine,
+            TokenSpec::default(),
+        )
+        .await;
     // Okta takes its time: the callback waits on the token endpoint when the signal comes.
     op.delay_token_endpoint(Duration::from_millis(1500));
     let in_flight = tokio::spawn(async move { person.get(&callback).send().await.unwrap() });

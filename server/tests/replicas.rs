@@ -311,13 +311,15 @@ async fn oidc_callback_on_b_waiting_for_okta(
 ) {
     let gate = op.hold_token_answers();
     let browser = browser();
-    let started = browser
-        .get(pair.a.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
-    let callback = op.authorize(authorize, &Person::new(email), TokenSpec::default());
+    let person = Person::new(email);
+    let callback = op
+        .sign_in_from(
+            &browser,
+            &pair.a.url("/sso/oidc/login"),
+            &person,
+            TokenSpec::default(),
+        )
+        .await;
     let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
     let requests = op.token_requests();
     let answer = tokio::spawn(async move { browser.get(&on_b).send().await.unwrap() });
@@ -406,17 +408,15 @@ async fn oidc_replaced_by_saml_on_one_replica_refuses_a_callback_on_the_other_at
     assert_eq!(saved.status(), StatusCode::OK);
     b_has_seen_the_configuration(&pair).await;
     let browser = browser();
-    let started = browser
-        .get(pair.a.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
-    let callback = op.authorize(
-        authorize,
-        &Person::new("gone@example.test"),
-        TokenSpec::default(),
-    );
+    let person = Person::new("gone@example.test");
+    let callback = op
+        .sign_in_from(
+            &browser,
+            &pair.a.url("/sso/oidc/login"),
+            &person,
+            TokenSpec::default(),
+        )
+        .await;
 
     // While the person is at Okta, the admin moves to SAML on A. B still holds the OIDC
     // settings, and the callback lands there.

@@ -6,7 +6,7 @@
 
 mod support;
 
-use reqwest::{header, StatusCode};
+use reqwest::StatusCode;
 use support::oidc::{oidc_document, Person, TestOp, TokenSpec};
 use support::saml::{ResponseSpec, TestIdp};
 use support::{browser, metrics, TestApp};
@@ -78,14 +78,11 @@ async fn a_sign_in_sends_its_writes_together() {
 /// Starts an OpenID Connect sign-in for `email`: the browser, and the callback Okta sends it to.
 async fn oidc_start(app: &TestApp, op: &TestOp, email: &str) -> (reqwest::Client, String) {
     let browser = browser();
-    let started = browser
-        .get(app.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    assert!(started.status().is_redirection(), "{}", started.status());
-    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
-    let callback = op.authorize(authorize, &Person::new(email), TokenSpec::default());
+    let login = app.url("/sso/oidc/login");
+    let person = Person::new(email);
+    let callback = op
+        .sign_in_from(&browser, &login, &person, TokenSpec::default())
+        .await;
     (browser, callback)
 }
 

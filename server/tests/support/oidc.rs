@@ -361,6 +361,23 @@ impl TestOp {
         self.with(|s| s.auth_method = method);
     }
 
+    /// Opens `login_url` (a portal's `/sso/oidc/login`) in `browser` and plays `person` here
+    /// ([`TestOp::authorize`]): the callback URL the provider sends the browser back to.
+    pub async fn sign_in_from(
+        &self,
+        browser: &reqwest::Client,
+        login_url: &str,
+        person: &Person,
+        spec: TokenSpec,
+    ) -> String {
+        let started = browser.get(login_url).send().await.unwrap();
+        assert!(started.status().is_redirection(), "{}", started.status());
+        let authorize = started.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .unwrap();
+        self.authorize(authorize, person, spec)
+    }
+
     /// Plays the person at the authorization endpoint: checks what Portal asked for, records a
     /// grant and returns the callback URL the provider redirects the browser to.
     pub fn authorize(&self, authorize_url: &str, person: &Person, spec: TokenSpec) -> String {
