@@ -38,6 +38,32 @@ impl Pair {
         Pair { a, b, idp }
     }
 
+    /// A pair whose admin moved the portal from SAML to an OpenID provider (SSO JIT on), and
+    /// the provider.
+    async fn start_oidc() -> (Pair, TestOp) {
+        let pair = Pair::start().await;
+        let op = TestOp::start().await;
+        let token = pair.a.admin_token().await;
+        let saved = pair
+            .a
+            .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
+            .await;
+        assert_eq!(saved.status(), StatusCode::OK);
+        (pair, op)
+    }
+
+    /// Starts an OIDC sign-in for `email` on A and plays the person at `op`: the browser, and
+    /// the callback as the load balancer sends it to B.
+    async fn oidc_callback_for_b(&self, op: &TestOp, email: &str) -> (reqwest::Client, String) {
+        let browser = browser();
+        let login = self.a.url("/sso/oidc/login");
+        let person = Person::new(email);
+        let callback = op
+            .sign_in_from(&browser, &login, &person, TokenSpec::default())
+            .await;
+        (browser, callback.replacen(&self.a.base, &self.b.base, 1))
+    }
+
     fn spec(&self, email: &str) -> ResponseSpec {
         ResponseSpec::new(
             &self.idp,
@@ -115,15 +141,7 @@ async fn two_first_sign_ins_of_one_person_on_two_replicas_at_once_make_one_accou
 
 #[tokio::test]
 async fn an_oidc_sign_in_begun_on_one_replica_finishes_on_the_other_and_is_a_replay_on_the_first() {
-    let pair = Pair::start().await;
-    // The admin moves the portal from SAML to an OpenID provider.
-    let op = TestOp::start().await;
-    let token = pair.a.admin_token().await;
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    let (pair, op) = Pair::start_oidc().await;
     let users = pair.a.user_count().await;
 
     // State, nonce and PKCE verifier are stored by A; its binding cookie stays in the browser.
@@ -310,17 +328,7 @@ async fn oidc_callback_on_b_waiting_for_okta(
     std::sync::Arc<tokio::sync::Semaphore>,
 ) {
     let gate = op.hold_token_answers();
-    let browser = browser();
-    let person = Person::new(email);
-    let callback = op
-        .sign_in_from(
-            &browser,
-            &pair.a.url("/sso/oidc/login"),
-            &person,
-            TokenSpec::default(),
-        )
-        .await;
-    let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
+    let (browser, on_b) = pair.oidc_callback_for_b(op, email).await;
     let requests = op.token_requests();
     let answer = tokio::spawn(async move { browser.get(&on_b).send().await.unwrap() });
     let asked = async || match op.token_requests() > requests {
@@ -344,18 +352,16 @@ async fn callback_overtaken_by(
     email: &str,
     reason: &str,
 ) -> (StatusCode, String) {
-    let pair = Pair::start().await;
-    let op = TestOp::start().await;
-    let token = pair.a.admin_token().await;
-    let save = async |doc: Value| {
-        let saved = pair.a.api_put(&token, "/api/v1/identity", &doc).await;
-        assert_eq!(saved.status(), StatusCode::OK);
-    };
-    save(oidc_document(&op, true)).await;
+    let (pair, op) = Pair::start_oidc().await;
     let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
 
     let (callback, okta) = oidc_callback_on_b_waiting_for_okta(&pair, &op, email).await;
-    save(change(&op)).await;
+    let token = pair.a.admin_token().await;
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &change(&op))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
     okta.add_permits(1);
     let answer = callback.await.unwrap();
 
@@ -398,32 +404,15 @@ async fn other_oidc_settings_saved_during_a_callback_fail_it_and_write_nothing()
 
 #[tokio::test]
 async fn oidc_replaced_by_saml_on_one_replica_refuses_a_callback_on_the_other_at_once() {
-    let pair = Pair::start().await;
-    let op = TestOp::start().await;
-    let token = pair.a.admin_token().await;
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    let (pair, op) = Pair::start_oidc().await;
     b_has_seen_the_configuration(&pair).await;
-    let browser = browser();
-    let person = Person::new("gone@example.test");
-    let callback = op
-        .sign_in_from(
-            &browser,
-            &pair.a.url("/sso/oidc/login"),
-            &person,
-            TokenSpec::default(),
-        )
-        .await;
+    let (browser, on_b) = pair.oidc_callback_for_b(&op, "gone@example.test").await;
 
     // While the person is at Okta, the admin moves to SAML on A. B still holds the OIDC
     // settings, and the callback lands there.
     pair.a.configure_saml(&pair.idp, true, true).await;
     let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
     let token_requests = op.token_requests();
-    let on_b = callback.replacen(&pair.a.base, &pair.b.base, 1);
     let answer = browser.get(&on_b).send().await.unwrap();
 
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
