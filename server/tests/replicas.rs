@@ -428,3 +428,71 @@ async fn oidc_replaced_by_saml_on_one_replica_refuses_a_callback_on_the_other_at
     assert_eq!(pair.a.user_count().await, users, "no account");
     assert_eq!(pair.a.session_count().await, sessions, "no session");
 }
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_after_a_save_on_the_other_uses_the_settings_in_force() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let (pair, op) = Pair::start_oidc().await;
+    b_has_seen_the_configuration(&pair).await;
+    let token = pair.a.admin_token().await;
+    let mut other_client = oidc_document(&op, true);
+    other_client["sso"]["oidc"]["client_id"] = "portal-other-client".into();
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &other_client)
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+
+    // B holds the first client's settings, and sends the person to Okta as the second client.
+    let started = browser()
+        .get(pair.b.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let authorize = url::Url::parse(started.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let asked: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(asked["client_id"], "portal-other-client");
+
+    // Once A has moved to SAML, B starts no OIDC sign-in and stores no state.
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    let states = || portal::db::entities::oidc_login::Entity::find().count(&pair.a.portal.db);
+    let stored = states().await.unwrap();
+    let refused = browser()
+        .get(pair.b.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(states().await.unwrap(), stored, "no state stored");
+}
+
+#[tokio::test]
+async fn a_provider_replaced_on_one_replica_is_the_one_the_other_starts_sign_ins_at() {
+    let (pair, first) = Pair::start_oidc().await;
+    b_has_seen_the_configuration(&pair).await;
+    let second = TestOp::start().await;
+    let token = pair.a.admin_token().await;
+    let saved = pair
+        .a
+        .api_put(&token, "/api/v1/identity", &oidc_document(&second, true))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    // The first provider is gone wrong since (its discovery names another issuer): B, which
+    // still holds it, must not refuse the person for it.
+    first.discovery_claims_issuer("https://elsewhere.example");
+
+    let started = browser()
+        .get(pair.b.url("/sso/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        authorize.starts_with(&format!("{}/authorize?", second.issuer)),
+        "{authorize}"
+    );
+    let refusals = pair.a.audit_reasons("sign_in.oidc").await;
+    assert!(refusals.is_empty(), "{refusals:?}");
+}

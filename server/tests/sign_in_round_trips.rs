@@ -75,22 +75,27 @@ async fn a_sign_in_sends_its_writes_together() {
     assert_most_cost(&returning, expected, "returning sign-in");
 }
 
-/// Starts an OpenID Connect sign-in for `email`: the browser, and the callback Okta sends it to.
-async fn oidc_start(app: &TestApp, op: &TestOp, email: &str) -> (reqwest::Client, String) {
+/// A started OpenID Connect sign-in: the browser, and the callback Okta sends it to.
+type Started = (reqwest::Client, String);
+
+/// Starts an OpenID Connect sign-in for `email`, and answers what the start cost the database.
+async fn oidc_start(app: &TestApp, op: &TestOp, email: &str) -> (Started, (f64, f64)) {
     let browser = browser();
     let login = app.url("/sso/oidc/login");
     let person = Person::new(email);
+    let before = counts(app).await;
     let callback = op
         .sign_in_from(&browser, &login, &person, TokenSpec::default())
         .await;
-    (browser, callback)
+    let after = counts(app).await;
+    (
+        (browser, callback),
+        (after.0 - before.0, after.1 - before.1),
+    )
 }
 
 /// Follows the callback of a sign-in [`oidc_start`] began, and answers what it cost the database.
-async fn oidc_callback(
-    app: &TestApp,
-    (browser, callback): (reqwest::Client, String),
-) -> (f64, f64) {
+async fn oidc_callback(app: &TestApp, (browser, callback): Started) -> (f64, f64) {
     let before = counts(app).await;
     let response = browser.get(callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -98,8 +103,18 @@ async fn oidc_callback(
     (after.0 - before.0, after.1 - before.1)
 }
 
+/// Adds one to the identity configuration's revision, as a save on another replica does.
+async fn saved_elsewhere(app: &TestApp) {
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.portal.db,
+        "UPDATE identity_config SET revision = revision + 1",
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
-async fn an_oidc_callback_reads_no_configuration_it_has_seen() {
+async fn an_oidc_sign_in_reads_no_configuration_it_has_seen() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let app = TestApp::spawn().await;
     let op = TestOp::start().await;
@@ -110,34 +125,32 @@ async fn an_oidc_callback_reads_no_configuration_it_has_seen() {
     assert_eq!(saved.status(), StatusCode::OK);
     let sqlite = app.portal.db.get_database_backend() == sea_orm::DbBackend::Sqlite;
 
-    // Taking the sign-in's state, which also answers the configuration's revision; reading the
-    // accounts bound to the subject or holding the email, creating the account; then the pool,
-    // the role, the session and the audit event together. The configuration is the one this
-    // portal read when the sign-in started, not read again.
+    // The start stores the sign-in's state, only while the configuration it was started on
+    // (the one this portal saw when it was saved) is in force: one statement. The callback
+    // takes the state, which also answers the configuration's revision; reads the accounts
+    // bound to the subject or holding the email, creates the account; then writes the pool,
+    // the role, the session and the audit event together.
     let people = ["ada@example.com", "grace@example.com", "edsger@example.com"];
-    let mut first = Vec::new();
+    let (mut starts, mut callbacks) = (Vec::new(), Vec::new());
     for email in people {
-        let started = oidc_start(&app, &op, email).await;
-        first.push(oidc_callback(&app, started).await);
+        let (started, cost) = oidc_start(&app, &op, email).await;
+        starts.push(cost);
+        callbacks.push(oidc_callback(&app, started).await);
     }
+    assert_most_cost(&starts, (1.0, 1.0), "OIDC start");
     let expected = if sqlite { (7.0, 4.0) } else { (4.0, 4.0) };
-    assert_most_cost(&first, expected, "first OIDC callback");
+    assert_most_cost(&callbacks, expected, "first OIDC callback");
 
-    // After a save this portal did not see (another replica's, made while the person was at
-    // Okta), a callback reads the configuration again: one statement, one round trip more.
+    // After a save this portal did not see (another replica's), made while the person was at
+    // Okta, the callback reads the configuration again: one statement, one round trip more.
     let mut after_save = Vec::new();
     for email in [
         "barbara@example.com",
         "frances@example.com",
         "hedy@example.com",
     ] {
-        let started = oidc_start(&app, &op, email).await;
-        sea_orm::ConnectionTrait::execute_unprepared(
-            &app.portal.db,
-            "UPDATE identity_config SET revision = revision + 1",
-        )
-        .await
-        .unwrap();
+        let (started, _) = oidc_start(&app, &op, email).await;
+        saved_elsewhere(&app).await;
         after_save.push(oidc_callback(&app, started).await);
     }
     let expected = (expected.0 + 1.0, expected.1 + 1.0);
@@ -146,6 +159,21 @@ async fn an_oidc_callback_reads_no_configuration_it_has_seen() {
         expected,
         "OIDC callback after a save elsewhere",
     );
+
+    // Made before the start, the start stores nothing under the copy it holds, reads the
+    // configuration and stores the state under that: three statements.
+    let mut starts = Vec::new();
+    for email in [
+        "alan@example.com",
+        "donald@example.com",
+        "leslie@example.com",
+    ] {
+        saved_elsewhere(&app).await;
+        let (started, cost) = oidc_start(&app, &op, email).await;
+        starts.push(cost);
+        oidc_callback(&app, started).await;
+    }
+    assert_most_cost(&starts, (3.0, 3.0), "OIDC start after a save elsewhere");
 }
 
 /// Two of the three sign-ins cost `expected` (statements, round trips): the third may share its

@@ -26,7 +26,7 @@ use openidconnect::{
     AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 use serde::Deserialize;
 
 use crate::auth::{self, session};
@@ -220,26 +220,61 @@ struct LoginQuery {
 }
 
 /// Starts a sign-in: stores state, nonce and PKCE verifier, single-use and bound to this
-/// browser, and sends the browser to the provider's authorization endpoint.
+/// browser, and sends the browser to the provider's authorization endpoint. Started on the
+/// configuration this server last saw, as long as that is the one in force when the state is
+/// stored; on the one read then when not.
 async fn login(
     State(portal): State<Portal>,
     Extension(correlation): Extension<CorrelationId>,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, SsoFailure> {
-    let page = |error: CallbackError| error.page(&correlation.0);
-    let config = portal
-        .identity_config()
+    let unavailable = |detail: String| CallbackError::Unavailable(detail).page(&correlation.0);
+    let seen = portal
+        .identity_config_last_seen()
         .await
-        .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
-    let settings = offered(&portal, &config).ok_or_else(|| page(CallbackError::NotConfigured))?;
+        .map_err(|e| unavailable(e.to_string()))?;
+    if offered(&portal, &seen).is_some() {
+        let held = Some(seen.revision);
+        if let Some(started) =
+            start_at(&portal, &seen, held, &headers, &query, &correlation).await?
+        {
+            return Ok(started);
+        }
+    }
+    let in_force = portal
+        .identity_config_now()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    start_at(&portal, &in_force, None, &headers, &query, &correlation)
+        .await?
+        .ok_or_else(|| unavailable("the sign-in's state was not stored".into()))
+}
+
+/// [`login`] on `config`: the redirect to the provider, or the page of a provider that cannot be
+/// had. Started on a copy of the configuration (`held`, the revision the state must be stored
+/// under), `None` instead when that revision is no longer in force or the provider cannot be
+/// had, since the copy may be stale: nothing is stored, and the caller reads the configuration.
+async fn start_at(
+    portal: &Portal,
+    config: &IdentityConfig,
+    held: Option<Revision>,
+    headers: &HeaderMap,
+    query: &LoginQuery,
+    correlation: &CorrelationId,
+) -> Result<Option<Response>, SsoFailure> {
+    let page = |error: CallbackError| error.page(&correlation.0);
+    let settings = offered(portal, config).ok_or_else(|| page(CallbackError::NotConfigured))?;
     let provider = match portal.oidc_provider(settings).await {
         Ok(provider) => provider,
+        Err(_) if held.is_some() => return Ok(None),
         // Okta unreachable or answering nonsense, or a secret this server cannot read: nobody
         // can sign in until it is mended, so the admin finds it in the audit log, as a failed
         // callback would be.
         Err(missing) => {
-            return Ok(refuse(&portal, &correlation.0, missing.into(), None).await);
+            return Ok(Some(
+                refuse(portal, &correlation.0, missing.into(), None).await,
+            ));
         }
     };
 
@@ -255,18 +290,29 @@ async fn login(
     let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
 
     let secure = portal.config.cookies_secure();
-    let browser = crate::sso::browser_binding(&headers, browser_cookie(secure));
-    oidc_login::ActiveModel {
+    let browser = crate::sso::browser_binding(headers, browser_cookie(secure));
+    let started = oidc_login::ActiveModel {
         state_hash: Set(auth::digest(state.secret())),
         browser_hash: Set(auth::digest(&browser)),
         nonce: Set(nonce.secret().clone()),
         pkce_verifier: Set(verifier.secret().clone()),
         return_to: Set(app::api::safe_return_path(query.return_to.as_deref())),
         expires_at: Set(Utc::now() + LOGIN_LIFETIME),
+    };
+    let unavailable = |e: sea_orm::DbErr| page(CallbackError::Unavailable(e.to_string()));
+    match held {
+        Some(revision) => {
+            let insert = crate::db::batch::insert_where(started, revision.still_in_force())
+                .map_err(unavailable)?;
+            let stored = portal.db.execute(&insert).await.map_err(unavailable)?;
+            if stored.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
+        None => {
+            started.insert(&portal.db).await.map_err(unavailable)?;
+        }
     }
-    .insert(&portal.db)
-    .await
-    .map_err(|e| page(CallbackError::Unavailable(e.to_string())))?;
 
     let mut response = Redirect::to(url.as_str()).into_response();
     crate::sso::set_binding_cookie(
@@ -277,7 +323,7 @@ async fn login(
         axum_extra::extract::cookie::SameSite::Lax,
         LOGIN_LIFETIME,
     );
-    Ok(response)
+    Ok(Some(response))
 }
 
 /// The callback's parameters. Each may appear once; a second copy of one makes the whole
@@ -724,7 +770,7 @@ async fn take_login(
     state: &str,
 ) -> Result<(oidc_login::Model, Revision), CallbackError> {
     use sea_orm::sea_query::{Expr, ExprTrait, Query};
-    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    use sea_orm::{FromQueryResult, Iterable};
     let unavailable = |e: sea_orm::DbErr| CallbackError::Unavailable(e.to_string());
     let columns: Vec<Expr> = oidc_login::Column::iter().map(Expr::col).collect();
     let revision_at = columns.len();
