@@ -628,6 +628,11 @@ async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_
 
     let_time_pass(portal::sso::oidc::PROVIDER_STALE_LIMIT - portal::sso::oidc::PROVIDER_MAX_AGE)
         .await;
+    let states = || {
+        use sea_orm::PaginatorTrait;
+        portal::db::entities::oidc_login::Entity::find().count(&oidc.app.portal.db)
+    };
+    let (states_before, reasons_before) = (states().await.unwrap(), oidc.failure_reasons().await);
     let response = oidc.open_sign_in().await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     assert!(
@@ -637,7 +642,17 @@ async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_
     assert!(!has_session_cookie(&response));
     assert_eq!(oidc.app.user_count().await, users);
     assert_eq!(oidc.app.session_count().await, sessions);
+    assert_eq!(
+        states().await.unwrap(),
+        states_before,
+        "no sign-in's state is kept"
+    );
     let reasons = oidc.failure_reasons().await;
+    assert_eq!(
+        reasons.len(),
+        reasons_before.len() + 1,
+        "audited once: {reasons:?}"
+    );
     assert!(
         reasons.iter().any(|r| r == "provider_unreachable"),
         "{reasons:?}"

@@ -26,7 +26,7 @@ use openidconnect::{
     AccessToken, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde::Deserialize;
 
 use crate::auth::{self, session};
@@ -253,8 +253,9 @@ async fn login(
 
 /// [`login`] on `config`: the redirect to the provider, or the page of a provider that cannot be
 /// had. Started on a copy of the configuration (`held`, the revision the state must be stored
-/// under), `None` instead when that revision is no longer in force or the provider cannot be
-/// had, since the copy may be stale: nothing is stored, and the caller reads the configuration.
+/// under), `None` instead when that revision is no longer in force: nothing is stored, and the
+/// caller reads the configuration. The state is stored before Okta is asked anything, so a copy
+/// that another replica's save replaced never sends anyone to a replaced provider or client.
 async fn start_at(
     portal: &Portal,
     config: &IdentityConfig,
@@ -265,34 +266,14 @@ async fn start_at(
 ) -> Result<Option<Response>, SsoFailure> {
     let page = |error: CallbackError| error.page(&correlation.0);
     let settings = offered(portal, config).ok_or_else(|| page(CallbackError::NotConfigured))?;
-    let provider = match portal.oidc_provider(settings).await {
-        Ok(provider) => provider,
-        Err(_) if held.is_some() => return Ok(None),
-        // Okta unreachable or answering nonsense, or a secret this server cannot read: nobody
-        // can sign in until it is mended, so the admin finds it in the audit log, as a failed
-        // callback would be.
-        Err(missing) => {
-            return Ok(Some(
-                refuse(portal, &correlation.0, missing.into(), None).await,
-            ));
-        }
-    };
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = provider.client.authorize_url(
-        CoreAuthenticationFlow::AuthorizationCode,
-        CsrfToken::new_random,
-        Nonce::new_random,
-    );
-    for scope in &SCOPES[1..] {
-        request = request.add_scope(Scope::new(scope.to_string()));
-    }
-    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
-
+    let (state, nonce) = (CsrfToken::new_random(), Nonce::new_random());
     let secure = portal.config.cookies_secure();
     let browser = crate::sso::browser_binding(headers, browser_cookie(secure));
+    let state_hash = auth::digest(state.secret());
     let started = oidc_login::ActiveModel {
-        state_hash: Set(auth::digest(state.secret())),
+        state_hash: Set(state_hash.clone()),
         browser_hash: Set(auth::digest(&browser)),
         nonce: Set(nonce.secret().clone()),
         pkce_verifier: Set(verifier.secret().clone()),
@@ -313,6 +294,30 @@ async fn start_at(
             started.insert(&portal.db).await.map_err(unavailable)?;
         }
     }
+
+    let provider = match portal.oidc_provider(settings).await {
+        Ok(provider) => provider,
+        // Okta unreachable or answering nonsense, or a secret this server cannot read: nobody
+        // can sign in until it is mended, so the admin finds it in the audit log, as a failed
+        // callback would be. The state stored for nothing goes; if it cannot, it expires.
+        Err(missing) => {
+            let _ = oidc_login::Entity::delete_by_id(state_hash)
+                .exec(&portal.db)
+                .await;
+            return Ok(Some(
+                refuse(portal, &correlation.0, missing.into(), None).await,
+            ));
+        }
+    };
+    let mut request = provider.client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        move || state,
+        move || nonce,
+    );
+    for scope in &SCOPES[1..] {
+        request = request.add_scope(Scope::new(scope.to_string()));
+    }
+    let (url, _, _) = request.set_pkce_challenge(challenge).url();
 
     let mut response = Redirect::to(url.as_str()).into_response();
     crate::sso::set_binding_cookie(
