@@ -43,13 +43,29 @@ impl Pair {
     async fn start_oidc() -> (Pair, TestOp) {
         let pair = Pair::start().await;
         let op = TestOp::start().await;
-        let token = pair.a.admin_token().await;
-        let saved = pair
-            .a
-            .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-            .await;
-        assert_eq!(saved.status(), StatusCode::OK);
+        pair.save_on_a(&oidc_document(&op, true)).await;
         (pair, op)
+    }
+
+    /// Opens `/sso/oidc/login` on B: where B sends the browser.
+    async fn oidc_start_on_b(&self) -> String {
+        let started = browser()
+            .get(self.b.url("/sso/oidc/login"))
+            .send()
+            .await
+            .unwrap();
+        assert!(started.status().is_redirection(), "{}", started.status());
+        started.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The admin saves `document` as the identity configuration on A.
+    async fn save_on_a(&self, document: &Value) {
+        let token = self.a.admin_token().await;
+        let saved = self.a.api_put(&token, "/api/v1/identity", document).await;
+        assert_eq!(saved.status(), StatusCode::OK);
     }
 
     /// Starts an OIDC sign-in for `email` on A and plays the person at `op`: the browser, and
@@ -356,12 +372,7 @@ async fn callback_overtaken_by(
     let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
 
     let (callback, okta) = oidc_callback_on_b_waiting_for_okta(&pair, &op, email).await;
-    let token = pair.a.admin_token().await;
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &change(&op))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    pair.save_on_a(&change(&op)).await;
     okta.add_permits(1);
     let answer = callback.await.unwrap();
 
@@ -434,23 +445,12 @@ async fn a_sign_in_started_on_one_replica_after_a_save_on_the_other_uses_the_set
     use sea_orm::{EntityTrait, PaginatorTrait};
     let (pair, op) = Pair::start_oidc().await;
     b_has_seen_the_configuration(&pair).await;
-    let token = pair.a.admin_token().await;
     let mut other_client = oidc_document(&op, true);
     other_client["sso"]["oidc"]["client_id"] = "portal-other-client".into();
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &other_client)
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    pair.save_on_a(&other_client).await;
 
     // B holds the first client's settings, and sends the person to Okta as the second client.
-    let started = browser()
-        .get(pair.b.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    assert!(started.status().is_redirection(), "{}", started.status());
-    let authorize = url::Url::parse(started.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let authorize = url::Url::parse(&pair.oidc_start_on_b().await).unwrap();
     let asked: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
     assert_eq!(asked["client_id"], "portal-other-client");
 
@@ -472,23 +472,12 @@ async fn a_provider_replaced_on_one_replica_is_the_one_the_other_starts_sign_ins
     let (pair, first) = Pair::start_oidc().await;
     b_has_seen_the_configuration(&pair).await;
     let second = TestOp::start().await;
-    let token = pair.a.admin_token().await;
-    let saved = pair
-        .a
-        .api_put(&token, "/api/v1/identity", &oidc_document(&second, true))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    pair.save_on_a(&oidc_document(&second, true)).await;
     // The first provider is gone wrong since (its discovery names another issuer): B, which
     // still holds it, must not refuse the person for it.
     first.discovery_claims_issuer("https://elsewhere.example");
 
-    let started = browser()
-        .get(pair.b.url("/sso/oidc/login"))
-        .send()
-        .await
-        .unwrap();
-    assert!(started.status().is_redirection(), "{}", started.status());
-    let authorize = started.headers()[header::LOCATION].to_str().unwrap();
+    let authorize = pair.oidc_start_on_b().await;
     assert!(
         authorize.starts_with(&format!("{}/authorize?", second.issuer)),
         "{authorize}"
