@@ -37,16 +37,7 @@ impl Oidc {
         let app = TestApp::spawn_with(overrides).await;
         let op = TestOp::start().await;
         prepare(&op);
-        let token = app.admin_token().await;
-        let response = app
-            .api_put(&token, "/api/v1/identity", &oidc_document(&op, jit))
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await.unwrap()
-        );
+        app.configure_oidc(&op, jit).await;
         Oidc { app, op }
     }
 

@@ -189,11 +189,7 @@ async fn a_refusal_before_the_person_is_known_is_not_taken_for_a_sign_in() {
 async fn an_oidc_sign_in_records_which_claims_arrived() {
     let app = TestApp::spawn().await;
     let op = TestOp::start().await;
-    let token = app.admin_token().await;
-    let response = app
-        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.configure_oidc(&op, true).await;
     app.sign_in_as_admin().await;
 
     let mut grace = Person::new("grace.hopper@example.com");

@@ -43,7 +43,7 @@ impl Pair {
     async fn start_oidc() -> (Pair, TestOp) {
         let pair = Pair::start().await;
         let op = TestOp::start().await;
-        pair.save_on_a(&oidc_document(&op, true)).await;
+        pair.a.configure_oidc(&op, true).await;
         (pair, op)
     }
 
@@ -59,13 +59,6 @@ impl Pair {
             .to_str()
             .unwrap()
             .to_string()
-    }
-
-    /// The admin saves `document` as the identity configuration on A.
-    async fn save_on_a(&self, document: &Value) {
-        let token = self.a.admin_token().await;
-        let saved = self.a.api_put(&token, "/api/v1/identity", document).await;
-        assert_eq!(saved.status(), StatusCode::OK);
     }
 
     /// Starts an OIDC sign-in for `email` on A and plays the person at `op`: the browser, and
@@ -372,7 +365,7 @@ async fn callback_overtaken_by(
     let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
 
     let (callback, okta) = oidc_callback_on_b_waiting_for_okta(&pair, &op, email).await;
-    pair.save_on_a(&change(&op)).await;
+    pair.a.save_identity(&change(&op)).await;
     okta.add_permits(1);
     let answer = callback.await.unwrap();
 
@@ -447,7 +440,7 @@ async fn a_sign_in_started_on_one_replica_after_a_save_on_the_other_uses_the_set
     b_has_seen_the_configuration(&pair).await;
     let mut other_client = oidc_document(&op, true);
     other_client["sso"]["oidc"]["client_id"] = "portal-other-client".into();
-    pair.save_on_a(&other_client).await;
+    pair.a.save_identity(&other_client).await;
 
     // B holds the first client's settings, and sends the person to Okta as the second client.
     let authorize = url::Url::parse(&pair.oidc_start_on_b().await).unwrap();
@@ -472,7 +465,7 @@ async fn a_provider_replaced_on_one_replica_is_the_one_the_other_starts_sign_ins
     let (pair, first) = Pair::start_oidc().await;
     b_has_seen_the_configuration(&pair).await;
     let second = TestOp::start().await;
-    pair.save_on_a(&oidc_document(&second, true)).await;
+    pair.a.configure_oidc(&second, true).await;
     // The first provider is gone wrong since (its discovery names another issuer): B, which
     // still holds it, must not refuse the person for it.
     first.discovery_claims_issuer("https://elsewhere.example");

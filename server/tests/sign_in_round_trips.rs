@@ -7,7 +7,7 @@
 mod support;
 
 use reqwest::StatusCode;
-use support::oidc::{oidc_document, Person, TestOp, TokenSpec};
+use support::oidc::{Person, TestOp, TokenSpec};
 use support::saml::{ResponseSpec, TestIdp};
 use support::{browser, metrics, TestApp};
 
@@ -118,11 +118,7 @@ async fn an_oidc_sign_in_reads_no_configuration_it_has_seen() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let app = TestApp::spawn().await;
     let op = TestOp::start().await;
-    let token = app.admin_token().await;
-    let saved = app
-        .api_put(&token, "/api/v1/identity", &oidc_document(&op, true))
-        .await;
-    assert_eq!(saved.status(), StatusCode::OK);
+    app.configure_oidc(&op, true).await;
     let sqlite = app.portal.db.get_database_backend() == sea_orm::DbBackend::Sqlite;
 
     // The start stores the sign-in's state, only while the configuration it was started on

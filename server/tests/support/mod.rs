@@ -449,9 +449,19 @@ impl TestApp {
 
     /// Configures SAML with `idp`, SSO JIT on or off, as an admin does through the API.
     pub async fn configure_saml(&self, idp: &saml::TestIdp, jit: bool, allow_idp_initiated: bool) {
+        self.save_identity(&saml_document_trusting(idp, jit, allow_idp_initiated))
+            .await;
+    }
+
+    /// Single sign-on with `op` over OpenID Connect, SSO JIT on or off.
+    pub async fn configure_oidc(&self, op: &oidc::TestOp, jit: bool) {
+        self.save_identity(&oidc::oidc_document(op, jit)).await;
+    }
+
+    /// Saves `document` as the identity configuration, as an admin does through the API.
+    pub async fn save_identity(&self, document: &Value) {
         let token = self.admin_token().await;
-        let doc = saml_document_trusting(idp, jit, allow_idp_initiated);
-        let response = self.api_put(&token, "/api/v1/identity", &doc).await;
+        let response = self.api_put(&token, "/api/v1/identity", document).await;
         assert_eq!(
             response.status(),
             StatusCode::OK,
