@@ -657,6 +657,42 @@ async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_
 }
 
 #[tokio::test]
+async fn a_failed_discovery_is_held_for_five_seconds_from_when_it_failed() {
+    let oidc = Oidc::start(true).await;
+    // Away for more than a day, and slow to say so: each discovery fails a second after it began.
+    oidc.op.discovery_claims_issuer("https://evil.example");
+    oidc.op.delay_discovery(Duration::from_secs(1));
+    let_time_pass(portal::sso::oidc::PROVIDER_STALE_LIMIT).await;
+    let hold = Duration::from_secs(5);
+    let almost_the_hold = hold - Duration::from_millis(900);
+
+    // Once by the refresh of what it published last, then by a discovery from nothing.
+    for way in ["refresh", "discovery"] {
+        let asked = oidc.op.discovery_requests();
+        let response = oidc.open_sign_in().await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY, "{way}");
+        assert_eq!(oidc.op.discovery_requests(), asked + 1, "{way}: asked");
+
+        // 4.1 s after it failed, 5.1 s after it was asked: still held, without asking.
+        let_time_pass(almost_the_hold).await;
+        let response = oidc.open_sign_in().await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY, "{way}");
+        assert_eq!(
+            oidc.op.discovery_requests(),
+            asked + 1,
+            "{way}: the failure is held from when it was known"
+        );
+        let_time_pass(hold - almost_the_hold + Duration::from_millis(100)).await;
+    }
+    assert_eq!(oidc.app.user_count().await, 1, "no account is created");
+
+    // Back, it is asked once the hold is over, and sign-in works again.
+    oidc.op.discovery_claims_issuer(&oidc.op.issuer.clone());
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn unknown_key_ids_refetch_the_jwks_at_a_bounded_rate() {
     let oidc = Oidc::start(true).await;
     let fetched = oidc.op.jwks_fetches();

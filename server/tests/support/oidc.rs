@@ -194,6 +194,8 @@ struct Grant {
 #[derive(Default)]
 struct Switches {
     token_delay: Option<Duration>,
+    /// The discovery document is sent this long after it was asked for.
+    discovery_delay: Option<Duration>,
     /// The token endpoint waits for a permit of this before it answers.
     token_gate: Option<Arc<tokio::sync::Semaphore>>,
     userinfo_sub: Option<String>,
@@ -325,6 +327,10 @@ impl TestOp {
         self.with(|s| s.token_secrets.clone())
     }
 
+    pub fn delay_discovery(&self, delay: Duration) {
+        self.with(|s| s.switches.discovery_delay = Some(delay));
+    }
+
     pub fn delay_token_endpoint(&self, delay: Duration) {
         self.with(|s| s.switches.token_delay = Some(delay));
     }
@@ -424,8 +430,15 @@ pub fn urlencode(text: &str) -> String {
 type Shared = State<Arc<Mutex<OpState>>>;
 
 async fn discovery(State(state): Shared) -> Json<Value> {
-    let mut s = state.lock().unwrap();
-    s.discovery_requests += 1;
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.discovery_requests += 1;
+        s.switches.discovery_delay
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let s = state.lock().unwrap();
     let issuer = s.issuer.clone();
     Json(json!({
         "issuer": s.switches.discovery_issuer.clone().unwrap_or(issuer.clone()),

@@ -102,7 +102,10 @@ impl Portal {
         match cached {
             Some((provider, true)) => return Ok(provider),
             Some((provider, false)) => {
-                match provider::discover(&settings.discovery_url, &self.http).await {
+                let discovered = provider::discover(&settings.discovery_url, &self.http).await;
+                // A failure is held from when it was known, not from when the asking began.
+                let ended = Instant::now();
+                match discovered {
                     Ok(metadata) => {
                         let fresh =
                             self.build_oidc_provider(settings, client_secret, metadata, now);
@@ -114,7 +117,7 @@ impl Portal {
                         // Okta briefly away: keep signing people in with what it said last.
                         tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
                         if let Some(entry) = cache.found.as_mut() {
-                            entry.2 = now + PROVIDER_RETRY;
+                            entry.2 = ended + PROVIDER_RETRY;
                         }
                         return Ok(provider);
                     }
@@ -127,7 +130,7 @@ impl Portal {
                         );
                         tracing::warn!(%error, "could not refresh the OpenID provider's metadata and keys");
                         cache.found = None;
-                        cache.failed = Some((key, error.clone(), now));
+                        cache.failed = Some((key, error.clone(), ended));
                         return Err(NoProvider::Discovery(error));
                     }
                 }
@@ -152,7 +155,7 @@ impl Portal {
                 Ok(provider)
             }
             Err(error) => {
-                cache.failed = Some((key, error.clone(), now));
+                cache.failed = Some((key, error.clone(), Instant::now()));
                 Err(NoProvider::Discovery(error))
             }
         }
