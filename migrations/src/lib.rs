@@ -10,6 +10,7 @@ mod m20261204_000001_saml_request_browser;
 mod m20261205_000001_emails_ascii_case;
 mod m20261205_000002_password_sign_in_lockout;
 mod m20261205_000003_identity_config_revision;
+mod m20261205_000004_identity_config_revision_drawn;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_emails_ascii_case::Migration),
             Box::new(m20261205_000002_password_sign_in_lockout::Migration),
             Box::new(m20261205_000003_identity_config_revision::Migration),
+            Box::new(m20261205_000004_identity_config_revision_drawn::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const SQLITE_TRIGGER: &str = "CREATE TRIGGER identity_config_revision \
+pub(crate) const SQLITE_TRIGGER: &str = "CREATE TRIGGER identity_config_revision \
     AFTER UPDATE ON identity_config \
     WHEN NEW.revision = OLD.revision AND ( \
         NEW.login_method IS NOT OLD.login_method \
@@ -26,7 +26,8 @@ const SQLITE_TRIGGER: &str = "CREATE TRIGGER identity_config_revision \
         UPDATE identity_config SET revision = OLD.revision + 1 WHERE id = NEW.id; \
     END";
 
-const POSTGRES_FUNCTION: &str = "CREATE FUNCTION identity_config_revision() RETURNS trigger \
+pub(crate) const POSTGRES_FUNCTION: &str =
+    "CREATE FUNCTION identity_config_revision() RETURNS trigger \
     LANGUAGE plpgsql AS $$ \
     BEGIN \
         IF NEW.revision = OLD.revision AND \

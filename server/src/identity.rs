@@ -271,14 +271,30 @@ fn always<T>(_: &T) -> bool {
     true
 }
 
-/// Which save of the identity configuration a sign-in was decided on. Every save adds one, on
-/// any replica, and so does the database for any other change of what the configuration says
-/// (migration `m20261205_000003`); a sign-in writes its session only while the revision it was
-/// decided on is still the one stored, and is decided again under the new one when not.
+/// Which save of the identity configuration a sign-in was decided on. Every save draws a new
+/// one, on any replica, and so does the database for any other change of what the configuration
+/// says (migrations `m20261205_000003` and `_000004`); a sign-in writes its session only while
+/// the revision it was decided on is still the one stored, and is decided again under the new
+/// one when not.
+///
+/// A revision is drawn at random rather than counted, and never compared for order: a save after
+/// a database is restored from a backup cannot give another configuration the number that a
+/// replica's copy of a later one still holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Revision(pub i64);
 
 impl Revision {
+    /// The revision a save gives the configuration that replaces this one: from 1 to 2^62, and
+    /// never this one.
+    pub fn replaced(self) -> Revision {
+        loop {
+            let drawn = Revision(1 + (rand::random::<u64>() >> 2) as i64);
+            if drawn != self {
+                return drawn;
+            }
+        }
+    }
+
     /// A condition that holds while this revision is the one stored: `EXISTS (SELECT 1 FROM
     /// identity_config WHERE id = 1 AND revision = ?)`.
     pub fn still_in_force(self) -> sea_orm::sea_query::Expr {
@@ -1014,7 +1030,7 @@ impl Portal {
     /// Keeps `config` as the last seen. A read that overtook a later one may leave an earlier
     /// revision kept, which costs the next SAML sign-in one more decision, and no more: a
     /// revision is not compared for order, so a database restored to an earlier one is taken
-    /// as it is.
+    /// as it is (see [`Revision`]).
     fn saw_identity(&self, config: std::sync::Arc<IdentityConfig>) {
         *self
             .identity_seen
@@ -1178,7 +1194,7 @@ impl Portal {
             updated_by: Set(Some(caller.user.id)),
             updated_by_email: Set(Some(caller.user.email.clone())),
             updated_at: Set(Some(Utc::now())),
-            revision: Set(current.revision.0 + 1),
+            revision: Set(current.revision.replaced().0),
         }
         .update(&txn)
         .await?;

@@ -1875,3 +1875,51 @@ async fn the_upgrade_tells_addresses_apart_by_ascii_case_only() {
         Some("\u{D6}LAF@Example.com")
     );
 }
+
+#[tokio::test]
+async fn a_change_made_beside_portal_draws_a_revision_that_a_restore_does_not_repeat() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let db = portal::db::connect_and_migrate(&fresh_database_url(&dir).await)
+        .await
+        .unwrap();
+    let revision = async || number(&db, "SELECT revision FROM identity_config WHERE id = 1").await;
+    let run = async |sql: String| db.execute_unprepared(&sql).await.unwrap();
+    let backup = revision().await;
+
+    // An operator's SQL (or a replica of an earlier release) turns SSO JIT on; then the database
+    // is restored from the backup, and the same change is made again.
+    run("UPDATE identity_config SET provisioning_method = 'sso_jit' WHERE id = 1".into()).await;
+    let first = revision().await;
+    run(format!(
+        "UPDATE identity_config SET provisioning_method = 'manual', revision = {backup} WHERE id = 1"
+    ))
+    .await;
+    assert_eq!(
+        revision().await,
+        backup,
+        "a restore keeps the number it restores"
+    );
+    run("UPDATE identity_config SET provisioning_method = 'sso_jit' WHERE id = 1".into()).await;
+    let second = revision().await;
+    assert_ne!(first, backup);
+    assert_ne!(second, backup);
+    assert_ne!(
+        second, first,
+        "the change after the restore is not numbered as the one before it"
+    );
+    assert!(first > 0 && second > 0, "{first} {second}");
+
+    // Who saved it and when is not what the configuration says.
+    run("UPDATE identity_config SET updated_at = NULL, updated_by_email = 'ops@example.com' WHERE id = 1".into())
+        .await;
+    assert_eq!(revision().await, second);
+
+    // Undone, the trigger counts again; redone, it draws.
+    migrate(&db, Step::Down(Some(1))).await;
+    run("UPDATE identity_config SET provisioning_method = 'manual' WHERE id = 1".into()).await;
+    assert_eq!(revision().await, second + 1);
+    migrate(&db, Step::Up(None)).await;
+    run("UPDATE identity_config SET provisioning_method = 'sso_jit' WHERE id = 1".into()).await;
+    assert_ne!(revision().await, second + 2);
+}

@@ -287,6 +287,38 @@ async fn a_change_an_earlier_release_writes_is_in_force_on_every_replica_at_once
 }
 
 #[tokio::test]
+async fn a_save_after_a_database_restore_is_in_force_on_a_replica_that_saw_a_later_one() {
+    use portal::db::entities::identity_config;
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+    let pair = Pair::start().await;
+    let backup = identity_config::Entity::find_by_id(1)
+        .one(&pair.a.portal.db)
+        .await
+        .unwrap()
+        .expect("the pair starts configured");
+    // After the backup, sign-in from Okta's dashboard is allowed, and B sees that.
+    pair.a.configure_saml(&pair.idp, true, true).await;
+    b_has_seen_the_configuration(&pair).await;
+    // The database is restored from the backup, and then an admin turns SSO JIT off.
+    backup
+        .into_active_model()
+        .reset_all()
+        .update(&pair.a.portal.db)
+        .await
+        .unwrap();
+    pair.a.configure_saml(&pair.idp, false, true).await;
+    let (users, sessions) = (pair.a.user_count().await, pair.a.session_count().await);
+
+    // B holds a configuration that was never restored or saved over: it is not the one in force.
+    let late = pair.post(&pair.b, &pair.spec("late@example.com")).await;
+    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&late));
+    assert_eq!(account_of(&pair.a, "late@example.com").await, None);
+    assert_eq!(pair.a.user_count().await, users, "no account");
+    assert_eq!(pair.a.session_count().await, sessions, "no session");
+}
+
+#[tokio::test]
 async fn a_certificate_replaced_on_one_replica_is_in_force_on_the_other_at_once() {
     let pair = Pair::start().await;
     pair.a.configure_saml(&pair.idp, true, true).await;

@@ -103,7 +103,7 @@ async fn oidc_callback(app: &TestApp, (browser, callback): Started) -> (f64, f64
     (after.0 - before.0, after.1 - before.1)
 }
 
-/// Adds one to the identity configuration's revision, as a save on another replica does.
+/// Gives the identity configuration another revision, as a save on another replica does.
 async fn saved_elsewhere(app: &TestApp) {
     sea_orm::ConnectionTrait::execute_unprepared(
         &app.portal.db,
