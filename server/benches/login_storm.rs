@@ -4,7 +4,8 @@
 //! 1. N distinct first-time SAML sign-ins at `POST /sso/saml/acs` (the JIT path), with responses
 //!    signed in advance by a test IdP key;
 //! 2. N returning SAML sign-ins of the same people;
-//! 3. N OIDC callbacks (new people, JIT) against a local provider signing with ES256;
+//! 3. N starts of an OIDC sign-in (`/sso/oidc/login`), then N OIDC callbacks (new people, JIT)
+//!    against a local provider signing with ES256;
 //! 4. N renders of the Identity Configuration page for a signed-in admin;
 //!
 //! then, for the server's CPU per request (its p50 and p99), up to 500 more of phases 1 to 3 and
@@ -462,28 +463,68 @@ async fn main() -> anyhow::Result<()> {
     let mut oidc_document = oidc_support::oidc_document(&op, true);
     oidc_document["login_method"] = json!("sso");
     put_identity(&client, &base, &token, &oidc_document).await?;
-    eprintln!("starting {} OIDC sign-ins…", n + one_by_one);
+    // Each start keeps where it sent the browser and the cookies it set, for its callback.
+    let started = Arc::new(Mutex::new(vec![None; n + one_by_one]));
+    let start = |first: usize| {
+        let (client, base, started) = (client.clone(), base.clone(), started.clone());
+        move |i: usize| {
+            let (client, base, started) = (client.clone(), base.clone(), started.clone());
+            async move {
+                let response = client.get(format!("{base}/sso/oidc/login")).send().await?;
+                let status = response.status();
+                if status != StatusCode::SEE_OTHER {
+                    bail!("the start of an OIDC sign-in answered {status}");
+                }
+                let location = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .context("the start names the provider")?
+                    .to_str()?
+                    .to_string();
+                let cookies: Vec<String> = response
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .filter_map(|c| c.to_str().ok()?.split(';').next().map(str::to_string))
+                    .collect();
+                started.lock().unwrap()[first + i] = Some((location, cookies.join("; ")));
+                Ok(status)
+            }
+        }
+    };
+    phases.push(
+        drive(
+            "OIDC start",
+            &server,
+            &client,
+            n,
+            args.concurrency,
+            start(0),
+        )
+        .await?,
+    );
+    phases.push(
+        drive(
+            "OIDC start, one at a time",
+            &server,
+            &client,
+            one_by_one,
+            1,
+            start(n),
+        )
+        .await?,
+    );
+    eprintln!("signing {} people in at the provider…", n + one_by_one);
+    let started = std::mem::take(&mut *started.lock().unwrap());
     let mut callbacks = Vec::with_capacity(n + one_by_one);
-    for i in 0..n + one_by_one {
-        let response = client.get(format!("{base}/sso/oidc/login")).send().await?;
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .context("login redirects")?
-            .to_str()?
-            .to_string();
-        let cookies: Vec<String> = response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|c| c.to_str().ok()?.split(';').next().map(str::to_string))
-            .collect();
+    for (i, start) in started.into_iter().enumerate() {
+        let (location, cookies) = start.context("every start was answered")?;
         let person = Person::new(&format!("oidc{i:06}.bench@bench.example"));
         let spec = TokenSpec {
             signing: Signing::Key(es),
             ..TokenSpec::default()
         };
-        callbacks.push((op.authorize(&location, &person, spec), cookies.join("; ")));
+        callbacks.push((op.authorize(&location, &person, spec), cookies));
     }
     let callbacks_one = Arc::new(callbacks.split_off(n));
     let callbacks = Arc::new(callbacks);
