@@ -1,5 +1,6 @@
 //! Numbers each saved identity configuration, so that a sign-in can write its session only
-//! while the configuration it was decided on is still the one in force: every save adds one.
+//! while the configuration it was decided on is still the one in force: every save adds one
+//! (drawn at random instead since `m20261205_000004`).
 //! A configuration saved before this migration is revision 0.
 //!
 //! Portal's save sets the revision itself. A trigger adds one to any other update that changes

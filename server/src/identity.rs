@@ -278,8 +278,8 @@ fn always<T>(_: &T) -> bool {
 /// one when not.
 ///
 /// A revision is drawn at random rather than counted, and never compared for order: a save after
-/// a database is restored from a backup cannot give another configuration the number that a
-/// replica's copy of a later one still holds.
+/// a database is restored from a backup gives another configuration the number that a replica's
+/// copy of a later one still holds only by chance (one in 2^62).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Revision(pub i64);
 

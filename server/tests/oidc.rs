@@ -693,6 +693,38 @@ async fn a_failed_discovery_is_held_for_five_seconds_from_when_it_failed() {
 }
 
 #[tokio::test]
+async fn a_failed_refresh_is_tried_again_a_minute_from_when_it_failed() {
+    let oidc = Oidc::start(true).await;
+    // Away for less than a day, and slow to say so: each discovery fails a second after it began.
+    oidc.op.discovery_claims_issuer("https://evil.example");
+    oidc.op.delay_discovery(Duration::from_secs(1));
+    let_time_pass(portal::sso::oidc::PROVIDER_MAX_AGE).await;
+    let asked = oidc.op.discovery_requests();
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "what it published last stands"
+    );
+    assert_eq!(oidc.op.discovery_requests(), asked + 1, "asked once");
+
+    // 59.1 s after the refresh failed, 60.1 s after it was asked: not asked again.
+    let_time_pass(Duration::from_millis(59_100)).await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        oidc.op.discovery_requests(),
+        asked + 1,
+        "the minute runs from when the refresh failed"
+    );
+
+    let_time_pass(Duration::from_secs(1)).await;
+    let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(oidc.op.discovery_requests(), asked + 2, "asked again");
+}
+
+#[tokio::test]
 async fn unknown_key_ids_refetch_the_jwks_at_a_bounded_rate() {
     let oidc = Oidc::start(true).await;
     let fetched = oidc.op.jwks_fetches();
