@@ -656,13 +656,18 @@ async fn while_the_provider_is_away_what_it_published_last_stands_for_a_day_and_
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
+/// The provider goes away for `away`, and is slow to say so: each discovery fails a second after
+/// it began.
+async fn away_and_slow_to_say_so(oidc: &Oidc, away: Duration) {
+    oidc.op.discovery_claims_issuer("https://evil.example");
+    oidc.op.delay_discovery(Duration::from_secs(1));
+    let_time_pass(away).await;
+}
+
 #[tokio::test]
 async fn a_failed_discovery_is_held_for_five_seconds_from_when_it_failed() {
     let oidc = Oidc::start(true).await;
-    // Away for more than a day, and slow to say so: each discovery fails a second after it began.
-    oidc.op.discovery_claims_issuer("https://evil.example");
-    oidc.op.delay_discovery(Duration::from_secs(1));
-    let_time_pass(portal::sso::oidc::PROVIDER_STALE_LIMIT).await;
+    away_and_slow_to_say_so(&oidc, portal::sso::oidc::PROVIDER_STALE_LIMIT).await;
     let hold = Duration::from_secs(5);
     let almost_the_hold = hold - Duration::from_millis(900);
 
@@ -695,10 +700,8 @@ async fn a_failed_discovery_is_held_for_five_seconds_from_when_it_failed() {
 #[tokio::test]
 async fn a_failed_refresh_is_tried_again_a_minute_from_when_it_failed() {
     let oidc = Oidc::start(true).await;
-    // Away for less than a day, and slow to say so: each discovery fails a second after it began.
-    oidc.op.discovery_claims_issuer("https://evil.example");
-    oidc.op.delay_discovery(Duration::from_secs(1));
-    let_time_pass(portal::sso::oidc::PROVIDER_MAX_AGE).await;
+    // Away for less than a day: what it published last still stands.
+    away_and_slow_to_say_so(&oidc, portal::sso::oidc::PROVIDER_MAX_AGE).await;
     let asked = oidc.op.discovery_requests();
     let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
     assert_eq!(
