@@ -28,9 +28,10 @@ pub struct ExternalIdentity {
     /// What the provider sent as the email when none of it is an address (cut to 254
     /// characters), so that the refusal says so rather than that nothing came.
     pub unusable_email: Option<String>,
-    /// Whether the provider vouches that the email belongs to this person; linking an existing
-    /// account by email needs it.
-    pub email_verified: bool,
+    /// What the provider says of the email: `Some(true)`, that it is this person's (linking an
+    /// existing account by it, or taking it as a new address, needs that); `Some(false)`, that it
+    /// is not confirmed (no account is made under it); `None`, nothing (OIDC without the claim).
+    pub email_verified: Option<bool>,
     pub first_name: String,
     pub last_name: String,
 }
@@ -115,6 +116,10 @@ pub enum Refusal {
     IdentityConflict(String),
     #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
     EmailNotVerified(String),
+    #[error(
+        "the email {0} is not verified by the identity provider, so no account is created under it"
+    )]
+    NewEmailNotVerified(String),
     #[error("the account for {0} signs in with its own password, and Portal binds no such account to an identity provider by its email")]
     LocalPassword(String),
     #[error("{email} has no Portal account, and {}", match jit.left_on {
@@ -131,7 +136,7 @@ impl Refusal {
             Refusal::NotAnEmail(_) => "not_an_email",
             Refusal::Inactive(_) => "inactive",
             Refusal::IdentityConflict(_) => "identity_conflict",
-            Refusal::EmailNotVerified(_) => "email_not_verified",
+            Refusal::EmailNotVerified(_) | Refusal::NewEmailNotVerified(_) => "email_not_verified",
             Refusal::LocalPassword(_) => "local_password_account",
             Refusal::NoAccount { .. } => "no_account",
         }
@@ -214,7 +219,7 @@ impl JitProvisioner {
             if let Some(email) = who
                 .email
                 .as_ref()
-                .filter(|e| who.email_verified && e.as_str() != account.email)
+                .filter(|e| who.email_verified == Some(true) && e.as_str() != account.email)
             {
                 // Another account already holds the new address: keep the old one rather than
                 // take it over; an admin sorts out the two accounts.
@@ -246,7 +251,7 @@ impl JitProvisioner {
                 (provider, Some(_)) => Some(provider.unwrap_or_default()),
                 (_, None) => None,
             };
-            if !who.email_verified {
+            if who.email_verified != Some(true) {
                 return Err(Refusal::EmailNotVerified(account.email).into());
             }
             if !account.active {
@@ -286,6 +291,12 @@ impl JitProvisioner {
                 jit: self.jit,
             }
             .into());
+        }
+        // Someone who registered at the provider with another person's address, unconfirmed,
+        // must not hold it here: the owner would meet a conflict, and an admin would grant that
+        // address's roles to them.
+        if who.email_verified == Some(false) {
+            return Err(Refusal::NewEmailNotVerified(email.as_str().to_string()).into());
         }
         let account = user::ActiveModel {
             email: Set(email.as_str().to_string()),
@@ -374,7 +385,7 @@ mod tests {
             subject: "00u1".into(),
             email: email.map(|e| Email::parse(e).unwrap()),
             unusable_email: None,
-            email_verified: true,
+            email_verified: Some(true),
             first_name: first.into(),
             last_name: last.into(),
         }

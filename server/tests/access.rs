@@ -1717,7 +1717,7 @@ fn arriving(
         subject: subject.into(),
         email: Some(portal::domain::Email::parse(email).unwrap()),
         unusable_email: None,
-        email_verified: true,
+        email_verified: Some(true),
         first_name: first_name.into(),
         last_name: "Person".into(),
     }

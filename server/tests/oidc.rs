@@ -420,6 +420,18 @@ async fn several_audiences_need_our_client_as_authorized_party() {
 }
 
 #[tokio::test]
+async fn an_authorized_party_other_than_our_client_is_refused_with_one_audience_too() {
+    refused_token(
+        TokenSpec::edit(|_, claims| {
+            claims["aud"] = json!(CLIENT_ID);
+            claims["azp"] = json!("0oa-another-app");
+        }),
+        "wrong_audience",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn another_issuer_in_the_token_is_refused() {
     refused_token(
         TokenSpec::edit(|_, claims| claims["iss"] = json!("https://evil.example")),
@@ -1120,6 +1132,33 @@ async fn access_denied_at_the_provider_shows_a_page_and_uses_up_the_state() {
 }
 
 #[tokio::test]
+async fn markup_in_the_providers_error_description_is_shown_as_text() {
+    let oidc = Oidc::start(true).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let denied = oidc.app.url(&format!(
+        "/sso/oidc/callback?error=access_denied&error_description={}&state={}&iss={}",
+        urlencode(r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#),
+        urlencode(&state_of(&authorize)),
+        urlencode(&oidc.op.issuer)
+    ));
+    let response = oidc.callback(&browser, &denied).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&response));
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+        ),
+        "shown, as text: {page}"
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(!page.contains("<img src=x"), "{page}");
+    assert_eq!(oidc.app.user_count().await, 1, "no account is created");
+    assert_eq!(oidc.app.session_count().await, 0, "no session is stored");
+}
+
+#[tokio::test]
 async fn access_denied_without_state_still_gets_its_page() {
     let oidc = Oidc::start(true).await;
     let long = "x".repeat(5000);
@@ -1341,6 +1380,31 @@ async fn a_slow_token_endpoint_times_out() {
     );
     oidc.assert_refused(response, StatusCode::GATEWAY_TIMEOUT, "provider_timeout", 1)
         .await;
+}
+
+#[tokio::test]
+async fn a_new_person_whose_address_okta_has_not_confirmed_gets_no_account() {
+    let oidc = Oidc::start(true).await;
+    // Registered at the provider with someone else's address, which it has not confirmed.
+    let mut squatter = Person::new("grace.hopper@example.test");
+    squatter.email_verified = false;
+    let response = oidc.sign_in(&squatter, TokenSpec::default()).await;
+    let page = oidc
+        .assert_refused(response, StatusCode::FORBIDDEN, "email_not_verified", 1)
+        .await;
+    assert!(page.contains("Confirm the address in Okta"), "{page}");
+    assert!(oidc.account("grace.hopper@example.test").await.is_none());
+
+    // A provider that says nothing of the address is not saying no: the account is made.
+    let spec = TokenSpec::edit(|_, claims| {
+        claims.as_object_mut().unwrap().remove("email_verified");
+    });
+    let response = oidc
+        .sign_in(&Person::new("grace.hopper@example.test"), spec)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let made = oidc.account("grace.hopper@example.test").await.unwrap();
+    assert!(made.jit_provisioned);
 }
 
 #[tokio::test]

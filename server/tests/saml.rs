@@ -985,6 +985,79 @@ async fn an_unsigned_response_is_refused() {
 }
 
 #[tokio::test]
+async fn what_is_not_a_base64_saml_response_is_refused() {
+    let saml = Saml::start(true, true).await;
+    saml.assert_refused("not_base64", saml.post("<<not base64>>", None).await, 1)
+        .await;
+
+    // A signed Assertion on its own, or another protocol message, is not a Response.
+    let spec = saml.spec("bare@example.com");
+    let bare = saml.idp.sign(&spec.assertion_xml(&saml.idp, true));
+    saml.assert_refused("not_a_response", saml.post_xml(&bare).await, 1)
+        .await;
+    let logout = spec
+        .xml(&saml.idp)
+        .replacen("<samlp:Response ", "<samlp:LogoutResponse ", 1)
+        .replacen("</samlp:Response>", "</samlp:LogoutResponse>", 1);
+    saml.assert_refused("not_a_response", saml.post_xml(&logout).await, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_encrypted_assertion_is_refused_as_such() {
+    let saml = Saml::start(true, true).await;
+    let spec = saml.spec("sealed@example.com");
+    let sealed = r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:CipherData><xenc:CipherValue>AA==</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#;
+    let xml = saml.idp.sign(&spec.wrap(&saml.idp, sealed, true));
+    saml.assert_refused("encrypted", saml.post_xml(&xml).await, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn an_assertion_without_a_subject_is_refused() {
+    let saml = Saml::start(true, true).await;
+    let mut missing = saml.spec("nameless@example.com");
+    missing.assertion_edits.push((
+        format!(r#"<saml:NameID Format="{EMAIL_FORMAT}">nameless@example.com</saml:NameID>"#),
+        String::new(),
+    ));
+    saml.assert_refused("no_subject", saml.post_spec(&missing).await, 1)
+        .await;
+
+    let mut empty = saml.spec("nameless@example.com");
+    empty.name_id = " ".into();
+    saml.assert_refused("no_subject", saml.post_spec(&empty).await, 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_signature_outside_the_response_and_its_assertion_is_refused() {
+    let saml = Saml::start(true, true).await;
+    // A well-formed signature from a good response, put where no signature belongs.
+    let good = saml.spec("placed@example.com").xml(&saml.idp);
+    let start = good.find("<ds:Signature").unwrap();
+    let end = good.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let signature = &good[start..end];
+    let mut spec = saml.spec("placed@example.com");
+    spec.assertion_edits.push((
+        "<saml:AttributeStatement>".into(),
+        format!("<saml:AttributeStatement>{signature}"),
+    ));
+    saml.assert_refused("signature_placement", saml.post_spec(&spec).await, 1)
+        .await;
+
+    // The assertion answers another request than the Response says.
+    let mut spec = saml.spec("placed@example.com");
+    spec.in_response_to = Some("_request-of-the-response".into());
+    spec.assertion_edits.push((
+        r#"InResponseTo="_request-of-the-response""#.into(),
+        r#"InResponseTo="_request-of-someone-else""#.into(),
+    ));
+    saml.assert_refused("signature_placement", saml.post_spec(&spec).await, 1)
+        .await;
+}
+
+#[tokio::test]
 async fn a_response_signed_by_another_key_with_its_own_certificate_inside_is_refused() {
     let saml = Saml::start(true, true).await;
     let attacker = TestIdp::new(IDP);

@@ -104,6 +104,7 @@ impl Refusal {
             Refusal::Inactive(_) => "Your Portal account is deactivated. Ask an administrator to reactivate it.".into(),
             Refusal::IdentityConflict(_) => "Your email belongs to a Portal account that is linked to another Okta identity. Ask an administrator to unlink that identity on your account in Portal, then sign in again.".into(),
             Refusal::EmailNotVerified(_) => "Okta did not confirm your email address, so Portal cannot link it to your existing account. Ask an administrator.".into(),
+            Refusal::NewEmailNotVerified(_) => "Okta has not confirmed your email address, so Portal cannot create your account under it. Confirm the address in Okta (or ask your Okta administrator to), then sign in again.".into(),
             Refusal::LocalPassword(_) => "Your email belongs to a Portal account that signs in with its own password, which Portal keeps apart from Okta. Sign in with that password on Portal's sign-in page.".into(),
             Refusal::NotAnEmail(_) => "Okta sent something that is not an email address as your email. Ask an administrator to check which of your Okta profile's fields the Portal app sends as the email.".into(),
             Refusal::NoEmail(SsoProtocol::Saml) => "Okta did not send your email address. Ask an administrator to check the Portal app's attribute statements in Okta.".into(),

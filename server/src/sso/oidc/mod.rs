@@ -924,7 +924,7 @@ async fn identity_of(
         email: parsed,
         // Linking an existing account by email needs the provider's word that the address is
         // this person's; an absent claim is not that word.
-        email_verified: email_verified == Some(true),
+        email_verified,
         first_name: first.unwrap_or_default(),
         last_name: last.unwrap_or_default(),
     })

@@ -572,7 +572,7 @@ fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdent
         unusable_email: crate::provisioning::unusable_email(email.as_ref(), sent.first().copied()),
         email,
         // The identity provider is the authority for the addresses it asserts over SAML.
-        email_verified: true,
+        email_verified: Some(true),
         first_name: verified
             .attribute("firstName")
             .unwrap_or_default()
