@@ -1672,6 +1672,19 @@ async fn a_discovery_url_that_does_not_answer_or_has_the_wrong_shape_is_refused(
         message.contains(".well-known/openid-configuration"),
         "{message}"
     );
+    // An issuer with a query or a fragment would have Portal ask for another document than
+    // the discovery one.
+    for url in [
+        format!("{}/any?x=/.well-known/openid-configuration", op.issuer),
+        format!("{}/any#/.well-known/openid-configuration", op.issuer),
+    ] {
+        doc["sso"]["oidc"]["discovery_url"] = json!(url);
+        let message = refused_configuration(&app, &doc, "sso.oidc.discovery_url").await;
+        assert!(
+            message.contains("a query (?) or a fragment (#)"),
+            "{url}: {message}"
+        );
+    }
     assert!(app.audited("identity_config.update", "failure").await);
 }
 

@@ -304,7 +304,10 @@ async fn sp_initiated_sign_in_returns_to_the_page_it_started_from() {
         .starts_with("https://example.okta.com/app/portal/exk1portal/sso/saml?SAMLRequest="));
     let mut spec = saml.spec("lin@example.com");
     spec.in_response_to = Some(request_id);
-    let response = saml.post_spec(&spec).await;
+    // The RelayState posted beside the answer is not what decides: the request's own page is.
+    let response = saml
+        .post(&spec.encoded(&saml.idp), Some("//evil.example/phish"))
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/settings/iam/identity");
     assert!(has_session_cookie(&response));
