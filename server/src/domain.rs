@@ -13,7 +13,7 @@ impl Email {
     pub fn parse(text: &str) -> Result<Email, String> {
         let text = text.trim();
         let invalid = || format!("'{text}' is not an email address");
-        if text.len() > 254 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if text.len() > 254 || text.chars().any(unseen) {
             return Err(invalid());
         }
         let (local, domain) = text.rsplit_once('@').ok_or_else(invalid)?;
@@ -38,6 +38,15 @@ impl Email {
     pub fn normalized(&self) -> String {
         self.0.to_ascii_lowercase()
     }
+}
+
+/// A character an address may not hold because nobody sees it, or sees it for another: white
+/// space, control characters, and format characters (Unicode's Cf: zero-width spaces and
+/// joiners, bidirectional overrides, the byte order mark, tags), with which an address would
+/// look like another person's on every page and in the audit log.
+fn unseen(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_whitespace() || c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 impl fmt::Display for Email {
@@ -194,6 +203,25 @@ mod tests {
             "a@.example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn an_address_with_characters_nobody_sees_is_refused() {
+        for unseen in [
+            "ada\u{200B}@example.com",
+            "ada@exa\u{200D}mple.com",
+            "\u{FEFF}ada@example.com",
+            "ada\u{AD}@example.com",
+            "ada@\u{202E}moc.elpmaxe",
+            "ada\u{2066}@example.com",
+            "ada\u{E0041}@example.com",
+        ] {
+            assert!(Email::parse(unseen).is_err(), "{unseen:?} accepted");
+        }
+        // Letters of any script stay addresses.
+        for seen in ["jos\u{E9}@example.com", "\u{5F20}\u{4E09}@example.cn"] {
+            assert!(Email::parse(seen).is_ok(), "{seen:?} refused");
         }
     }
 

@@ -606,6 +606,21 @@ async fn an_email_name_id_that_is_not_an_address_gives_way_to_the_email_attribut
 }
 
 #[tokio::test]
+async fn an_address_that_looks_like_another_with_characters_nobody_sees_is_refused() {
+    let saml = Saml::start(true, true).await;
+    // Ada's address with a zero-width space: on every page it would read as hers.
+    let lookalike = "ada\u{200B}@example.com";
+    let mut spec = saml.spec("00u1lookalike");
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+    spec.attributes.push(("email".into(), lookalike.into()));
+    let page = saml
+        .assert_refused("not_an_email", saml.post_spec(&spec).await, 1)
+        .await;
+    assert!(page.contains("is not an email address"), "{page}");
+    assert!(saml.account("ada@example.com").await.is_none());
+}
+
+#[tokio::test]
 async fn an_email_that_is_not_an_address_is_refused_saying_so() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("00u1username");
