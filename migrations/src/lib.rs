@@ -11,6 +11,7 @@ mod m20261205_000001_emails_ascii_case;
 mod m20261205_000002_password_sign_in_lockout;
 mod m20261205_000003_identity_config_revision;
 mod m20261205_000004_identity_config_revision_drawn;
+mod m20261205_000005_oidc_login_client;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000002_password_sign_in_lockout::Migration),
             Box::new(m20261205_000003_identity_config_revision::Migration),
             Box::new(m20261205_000004_identity_config_revision_drawn::Migration),
+            Box::new(m20261205_000005_oidc_login_client::Migration),
         ]
     }
 }

@@ -157,6 +157,13 @@ pub struct OidcSettings {
 }
 
 impl OidcSettings {
+    /// Names the provider and the client an authorization code is issued for (the digest of the
+    /// discovery URL and the client id): a sign-in's code goes only to the provider and client
+    /// it was started with. A new secret for the same client keeps it.
+    pub fn client_key(&self) -> String {
+        crate::auth::digest(&format!("{}\n{}", self.discovery_url, self.client_id))
+    }
+
     /// Tells these settings from any others, the secret included, without holding it.
     pub fn fingerprint(&self) -> String {
         let secret = match &self.client_secret {

@@ -1916,7 +1916,13 @@ async fn a_change_made_beside_portal_draws_a_revision_that_a_restore_does_not_re
     assert_eq!(revision().await, second);
 
     // Undone, the trigger counts again; redone, it draws.
-    migrate(&db, Step::Down(Some(1))).await;
+    use migrations::MigratorTrait;
+    let all = migrations::Migrator::migrations();
+    let drawn = all
+        .iter()
+        .position(|m| m.name() == "m20261205_000004_identity_config_revision_drawn")
+        .unwrap();
+    migrate(&db, Step::Down(Some((all.len() - drawn) as u32))).await;
     run("UPDATE identity_config SET provisioning_method = 'manual' WHERE id = 1".into()).await;
     assert_eq!(revision().await, second + 1);
     migrate(&db, Step::Up(None)).await;

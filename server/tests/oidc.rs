@@ -1383,6 +1383,41 @@ async fn a_slow_token_endpoint_times_out() {
 }
 
 #[tokio::test]
+async fn a_code_goes_only_to_the_provider_and_client_its_sign_in_started_with() {
+    let oidc = Oidc::start(true).await;
+    // The admin gives Portal another client at the same provider while Ada is at Okta.
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let mut doc = oidc_document(&oidc.op, true);
+    doc["sso"]["oidc"]["client_id"] = json!("0oa-the-new-client");
+    oidc.app.save_identity(&doc).await;
+    let asked = oidc.op.token_requests();
+    let response = oidc.callback(&browser, &callback).await;
+    let page = oidc
+        .assert_refused(response, StatusCode::CONFLICT, "settings_changed", 1)
+        .await;
+    assert!(
+        page.contains("replaced the OpenID Connect provider or client"),
+        "{page}"
+    );
+    assert_eq!(oidc.op.token_requests(), asked, "the code was sent nowhere");
+
+    // Settings that keep the provider and the client keep a sign-in under way.
+    oidc.app.save_identity(&oidc_document(&oidc.op, true)).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let mut doc = oidc_document(&oidc.op, true);
+    doc["sso"]["oidc"]["token_auth_method"] = json!("client_secret_post");
+    oidc.app.save_identity(&doc).await;
+    oidc.op.expect_auth_method("client_secret_post");
+    let response = oidc.callback(&browser, &callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+}
+
+#[tokio::test]
 async fn a_new_person_whose_address_okta_has_not_confirmed_gets_no_account() {
     let oidc = Oidc::start(true).await;
     // Registered at the provider with someone else's address, which it has not confirmed.

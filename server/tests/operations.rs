@@ -703,6 +703,7 @@ fn what_holds_a_secret_prints_without_it() {
         pkce_verifier: "the-pkce-verifier-in-clear".into(),
         return_to: "/".into(),
         expires_at: chrono::Utc::now(),
+        client_key: "a-digest-of-the-client".into(),
     };
     for (printed, secrets) in [
         (format!("{form:?}"), vec!["a-secret-in-the-form"]),

@@ -343,6 +343,9 @@ pub mod oidc_login {
         pub pkce_verifier: String,
         pub return_to: String,
         pub expires_at: DateTimeUtc,
+        /// [`crate::identity::OidcSettings::client_key`] of the settings it was started with;
+        /// empty for one started before release 1.54's migration `m20261205_000005`.
+        pub client_key: String,
     }
 
     impl std::fmt::Debug for Model {

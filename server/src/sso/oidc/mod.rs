@@ -282,6 +282,7 @@ async fn start_at(
         pkce_verifier: Set(verifier.secret().clone()),
         return_to: Set(app::api::safe_return_path(query.return_to.as_deref())),
         expires_at: Set(Utc::now() + LOGIN_LIFETIME),
+        client_key: Set(settings.client_key()),
     };
     let unavailable = |e: sea_orm::DbErr| page(CallbackError::Unavailable(e.to_string()));
     match held {
@@ -460,6 +461,8 @@ enum CallbackError {
     SettingsChanged {
         other_client: bool,
     },
+    /// Started with another provider or client than the one configured now.
+    ClientReplaced,
     Unavailable(String),
 }
 
@@ -496,7 +499,9 @@ impl CallbackError {
             CallbackError::Refused(refusal) => refusal.code(),
             CallbackError::NotConfigured => "not_configured",
             CallbackError::SecretUnreadable => "client_secret_unreadable",
-            CallbackError::SettingsChanged { .. } => "settings_changed",
+            CallbackError::SettingsChanged { .. } | CallbackError::ClientReplaced => {
+                "settings_changed"
+            }
             CallbackError::Unavailable(_) => "unavailable",
         }
     }
@@ -605,6 +610,11 @@ impl CallbackError {
                 }
                 .into(),
             ),
+            CallbackError::ClientReplaced => (
+                StatusCode::CONFLICT,
+                crate::sso::OVERTAKEN_HEADLINE.into(),
+                "An administrator replaced the OpenID Connect provider or client after this sign-in started; its code was sent nowhere and nothing was written.".into(),
+            ),
             CallbackError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Portal cannot finish the sign-in right now. Try again in a moment.".into(),
@@ -699,6 +709,11 @@ async fn finish(
     let browser = session::read_cookie(headers, browser_cookie(portal.config.cookies_secure()));
     if !crate::sso::binding_matches(browser.as_deref(), &started.browser_hash) {
         return Err(bare(CallbackError::OtherBrowser));
+    }
+    // The code was issued to the provider and client the sign-in started with: after a save
+    // that replaced either, it goes to neither.
+    if !started.client_key.is_empty() && started.client_key != settings.client_key() {
+        return Err(bare(CallbackError::ClientReplaced));
     }
 
     let provider = portal
