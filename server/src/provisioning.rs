@@ -24,6 +24,10 @@ pub struct ExternalIdentity {
     pub provider: String,
     /// The provider's immutable id for the person (SAML NameID, OIDC `sub`).
     pub subject: String,
+    /// Whether the subject is an email address (SAML's emailAddress NameID), which matches
+    /// whatever the case of its ASCII letters, as addresses do here: an Okta admin who changes
+    /// only the case of someone's address does not lock them out of their account.
+    pub subject_is_an_address: bool,
     pub email: Option<Email>,
     /// What the provider sent as the email when none of it is an address (cut to 254
     /// characters), so that the refusal says so rather than that nothing came.
@@ -202,13 +206,26 @@ impl JitProvisioner {
             account.idp_provider.as_deref() == Some(who.provider.as_str())
                 && account.idp_subject.as_deref() == Some(who.subject.as_str())
         });
-        let bound = bound.into_iter().next();
         let email_holder = holders.into_iter().next();
+        let bound = bound.into_iter().next().or_else(|| {
+            email_holder.clone().filter(|holder| {
+                who.subject_is_an_address
+                    && holder.idp_provider.as_deref() == Some(who.provider.as_str())
+                    && holder
+                        .idp_subject
+                        .as_deref()
+                        .is_some_and(|subject| subject.eq_ignore_ascii_case(&who.subject))
+            })
+        });
         if let Some(account) = bound {
             if !account.active {
                 return Err(Refusal::Inactive(account.email).into());
             }
             let mut update: user::ActiveModel = account.clone().into();
+            if account.idp_subject.as_deref() != Some(who.subject.as_str()) {
+                // The same address in other capitals: bound as the provider spells it now.
+                update.idp_subject = Set(Some(who.subject.clone()));
+            }
             if !who.first_name.is_empty() && who.first_name != account.first_name {
                 update.first_name = Set(who.first_name.clone());
             }
@@ -223,7 +240,10 @@ impl JitProvisioner {
             {
                 // Another account already holds the new address: keep the old one rather than
                 // take it over; an admin sorts out the two accounts.
-                if email_holder.is_none() {
+                if email_holder
+                    .as_ref()
+                    .is_none_or(|holder| holder.id == account.id)
+                {
                     update.email = Set(email.as_str().to_string());
                     update.email_normalized = Set(email.normalized());
                 }
@@ -383,6 +403,7 @@ mod tests {
             protocol: SsoProtocol::Saml,
             provider: "saml:http://www.okta.com/exk1".into(),
             subject: "00u1".into(),
+            subject_is_an_address: false,
             email: email.map(|e| Email::parse(e).unwrap()),
             unusable_email: None,
             email_verified: Some(true),

@@ -1715,6 +1715,7 @@ fn arriving(
         protocol: portal::domain::SsoProtocol::Saml,
         provider: "saml:test".into(),
         subject: subject.into(),
+        subject_is_an_address: false,
         email: Some(portal::domain::Email::parse(email).unwrap()),
         unusable_email: None,
         email_verified: Some(true),

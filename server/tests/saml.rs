@@ -621,6 +621,46 @@ async fn an_address_that_looks_like_another_with_characters_nobody_sees_is_refus
 }
 
 #[tokio::test]
+async fn an_address_name_id_in_other_capitals_is_the_same_person() {
+    let saml = Saml::start(true, true).await;
+    let first = saml.post_spec(&saml.spec("Ada.Case@Example.com")).await;
+    assert!(has_session_cookie(&first), "{}", first.status());
+    let users = saml.app.user_count().await;
+
+    // An Okta admin writes the address in small letters: the same person, the same account.
+    let response = saml.post_spec(&saml.spec("ada.case@example.com")).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    assert_eq!(saml.app.user_count().await, users, "no second account");
+    let account = saml.account("ada.case@example.com").await.unwrap();
+    assert_eq!(
+        account.idp_subject.as_deref(),
+        Some("ada.case@example.com"),
+        "bound as Okta spells it now"
+    );
+    assert_eq!(account.email, "ada.case@example.com");
+
+    // A persistent Name ID is an identifier, not an address: other capitals are someone else.
+    let persistent = |name_id: &str| {
+        let mut spec = saml.spec(name_id);
+        spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into();
+        spec.attributes
+            .push(("email".into(), "grace.case@example.com".into()));
+        spec
+    };
+    let response = saml.post_spec(&persistent("00uGrace")).await;
+    assert!(has_session_cookie(&response), "{}", response.status());
+    let sessions = saml.app.session_count().await;
+    let users = saml.app.user_count().await;
+    let response = saml.post_spec(&persistent("00ugrace")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!has_session_cookie(&response));
+    assert_eq!(saml.app.user_count().await, users);
+    assert_eq!(saml.app.session_count().await, sessions);
+    let account = saml.account("grace.case@example.com").await.unwrap();
+    assert_eq!(account.idp_subject.as_deref(), Some("00uGrace"));
+}
+
+#[tokio::test]
 async fn an_email_that_is_not_an_address_is_refused_saying_so() {
     let saml = Saml::start(true, true).await;
     let mut spec = saml.spec("00u1username");

@@ -935,6 +935,7 @@ async fn identity_of(
         protocol: SsoProtocol::Oidc,
         provider: format!("oidc:{}", provider.issuer.as_str()),
         subject: claims.subject().to_string(),
+        subject_is_an_address: false,
         unusable_email: crate::provisioning::unusable_email(parsed.as_ref(), email.as_deref()),
         email: parsed,
         // Linking an existing account by email needs the provider's word that the address is
