@@ -1,7 +1,7 @@
 //! Binds an OIDC sign-in to the provider and client it was started with: the digest of the
 //! discovery URL and client id, which the callback must still be configured with before Portal
-//! sends the code anywhere. Sign-ins started before this migration carry an empty digest and are
-//! finished as before, for the ten minutes they live.
+//! sends the code anywhere. Sign-ins started before this migration, or by a replica of an
+//! earlier release during a rolling upgrade, carry an empty digest and are finished as before.
 
 use sea_orm_migration::prelude::*;
 

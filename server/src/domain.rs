@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn an_address_with_characters_nobody_sees_is_refused() {
-        for unseen in [
+        for address in [
             "ada\u{200B}@example.com",
             "ada@exa\u{200D}mple.com",
             "\u{FEFF}ada@example.com",
@@ -217,11 +217,11 @@ mod tests {
             "ada\u{2066}@example.com",
             "ada\u{E0041}@example.com",
         ] {
-            assert!(Email::parse(unseen).is_err(), "{unseen:?} accepted");
+            assert!(Email::parse(address).is_err(), "{address:?} accepted");
         }
         // Letters of any script stay addresses.
-        for seen in ["jos\u{E9}@example.com", "\u{5F20}\u{4E09}@example.cn"] {
-            assert!(Email::parse(seen).is_ok(), "{seen:?} refused");
+        for address in ["jos\u{E9}@example.com", "\u{5F20}\u{4E09}@example.cn"] {
+            assert!(Email::parse(address).is_ok(), "{address:?} refused");
         }
     }
 

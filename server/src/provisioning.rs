@@ -120,9 +120,7 @@ pub enum Refusal {
     IdentityConflict(String),
     #[error("the email {0} is not verified by the identity provider, so it cannot be linked to the existing account")]
     EmailNotVerified(String),
-    #[error(
-        "the email {0} is not verified by the identity provider, so no account is created under it"
-    )]
+    #[error("the email {0} is not verified by the identity provider, so no account is made")]
     NewEmailNotVerified(String),
     #[error("the account for {0} signs in with its own password, and Portal binds no such account to an identity provider by its email")]
     LocalPassword(String),
@@ -222,10 +220,17 @@ impl JitProvisioner {
                 return Err(Refusal::Inactive(account.email).into());
             }
             let mut update: user::ActiveModel = account.clone().into();
-            if account.idp_subject.as_deref() != Some(who.subject.as_str()) {
-                // The same address in other capitals: bound as the provider spells it now.
-                update.idp_subject = Set(Some(who.subject.clone()));
-            }
+            // The same address in other capitals: bound as the provider spells it now, while
+            // no admin has unlinked it meanwhile, and audited as a link.
+            let rebound =
+                (account.idp_subject.as_deref() != Some(who.subject.as_str())).then(|| {
+                    update.idp_subject = Set(Some(who.subject.clone()));
+                    let was = account.idp_subject.clone().unwrap_or_default();
+                    (
+                        user::Column::IdpSubject.eq(was),
+                        "the account, still bound as it was",
+                    )
+                });
             if !who.first_name.is_empty() && who.first_name != account.first_name {
                 update.first_name = Set(who.first_name.clone());
             }
@@ -249,7 +254,10 @@ impl JitProvisioner {
                 }
             }
             update.last_login_at = Set(Some(now));
-            return Ok(Admission::SignedIn(account_update(update, None, writes)?));
+            return Ok(match rebound {
+                Some(still) => Admission::Linked(account_update(update, Some(still), writes)?),
+                None => Admission::SignedIn(account_update(update, None, writes)?),
+            });
         }
 
         let email = who

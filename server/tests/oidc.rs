@@ -1403,8 +1403,22 @@ async fn a_code_goes_only_to_the_provider_and_client_its_sign_in_started_with() 
     );
     assert_eq!(oidc.op.token_requests(), asked, "the code was sent nowhere");
 
-    // Settings that keep the provider and the client keep a sign-in under way.
+    // A sign-in started by a release before the binding (no client named) finishes as before.
     oidc.app.save_identity(&oidc_document(&oidc.op, true)).await;
+    let browser = oidc.browser();
+    let authorize = oidc.begin(&browser).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &oidc.app.portal.db,
+        "UPDATE oidc_logins SET client_key = ''",
+    )
+    .await
+    .unwrap();
+    let response = oidc.callback(&browser, &callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(has_session_cookie(&response));
+
+    // Settings that keep the provider and the client keep a sign-in under way.
     let browser = oidc.browser();
     let authorize = oidc.begin(&browser).await;
     let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());

@@ -939,7 +939,8 @@ async fn identity_of(
         unusable_email: crate::provisioning::unusable_email(parsed.as_ref(), email.as_deref()),
         email: parsed,
         // Linking an existing account by email needs the provider's word that the address is
-        // this person's; an absent claim is not that word.
+        // this person's, and an absent claim is not that word; its word that the address is
+        // not confirmed also stops a new account being made for it.
         email_verified,
         first_name: first.unwrap_or_default(),
         last_name: last.unwrap_or_default(),

@@ -96,8 +96,8 @@ pub fn issuer_of(discovery_url: &str) -> Result<IssuerUrl, String> {
         .ok_or_else(|| format!("a discovery URL ends with {DISCOVERY_SUFFIX}, as Okta shows it: https://example.okta.com/oauth2/default{DISCOVERY_SUFFIX}"))?;
     let issuer = IssuerUrl::new(issuer.to_string())
         .map_err(|e| format!("'{issuer}' is not an issuer URL: {e}"))?;
-    // RFC 8414, section 2: an issuer has no query or fragment, which would otherwise swallow
-    // the path Portal adds to ask for the discovery document.
+    // An issuer has no query or fragment (OpenID Connect Core 1.0, section 1.2; RFC 8414,
+    // section 2), which would otherwise swallow the path Portal adds for the discovery document.
     let url = issuer.url();
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(

@@ -569,7 +569,7 @@ fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdent
         protocol: SsoProtocol::Saml,
         provider: format!("saml:{}", trust.idp_entity_id),
         subject: verified.name_id.clone(),
-        subject_is_an_address: from_name_id.is_some(),
+        subject_is_an_address: from_name_id.is_some_and(|name_id| Email::parse(name_id).is_ok()),
         unusable_email: crate::provisioning::unusable_email(email.as_ref(), sent.first().copied()),
         email,
         // The identity provider is the authority for the addresses it asserts over SAML.
