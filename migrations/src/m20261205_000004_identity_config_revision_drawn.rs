@@ -1,8 +1,9 @@
 //! Draws the identity configuration's revision at random where `m20261205_000003` added one,
 //! for the changes its trigger numbers (an operator's own SQL, or a save of a release from
-//! before that migration); Portal's save draws its own. A counted revision repeats once a database is restored from a
-//! backup and saved again, and a replica that held the later configuration under that number
-//! would go on deciding sign-ins on it. A drawn one, from 1 to 2^62, repeats only by chance.
+//! before that migration); Portal's save draws its own. A counted revision repeats once a
+//! database is restored from a backup and saved again, and a replica that held the later
+//! configuration under that number would go on deciding sign-ins on it. A drawn one, from 1 to
+//! 2^62, repeats only by chance.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;

@@ -344,7 +344,8 @@ pub mod oidc_login {
         pub return_to: String,
         pub expires_at: DateTimeUtc,
         /// [`crate::identity::OidcSettings::client_key`] of the settings it was started with;
-        /// empty for one started before release 1.54's migration `m20261205_000005`.
+        /// empty for one started before migration `m20261205_000005`, or by a replica of an
+        /// earlier release.
         pub client_key: String,
     }
 
