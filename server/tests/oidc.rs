@@ -1738,6 +1738,30 @@ async fn a_discovery_url_that_does_not_answer_or_has_the_wrong_shape_is_refused(
 }
 
 #[tokio::test]
+async fn a_provider_answer_longer_than_portal_reads_is_refused() {
+    let app = TestApp::spawn().await;
+    let op = TestOp::start().await;
+    let doc = oidc_document(&op, true);
+    // Just under the limit, with the rest of the document, it is read.
+    op.pad_discovery(portal::sso::oidc::provider::MAX_PROVIDER_ANSWER - 4096);
+    app.save_identity(&doc).await;
+    op.pad_discovery(portal::sso::oidc::provider::MAX_PROVIDER_ANSWER);
+    let mut other = doc.clone();
+    other["sso"]["oidc"]["client_id"] = json!("0oa-another-client");
+    let message = refused_configuration(&app, &other, "sso.oidc.discovery_url").await;
+    assert!(
+        message.contains("longer than the 1024 KiB Portal reads"),
+        "{message}"
+    );
+    let saved = app.portal.identity_config().await.unwrap();
+    assert_eq!(
+        saved.oidc().unwrap().client_id,
+        CLIENT_ID,
+        "the configuration in force stays"
+    );
+}
+
+#[tokio::test]
 async fn plain_http_is_refused_except_on_loopback() {
     let app = TestApp::spawn().await;
     let op = TestOp::start().await;

@@ -196,6 +196,8 @@ struct Switches {
     token_delay: Option<Duration>,
     /// The discovery document is sent this long after it was asked for.
     discovery_delay: Option<Duration>,
+    /// The discovery document carries a field of this many bytes more.
+    discovery_padding: Option<usize>,
     /// The token endpoint waits for a permit of this before it answers.
     token_gate: Option<Arc<tokio::sync::Semaphore>>,
     userinfo_sub: Option<String>,
@@ -327,6 +329,10 @@ impl TestOp {
         self.with(|s| s.token_secrets.clone())
     }
 
+    pub fn pad_discovery(&self, bytes: usize) {
+        self.with(|s| s.switches.discovery_padding = Some(bytes));
+    }
+
     pub fn delay_discovery(&self, delay: Duration) {
         self.with(|s| s.switches.discovery_delay = Some(delay));
     }
@@ -440,7 +446,9 @@ async fn discovery(State(state): Shared) -> Json<Value> {
     }
     let s = state.lock().unwrap();
     let issuer = s.issuer.clone();
+    let padding = "x".repeat(s.switches.discovery_padding.unwrap_or(0));
     Json(json!({
+        "x_padding": padding,
         "issuer": s.switches.discovery_issuer.clone().unwrap_or(issuer.clone()),
         "authorization_endpoint": s.switches.authorization_endpoint.clone().unwrap_or(format!("{issuer}/authorize")),
         "token_endpoint": s.switches.token_endpoint.clone().unwrap_or(format!("{issuer}/token")),

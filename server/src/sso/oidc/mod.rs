@@ -832,7 +832,7 @@ async fn exchange(
         .map_err(|e| CallbackError::ProviderDown(e.to_string()))?
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
     request
-        .request_async(&portal.http)
+        .request_async(&provider::Bounded(&portal.http))
         .await
         .map_err(|e| match e {
             RequestTokenError::ServerResponse(answer) => match answer.error() {
@@ -898,7 +898,7 @@ async fn identity_of(
             .user_info(access_token.clone(), Some(claims.subject().clone()))
             .map_err(|e| CallbackError::ProviderDown(e.to_string()))?;
         let info: openidconnect::core::CoreUserInfoClaims = request
-            .request_async(&portal.http)
+            .request_async(&provider::Bounded(&portal.http))
             .await
             .map_err(|e| match e {
                 openidconnect::UserInfoError::ClaimsVerification(inner) => {

@@ -32,6 +32,58 @@ pub const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(3);
 /// The soonest the JWKS is fetched again for a token signed by an unknown key.
 pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The most Portal reads of any answer from the identity provider. A discovery document, a key
+/// set, a token or UserInfo answer is a few kilobytes; a longer one is refused rather than held.
+pub const MAX_PROVIDER_ANSWER: usize = 1 << 20;
+
+/// Portal's one client for the identity provider, reading at most [`MAX_PROVIDER_ANSWER`] bytes
+/// of each answer (openidconnect's own client for reqwest reads the whole body, however long).
+/// Every request to the provider goes through it.
+pub struct Bounded<'a>(pub &'a reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Bounded<'_> {
+    type Error = openidconnect::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(send_bounded(self.0, request))
+    }
+}
+
+async fn send_bounded(
+    http: &reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, openidconnect::HttpClientError<reqwest::Error>> {
+    use openidconnect::HttpClientError;
+    let mut response = http
+        .execute(request.try_into().map_err(Box::new)?)
+        .await
+        .map_err(Box::new)?;
+    let mut answer = axum::http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+        if body.len() + chunk.len() > MAX_PROVIDER_ANSWER {
+            return Err(HttpClientError::Other(format!(
+                "its answer is longer than the {} KiB Portal reads",
+                MAX_PROVIDER_ANSWER / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    answer.body(body).map_err(HttpClientError::Http)
+}
 /// The algorithms an ID token may be signed with; `none` and HMAC never verify.
 pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 2] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -116,7 +168,7 @@ pub async fn discover(
     http: &reqwest::Client,
 ) -> Result<ProviderMetadata, String> {
     let issuer = issuer_of(discovery_url)?;
-    let metadata = ProviderMetadata::discover_async(issuer, http)
+    let metadata = ProviderMetadata::discover_async(issuer, &Bounded(http))
         .await
         .map_err(|e| match e {
             DiscoveryError::Validation(message) => {
@@ -300,7 +352,7 @@ impl OidcProvider {
             return None;
         }
         *refreshed = Instant::now();
-        match ProviderKeys::fetch_async(&self.jwks_uri, http).await {
+        match ProviderKeys::fetch_async(&self.jwks_uri, &Bounded(http)).await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
                 *self
