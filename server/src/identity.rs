@@ -863,7 +863,7 @@ async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, P
     // anyone on the way could put theirs in.
     let parsed = Url::parse(url).map_err(|e| PortalError::invalid(field, e.to_string()))?;
     crate::sso::check_transport(&parsed).map_err(|message| PortalError::invalid(field, message))?;
-    let response = client.get(url).send().await.map_err(|e| {
+    let mut response = client.get(url).send().await.map_err(|e| {
         let why = crate::sso::describe(&e);
         PortalError::invalid(field, format!("the metadata could not be fetched: {why}"))
     })?;
@@ -873,26 +873,11 @@ async fn fetch_metadata(client: &reqwest::Client, url: &str) -> Result<String, P
             format!("fetching the metadata answered {}", response.status()),
         ));
     }
-    if response
-        .content_length()
-        .is_some_and(|len| len > 1024 * 1024)
-    {
-        return Err(PortalError::invalid(
-            field,
-            "the metadata is larger than 1 MiB",
-        ));
-    }
-    let text = response
-        .text()
+    let body = crate::sso::read_bounded(&mut response)
         .await
-        .map_err(|e| PortalError::invalid(field, format!("the metadata could not be read: {e}")))?;
-    if text.len() > 1024 * 1024 {
-        return Err(PortalError::invalid(
-            field,
-            "the metadata is larger than 1 MiB",
-        ));
-    }
-    Ok(text)
+        .map_err(|e| PortalError::invalid(field, format!("the metadata could not be read: {e}")))?
+        .ok_or_else(|| PortalError::invalid(field, "the metadata is larger than 1 MiB"))?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn check_oidc(

@@ -1743,9 +1743,9 @@ async fn a_provider_answer_longer_than_portal_reads_is_refused() {
     let op = TestOp::start().await;
     let doc = oidc_document(&op, true);
     // Just under the limit, with the rest of the document, it is read.
-    op.pad_discovery(portal::sso::oidc::provider::MAX_PROVIDER_ANSWER - 4096);
+    op.pad_discovery(portal::sso::MAX_PROVIDER_ANSWER - 4096);
     app.save_identity(&doc).await;
-    op.pad_discovery(portal::sso::oidc::provider::MAX_PROVIDER_ANSWER);
+    op.pad_discovery(portal::sso::MAX_PROVIDER_ANSWER);
     let mut other = doc.clone();
     other["sso"]["oidc"]["client_id"] = json!("0oa-another-client");
     let message = refused_configuration(&app, &other, "sso.oidc.discovery_url").await;

@@ -2130,6 +2130,47 @@ async fn metadata_that_does_not_parse_or_cannot_be_fetched_is_refused_and_the_pr
 }
 
 #[tokio::test]
+async fn metadata_longer_than_portal_reads_is_refused_without_a_length_announced() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let saml = Saml::start(true, true).await;
+    let before = saml.app.identity_document().await;
+    // Good metadata, then a comment past 1 MiB, sent in chunks with no Content-Length.
+    let xml = saml
+        .idp
+        .metadata_xml("https://example.okta.com/app/exk1/sso/saml");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metadata", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut chunk = |bytes: &[u8]| {
+            answer.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+            answer.extend_from_slice(bytes);
+            answer.extend_from_slice(b"\r\n");
+        };
+        chunk(xml.as_bytes());
+        chunk(b"<!--");
+        let filler = vec![b'x'; 64 * 1024];
+        for _ in 0..17 {
+            chunk(&filler);
+        }
+        chunk(b"-->");
+        answer.extend_from_slice(b"0\r\n\r\n");
+        let _ = socket.write_all(&answer).await;
+    });
+    let token = saml.app.admin_token().await;
+    let doc = json!({ "login_method": "sso", "sso": { "protocol": "saml", "saml": { "metadata_url": url } }, "provisioning": { "method": "sso_jit" } });
+    let response = saml.app.api_put(&token, "/api/v1/identity", &doc).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let answer = response.json::<Value>().await.unwrap();
+    assert_eq!(answer["field"], "sso.saml.metadata_url");
+    assert!(answer.to_string().contains("larger than 1 MiB"), "{answer}");
+    assert_eq!(saml.app.identity_document().await, before);
+}
+
+#[tokio::test]
 async fn metadata_without_a_signing_certificate_or_with_an_expired_one_is_refused() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;

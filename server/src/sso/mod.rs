@@ -415,6 +415,26 @@ pub fn check_transport(url: &url::Url) -> Result<(), String> {
     }
 }
 
+/// The most Portal reads of any answer from the identity provider: SAML metadata, and the
+/// OpenID provider's discovery document, key set, token and UserInfo answers. Each is a few
+/// kilobytes; a longer one is refused rather than held.
+pub const MAX_PROVIDER_ANSWER: usize = 1 << 20;
+
+/// The body of `response`, or `None` once it is longer than [`MAX_PROVIDER_ANSWER`], read no
+/// further than that (a length announced in advance is not taken on trust either way).
+pub async fn read_bounded(
+    response: &mut reqwest::Response,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_PROVIDER_ANSWER {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 /// An error and its sources in one line, so that "request failed" says why.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();

@@ -32,58 +32,6 @@ pub const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
 pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(3);
 /// The soonest the JWKS is fetched again for a token signed by an unknown key.
 pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The most Portal reads of any answer from the identity provider. A discovery document, a key
-/// set, a token or UserInfo answer is a few kilobytes; a longer one is refused rather than held.
-pub const MAX_PROVIDER_ANSWER: usize = 1 << 20;
-
-/// Portal's one client for the identity provider, reading at most [`MAX_PROVIDER_ANSWER`] bytes
-/// of each answer (openidconnect's own client for reqwest reads the whole body, however long).
-/// Every request to the provider goes through it.
-pub struct Bounded<'a>(pub &'a reqwest::Client);
-
-impl<'c> openidconnect::AsyncHttpClient<'c> for Bounded<'_> {
-    type Error = openidconnect::HttpClientError<reqwest::Error>;
-    type Future = std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
-                + Send
-                + 'c,
-        >,
-    >;
-
-    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(send_bounded(self.0, request))
-    }
-}
-
-async fn send_bounded(
-    http: &reqwest::Client,
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, openidconnect::HttpClientError<reqwest::Error>> {
-    use openidconnect::HttpClientError;
-    let mut response = http
-        .execute(request.try_into().map_err(Box::new)?)
-        .await
-        .map_err(Box::new)?;
-    let mut answer = axum::http::Response::builder()
-        .status(response.status())
-        .version(response.version());
-    for (name, value) in response.headers() {
-        answer = answer.header(name, value);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
-        if body.len() + chunk.len() > MAX_PROVIDER_ANSWER {
-            return Err(HttpClientError::Other(format!(
-                "its answer is longer than the {} KiB Portal reads",
-                MAX_PROVIDER_ANSWER / 1024
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    answer.body(body).map_err(HttpClientError::Http)
-}
 /// The algorithms an ID token may be signed with; `none` and HMAC never verify.
 pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 2] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -159,6 +107,53 @@ pub fn issuer_of(discovery_url: &str) -> Result<IssuerUrl, String> {
     }
     check_transport(url)?;
     Ok(issuer)
+}
+
+/// Portal's one client for the OpenID provider, reading at most
+/// [`crate::sso::MAX_PROVIDER_ANSWER`] bytes of each answer (openidconnect's own client for
+/// reqwest reads the whole body, however long). Every request to the provider goes through it.
+pub struct Bounded<'a>(pub &'a reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Bounded<'_> {
+    type Error = openidconnect::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
+                + Send
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(send_bounded(self.0, request))
+    }
+}
+
+async fn send_bounded(
+    http: &reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, openidconnect::HttpClientError<reqwest::Error>> {
+    use openidconnect::HttpClientError;
+    let mut response = http
+        .execute(request.try_into().map_err(Box::new)?)
+        .await
+        .map_err(Box::new)?;
+    let mut answer = axum::http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let body = crate::sso::read_bounded(&mut response)
+        .await
+        .map_err(Box::new)?
+        .ok_or_else(|| {
+            HttpClientError::Other(format!(
+                "its answer is longer than the {} KiB Portal reads",
+                crate::sso::MAX_PROVIDER_ANSWER / 1024
+            ))
+        })?;
+    answer.body(body).map_err(HttpClientError::Http)
 }
 
 /// Fetches the discovery document and the JWKS it names, and checks that the document's issuer
