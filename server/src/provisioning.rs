@@ -38,6 +38,10 @@ pub struct ExternalIdentity {
     pub email_verified: Option<bool>,
     pub first_name: String,
     pub last_name: String,
+    /// The latest the provider lets the session of this sign-in last (SAML's
+    /// SessionNotOnOrAfter, with the clock skew allowed), when it says: the session Portal
+    /// starts ends then, if not before.
+    pub session_ends_by: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What to report as the email sent when `parsed` is none: `sent`, cut to 254 characters.
@@ -415,6 +419,7 @@ mod tests {
             email: email.map(|e| Email::parse(e).unwrap()),
             unusable_email: None,
             email_verified: Some(true),
+            session_ends_by: None,
             first_name: first.into(),
             last_name: last.into(),
         }

@@ -1721,6 +1721,7 @@ fn arriving(
         email_verified: Some(true),
         first_name: first_name.into(),
         last_name: "Person".into(),
+        session_ends_by: None,
     }
 }
 

@@ -194,6 +194,46 @@ async fn a_first_sign_in_asks_for_code_pkce_state_nonce_and_creates_the_account_
 }
 
 #[tokio::test]
+async fn a_sign_in_ends_the_session_the_browser_held_before() {
+    let oidc = Oidc::start(true).await;
+    // Ada signs in on a shared computer and walks away without signing out.
+    let shared = oidc.browser();
+    let authorize = oidc.begin(&shared).await;
+    let callback = oidc.op.authorize(&authorize, &ada(), TokenSpec::default());
+    let response = oidc.callback(&shared, &callback).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let adas_cookie = session_cookie_value(&response).unwrap();
+    assert_eq!(oidc.app.session_count().await, 1);
+
+    // Grace signs in on it: hers is the one session left, and Ada's cookie, wherever a copy of
+    // it went, no longer works.
+    let grace = Person::new("grace.hopper@example.test");
+    let authorize = oidc.begin(&shared).await;
+    let callback = oidc.op.authorize(&authorize, &grace, TokenSpec::default());
+    assert_eq!(
+        oidc.callback(&shared, &callback).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(oidc.app.session_count().await, 1);
+    let me_url = oidc.app.url("/api/v1/me");
+    let me = |client: &reqwest::Client| client.get(&me_url).send();
+    let now: Value = me(&shared.client).await.unwrap().json().await.unwrap();
+    assert_eq!(now["email"], "grace.hopper@example.test");
+    let copy = reqwest::Client::builder()
+        .default_headers(
+            [(
+                header::COOKIE,
+                format!("portal_session={adas_cookie}").parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(me(&copy).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn an_es256_token_is_accepted() {
     let oidc = Oidc::start(true).await;
     let key = oidc.op.add_key(OpKey::ec("ec-1"), true);
@@ -459,6 +499,28 @@ async fn a_token_issued_in_the_future_beyond_the_skew_is_refused() {
         "expired",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_token_not_to_be_accepted_yet_beyond_the_skew_is_refused() {
+    let now = chrono::Utc::now().timestamp();
+    refused_token(
+        TokenSpec::edit(move |_, claims| claims["nbf"] = json!(now + 240)),
+        "expired",
+    )
+    .await;
+    refused_token(
+        TokenSpec::edit(move |_, claims| claims["nbf"] = json!("tomorrow")),
+        "invalid_id_token",
+    )
+    .await;
+
+    let oidc = Oidc::start(true).await;
+    let spec = TokenSpec::edit(move |_, claims| claims["nbf"] = json!(now + 60));
+    assert_eq!(
+        oidc.sign_in(&ada(), spec).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -1330,8 +1392,18 @@ async fn a_token_endpoint_that_is_down_gets_a_page_saying_to_retry() {
     })
     .await;
     let response = oidc.sign_in(&ada(), TokenSpec::default()).await;
-    oidc.assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
+    let page = oidc
+        .assert_refused(response, StatusCode::BAD_GATEWAY, "provider_unreachable", 1)
         .await;
+    assert!(page.contains("Try again in a moment"), "{page}");
+    // Where Portal's network is, and what answers there, is for the administrator: the page
+    // says only that Okta could not be reached, the audit log says why.
+    assert!(!page.contains("127.0.0.1:9"), "{page}");
+    let causes = oidc.app.audit_details("sign_in.oidc", "cause").await;
+    assert!(
+        causes.iter().any(|cause| cause.contains("127.0.0.1:9")),
+        "{causes:?}"
+    );
 }
 
 #[tokio::test]

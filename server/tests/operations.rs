@@ -786,6 +786,32 @@ async fn trace_logs_in_json_carry_no_secret_of_any_sign_in() {
 }
 
 #[tokio::test]
+async fn a_plain_http_public_url_beyond_loopback_is_warned_about_at_start() {
+    let warning = "PORTAL_PUBLIC_URL is plain http on a host other than this machine's loopback";
+    for (public_url, warned) in [
+        (None, false),
+        (Some("http://localhost:3000"), false),
+        (Some("https://portal.example.com"), false),
+        (Some("http://portal.example.com"), true),
+        (Some("http://10.0.0.7:3000"), true),
+    ] {
+        let env: Vec<(&str, &str)> = public_url
+            .map(|url| ("PORTAL_PUBLIC_URL", url))
+            .into_iter()
+            .collect();
+        let mut portal = Binary::start(&env).await;
+        portal.terminate();
+        assert!(portal.exit_within(Duration::from_secs(10)).await.success());
+        let log = portal.log();
+        assert!(
+            log.contains("shutting down"),
+            "the whole log is read:\n{log}"
+        );
+        assert_eq!(log.contains(warning), warned, "{public_url:?}:\n{log}");
+    }
+}
+
+#[tokio::test]
 async fn sigterm_lets_a_sign_in_in_flight_finish_and_exits_with_success() {
     let mut portal = Binary::start(&[]).await;
     let token = portal.create_token();

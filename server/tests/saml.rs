@@ -1554,6 +1554,93 @@ async fn assertions_outside_their_validity_beyond_three_minutes_are_refused() {
 }
 
 #[tokio::test]
+async fn an_assertion_that_does_not_say_the_person_was_authenticated_or_is_stale_is_refused() {
+    use portal::db::entities::{saml_assertion_seen, session};
+    let saml = Saml::start(true, true).await;
+    let now = chrono::Utc::now();
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    // SAML profiles 4.1.4.2: a bearer assertion says how Okta authenticated the person.
+    let mut unauthenticated = saml.spec("t@example.com");
+    let statement = format!(
+        r#"<saml:AuthnStatement AuthnInstant="{}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
+        at(unauthenticated.issued)
+    );
+    unauthenticated
+        .assertion_edits
+        .push((statement, String::new()));
+    saml.assert_refused(
+        "no_authn_statement",
+        saml.post_spec(&unauthenticated).await,
+        1,
+    )
+    .await;
+
+    // The session Okta granted has ended, beyond the three minutes of skew.
+    let mut ended = saml.spec("t@example.com");
+    ended.assertion_edits.push((
+        "<saml:AuthnStatement ".into(),
+        format!(
+            r#"<saml:AuthnStatement SessionNotOnOrAfter="{}" "#,
+            at(now - chrono::TimeDelta::minutes(4))
+        ),
+    ));
+    let page = saml
+        .assert_refused("session_ended", saml.post_spec(&ended).await, 1)
+        .await;
+    assert!(page.contains("SessionNotOnOrAfter"), "{page}");
+
+    // Issued more than ten minutes and the skew ago, however long it says it is good for.
+    let mut kept = saml.spec("t@example.com");
+    kept.issued = now - chrono::TimeDelta::minutes(14);
+    kept.not_before = kept.issued;
+    kept.not_on_or_after = now + chrono::TimeDelta::days(1);
+    kept.confirmation_not_on_or_after = now + chrono::TimeDelta::days(1);
+    saml.assert_refused("too_old", saml.post_spec(&kept).await, 1)
+        .await;
+
+    // Twelve minutes old and good for a day, with a session Okta ends in half an hour: taken.
+    // Portal's session ends with Okta's (and the skew), and the replay cache keeps the id only
+    // while an assertion that old could be taken at all.
+    let mut fresh_enough = saml.spec("t@example.com");
+    fresh_enough.issued = now - chrono::TimeDelta::minutes(12);
+    fresh_enough.not_before = fresh_enough.issued;
+    fresh_enough.not_on_or_after = now + chrono::TimeDelta::days(1);
+    fresh_enough.confirmation_not_on_or_after = now + chrono::TimeDelta::days(1);
+    let okta_session_ends = now + chrono::TimeDelta::minutes(30);
+    fresh_enough.assertion_edits.push((
+        "<saml:AuthnStatement ".into(),
+        format!(
+            r#"<saml:AuthnStatement SessionNotOnOrAfter="{}" "#,
+            at(okta_session_ends)
+        ),
+    ));
+    assert!(has_session_cookie(&saml.post_spec(&fresh_enough).await));
+    let sessions = session::Entity::find()
+        .all(&saml.app.portal.db)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let ends = sessions[0].expires_at;
+    let expected = okta_session_ends + chrono::TimeDelta::minutes(3);
+    assert!(
+        (ends - expected).num_seconds().abs() <= 1,
+        "the session ends at {ends}, not with Okta's at {expected}"
+    );
+    let seen = saml_assertion_seen::Entity::find_by_id(fresh_enough.assertion_id.clone())
+        .one(&saml.app.portal.db)
+        .await
+        .unwrap()
+        .expect("the assertion's id is kept against replay");
+    assert!(
+        seen.expires_at <= now + chrono::TimeDelta::minutes(2),
+        "kept until {}",
+        seen.expires_at
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_or_reused_in_response_to_is_refused() {
     let saml = Saml::start(true, true).await;
     let mut unknown = saml.spec("r@example.com");

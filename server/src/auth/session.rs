@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     QueryFilter,
@@ -41,21 +41,29 @@ pub async fn start(
     policy: SessionPolicy,
     user_id: i32,
 ) -> Result<(String, session::Model), DbErr> {
-    let (cookie, row) = opening(policy, user_id);
+    let (cookie, row) = opening(policy, user_id, None);
     Ok((cookie, row.insert(db).await?))
 }
 
-/// A new session for `user_id`, not yet stored: the cookie to set and the row to insert.
-pub fn opening(policy: SessionPolicy, user_id: i32) -> (String, session::ActiveModel) {
+/// A new session for `user_id`, not yet stored: the cookie to set and the row to insert. It
+/// ends after the policy's lifetime, or at `ends_by` if that comes first (what the identity
+/// provider allows).
+pub fn opening(
+    policy: SessionPolicy,
+    user_id: i32,
+    ends_by: Option<DateTime<Utc>>,
+) -> (String, session::ActiveModel) {
     let secret = super::random_secret();
     let now = Utc::now();
+    let lifetime_end = now + policy.lifetime;
+    let expires_at = ends_by.map_or(lifetime_end, |by| by.min(lifetime_end));
     let row = session::ActiveModel {
         id_hash: Set(super::digest(&secret)),
         user_id: Set(user_id),
         csrf_token: Set(session::CsrfToken(super::random_secret())),
         created_at: Set(now),
         last_seen_at: Set(now),
-        expires_at: Set(now + policy.lifetime),
+        expires_at: Set(expires_at),
     };
     (cookie(&secret, policy), row)
 }

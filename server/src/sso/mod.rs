@@ -6,7 +6,7 @@ pub mod rate_limit;
 pub mod saml;
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryTrait, SqlErr};
@@ -27,6 +27,10 @@ pub struct SsoFailure {
     pub headline: String,
     pub detail: String,
     pub correlation_id: String,
+    /// What went wrong inside, for the server's log and the audit log but never the page: a
+    /// transport or database error names hosts, addresses and ports of the network Portal sits
+    /// in, which anyone who can reach the sign-in page would otherwise read.
+    pub cause: Option<String>,
 }
 
 /// What a sign-in overtaken by an admin's save (`AdmitError::Overtaken`) says when it cannot be
@@ -43,11 +47,35 @@ pub const OVERTAKEN_AGAIN: &str =
 const DETAIL_LIMIT: usize = 500;
 
 impl SsoFailure {
-    /// The same failure, its detail cut to [`DETAIL_LIMIT`] characters.
+    /// A failure whose `detail` is all there is to say.
+    pub fn new(
+        status: StatusCode,
+        headline: impl Into<String>,
+        detail: impl Into<String>,
+        correlation_id: &str,
+    ) -> SsoFailure {
+        SsoFailure {
+            status,
+            headline: headline.into(),
+            detail: detail.into(),
+            correlation_id: correlation_id.to_string(),
+            cause: None,
+        }
+    }
+
+    /// The same failure, with what went wrong inside: see [`SsoFailure::cause`].
+    pub fn caused_by(self, cause: impl Into<String>) -> SsoFailure {
+        SsoFailure {
+            cause: Some(cause.into()),
+            ..self
+        }
+    }
+
+    /// The same failure, its detail and cause cut to [`DETAIL_LIMIT`] characters.
     fn bounded(mut self) -> SsoFailure {
-        if let Some((cut, _)) = self.detail.char_indices().nth(DETAIL_LIMIT) {
-            self.detail.truncate(cut);
-            self.detail.push('…');
+        bound(&mut self.detail);
+        if let Some(cause) = &mut self.cause {
+            bound(cause);
         }
         self
     }
@@ -62,8 +90,21 @@ impl SsoFailure {
     }
 }
 
+/// Cuts `text` to [`DETAIL_LIMIT`] characters.
+fn bound(text: &mut String) {
+    if let Some((cut, _)) = text.char_indices().nth(DETAIL_LIMIT) {
+        text.truncate(cut);
+        text.push('…');
+    }
+}
+
 impl IntoResponse for SsoFailure {
+    /// The page; its cause, if any, goes to the server's log under the correlation id.
     fn into_response(self) -> Response {
+        let this = self.bounded();
+        if let Some(cause) = &this.cause {
+            tracing::warn!(correlation_id = %this.correlation_id, %cause, detail = %this.detail, "single sign-on could not go on");
+        }
         let page = format!(
             r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{heading} · Portal</title><link rel="stylesheet" href="/pkg/portal.css"></head>
 <body class="min-h-screen bg-slate-50 text-slate-900 antialiased"><main class="mx-auto max-w-xl px-6 py-16">
@@ -73,12 +114,12 @@ impl IntoResponse for SsoFailure {
 <p class="mt-6"><a class="text-indigo-700 underline" href="/login">Back to sign-in</a></p>
 <p class="mt-8 text-xs text-slate-500">Reference for your administrator: <code data-testid="correlation-id">{id}</code></p>
 </main></body></html>"#,
-            heading = self.heading(),
-            headline = escape(&self.headline),
-            detail = escape(&self.detail),
-            id = escape(&self.correlation_id),
+            heading = this.heading(),
+            headline = escape(&this.headline),
+            detail = escape(&this.detail),
+            id = escape(&this.correlation_id),
         );
-        let mut response = (self.status, Html(page)).into_response();
+        let mut response = (this.status, Html(page)).into_response();
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -186,7 +227,8 @@ impl Portal {
             decided => decided?,
         };
         let account = admission.account();
-        let (cookie, session) = session::opening(self.session_policy(), account.id);
+        let (cookie, session) =
+            session::opening(self.session_policy(), account.id, who.session_ends_by);
         writes.push(
             batch::insert_where(session, decided_on.revision.still_in_force())?,
             "the session, under the identity configuration in force",
@@ -228,6 +270,18 @@ impl Portal {
 /// sees it.
 async fn overtaken(txn: &DatabaseTransaction, decided_on: Revision) -> Result<bool, DbErr> {
     Ok(Revision::in_force(txn).await? != decided_on)
+}
+
+/// Ends the session the browser held before this sign-in (someone else's, on a shared
+/// computer), as a password sign-in does: the new session's cookie replaces its cookie, and a
+/// copy of the old cookie kept elsewhere no longer works. The new session is stored already, so
+/// a failure here is logged and the sign-in stands.
+pub async fn end_previous_session(portal: &Portal, headers: &HeaderMap, correlation_id: &str) {
+    if let Some(previous) = session::read_cookie(headers, session::COOKIE) {
+        if let Err(error) = session::end(&portal.db, &previous).await {
+            tracing::warn!(correlation_id, %error, "could not end the session this browser held before it signed in");
+        }
+    }
 }
 
 /// The answer to a finished sign-in: back to where the person was going, with their session.
@@ -277,6 +331,9 @@ pub async fn refused(
         .map_or("(unknown)", |a| a.subject.as_str())
         .to_string();
     let mut details = serde_json::json!({ "reason": reason, "detail": page.detail });
+    if let Some(cause) = &page.cause {
+        details["cause"] = cause.as_str().into();
+    }
     if let Some(arrival) = &arrival {
         details["attributes_received"] = serde_json::json!(arrival.attributes_received);
     }
@@ -400,18 +457,22 @@ impl Portal {
 /// Secrets, tokens and keys travel over https only; plain http is allowed on loopback, where
 /// nothing crosses a network.
 pub fn check_transport(url: &url::Url) -> Result<(), String> {
-    let loopback = match url.host() {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(format!(
+            "'{url}' must use https (plain http is accepted on this machine's loopback only)"
+        )),
+    }
+}
+
+/// Whether `url` names this machine's loopback, where nothing crosses a network.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(format!(
-            "'{url}' must use https (plain http is accepted on this machine's loopback only)"
-        )),
     }
 }
 

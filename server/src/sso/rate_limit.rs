@@ -118,14 +118,12 @@ pub async fn limit(
         .map(|id| id.0.clone())
         .unwrap_or_default();
     tracing::warn!(correlation_id, %client, "sign-in rate limit reached");
-    let mut response = SsoFailure {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        headline: format!(
-            "Too many sign-in attempts from your network. Try again in {seconds} seconds."
-        ),
-        detail: "Portal limits how often one address may start or finish a sign-in.".into(),
-        correlation_id,
-    }
+    let mut response = SsoFailure::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many sign-in attempts from your network. Try again in {seconds} seconds."),
+        "Portal limits how often one address may start or finish a sign-in.",
+        &correlation_id,
+    )
     .into_response();
     response
         .headers_mut()

@@ -395,6 +395,11 @@ impl TestApp {
 
     /// The reasons the audit log gives for the events of `action`, oldest first.
     pub async fn audit_reasons(&self, action: &str) -> Vec<String> {
+        self.audit_details(action, "reason").await
+    }
+
+    /// The `field` of the details of the events of `action`, oldest first; empty where absent.
+    pub async fn audit_details(&self, action: &str, field: &str) -> Vec<String> {
         use sea_orm::{ColumnTrait, QueryFilter};
         portal::db::entities::audit_event::Entity::find()
             .filter(portal::db::entities::audit_event::Column::Action.eq(action))
@@ -404,7 +409,7 @@ impl TestApp {
             .into_iter()
             .map(|e| {
                 let details: Value = serde_json::from_str(&e.details).unwrap();
-                details["reason"].as_str().unwrap_or_default().to_string()
+                details[field].as_str().unwrap_or_default().to_string()
             })
             .collect()
     }

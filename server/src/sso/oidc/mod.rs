@@ -563,10 +563,10 @@ impl CallbackError {
                 "Okta did not accept Portal's credentials. Ask an administrator to check the client ID and secret under Settings > Identity and Access Management.".into(),
                 format!("The token endpoint refused the client: {reason}"),
             ),
-            CallbackError::ProviderDown(reason) => (
+            CallbackError::ProviderDown(_) => (
                 StatusCode::BAD_GATEWAY,
                 "Portal cannot reach Okta right now. Try again in a moment.".into(),
-                format!("The identity provider could not be reached: {reason}"),
+                "The identity provider could not be reached. The audit log and the server's log say why, under the reference below.".into(),
             ),
             CallbackError::ProviderSlow => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -621,11 +621,12 @@ impl CallbackError {
                 "The database did not answer.".into(),
             ),
         };
-        SsoFailure {
-            status,
-            headline,
-            detail,
-            correlation_id: correlation_id.to_string(),
+        let failure = SsoFailure::new(status, headline, detail, correlation_id);
+        match self {
+            CallbackError::ProviderDown(cause) | CallbackError::Unavailable(cause) => {
+                failure.caused_by(cause.as_str())
+            }
+            _ => failure,
         }
     }
 }
@@ -643,22 +644,23 @@ async fn callback(
         Err(malformed) => Err((malformed, None)),
     };
     match outcome {
-        Ok((cookie, return_to)) => crate::sso::signed_in("oidc", &cookie, &return_to),
+        Ok((cookie, return_to)) => {
+            crate::sso::end_previous_session(&portal, &headers, &correlation.0).await;
+            crate::sso::signed_in("oidc", &cookie, &return_to)
+        }
         Err((error, arrival)) => refuse(&portal, &correlation.0, error, arrival).await,
     }
 }
 
 /// The answer to an OIDC sign-in that stopped, at its start or at the callback: audited and
-/// counted with its reason; logged as well when Okta or the database was the cause.
+/// counted with its reason; logged as well when Okta or the database was the cause
+/// ([`SsoFailure::cause`]).
 async fn refuse(
     portal: &Portal,
     correlation_id: &str,
     error: CallbackError,
     arrival: Option<Arrival>,
 ) -> Response {
-    if let CallbackError::Unavailable(detail) | CallbackError::ProviderDown(detail) = &error {
-        tracing::warn!(correlation_id, %detail, reason = error.code(), "OIDC sign-in could not go on");
-    }
     let page = error.page(correlation_id);
     crate::sso::refused(portal, "oidc", error.code(), page, arrival).await
 }
@@ -942,6 +944,9 @@ async fn identity_of(
         // this person's, and an absent claim is not that word; its word that the address is
         // not confirmed also stops a new account being made for it.
         email_verified,
+        // An ID token's `exp` is the token's, not the session's; Okta's session lasts as
+        // Portal's own does.
+        session_ends_by: None,
         first_name: first.unwrap_or_default(),
         last_name: last.unwrap_or_default(),
     })

@@ -408,7 +408,38 @@ impl OidcProvider {
             }
             _ => {}
         }
+        // RFC 7519 4.1.5: a token that names a time before which it is not to be accepted is
+        // held to it. openidconnect reads no `nbf`, so it is read from the payload whose
+        // signature was just verified. Okta sends none.
+        if let Some(not_before) = not_before(token)? {
+            if now + MAX_SKEW < not_before {
+                return Err(TokenRejection::Time(format!(
+                    "not to be accepted before {not_before} (nbf)"
+                )));
+            }
+        }
         Ok(claims)
+    }
+}
+
+/// The ID token's `nbf`, if it names one.
+fn not_before(token: &CoreIdToken) -> Result<Option<DateTime<Utc>>, TokenRejection> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    #[derive(Deserialize)]
+    struct NotBefore {
+        nbf: Option<f64>,
+    }
+    let unreadable = || TokenRejection::Other("its `nbf` is not a time".into());
+    let compact = token.to_string();
+    let payload = compact.split('.').nth(1).ok_or_else(unreadable)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| unreadable())?;
+    let claims: NotBefore = serde_json::from_slice(&bytes).map_err(|_| unreadable())?;
+    match claims.nbf {
+        None => Ok(None),
+        Some(seconds) if seconds.is_finite() => DateTime::from_timestamp(seconds.floor() as i64, 0)
+            .map(Some)
+            .ok_or_else(unreadable),
+        Some(_) => Err(unreadable()),
     }
 }
 

@@ -115,24 +115,33 @@ async fn login(
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, SsoFailure> {
-    let fail = |status, headline: &str, detail: String| SsoFailure {
-        status,
-        headline: headline.into(),
-        detail,
-        correlation_id: correlation.0.clone(),
+    let fail = |status, headline: &str, detail: &str| {
+        SsoFailure::new(status, headline, detail, &correlation.0)
     };
-    let unavailable = |e: crate::error::PortalError| {
+    let unavailable = |cause: String| {
         fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "Portal cannot start the sign-in right now. Try again in a moment.",
-            e.to_string(),
+            "The database did not answer.",
         )
+        .caused_by(cause)
     };
-    let config = portal.identity_config().await.map_err(unavailable)?;
+    let unprepared = |cause: String| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Portal could not prepare the sign-in request.",
+            "The SAML request could not be written.",
+        )
+        .caused_by(cause)
+    };
+    let config = portal
+        .identity_config()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
     let trust = portal
         .saml_trust(&config)
-        .map_err(unavailable)?
-        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "Single sign-on with SAML is not configured.", "Ask an administrator to configure it under Settings > Identity and Access Management.".into()))?;
+        .map_err(|e| unavailable(e.to_string()))?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "Single sign-on with SAML is not configured.", "Ask an administrator to configure it under Settings > Identity and Access Management."))?;
     let sp = portal.saml_sp();
     let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
     let return_to = app::api::safe_return_path(query.return_to.as_deref());
@@ -148,13 +157,7 @@ async fn login(
     }
     .insert(&portal.db)
     .await
-    .map_err(|e| {
-        fail(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Portal cannot start the sign-in right now. Try again in a moment.",
-            e.to_string(),
-        )
-    })?;
+    .map_err(|e| unavailable(e.to_string()))?;
     let provider = samael::service_provider::ServiceProvider {
         entity_id: Some(sp.entity_id.clone()),
         acs_url: Some(sp.acs_url.clone()),
@@ -162,31 +165,13 @@ async fn login(
     };
     let mut request = provider
         .make_authentication_request(&trust.idp_sso_url)
-        .map_err(|e| {
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Portal could not prepare the sign-in request.",
-                e.to_string(),
-            )
-        })?;
+        .map_err(|e| unprepared(e.to_string()))?;
     request.id = request_id;
     request.force_authn = None;
     let url = request
         .redirect(&return_to)
-        .map_err(|e| {
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Portal could not prepare the sign-in request.",
-                e.to_string(),
-            )
-        })?
-        .ok_or_else(|| {
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Portal could not prepare the sign-in request.",
-                "no destination".into(),
-            )
-        })?;
+        .map_err(|e| unprepared(e.to_string()))?
+        .ok_or_else(|| unprepared("no destination".into()))?;
     let mut response = Redirect::to(url.as_str()).into_response();
     if let Some(browser) = browser {
         crate::sso::set_binding_cookie(
@@ -302,11 +287,12 @@ impl AcsError {
                 crate::sso::OVERTAKEN_AGAIN.into(),
             ),
         };
-        SsoFailure {
-            status,
-            headline,
-            detail,
-            correlation_id: correlation_id.to_string(),
+        let failure = SsoFailure::new(status, headline, detail, correlation_id);
+        match self {
+            AcsError::Unavailable(cause) | AcsError::Contended(cause) => {
+                failure.caused_by(cause.as_str())
+            }
+            _ => failure,
         }
     }
 }
@@ -335,11 +321,13 @@ async fn acs(
         )),
     };
     match outcome {
-        Ok((cookie, return_to)) => crate::sso::signed_in("saml", &cookie, &return_to),
+        Ok((cookie, return_to)) => {
+            // Okta's cross-site post carries no Lax cookie, so this ends a session only where
+            // the browser sent one: Okta and Portal on one site.
+            crate::sso::end_previous_session(&portal, &headers, &correlation.0).await;
+            crate::sso::signed_in("saml", &cookie, &return_to)
+        }
         Err((error, arrival)) => {
-            if let AcsError::Unavailable(detail) | AcsError::Contended(detail) = &error {
-                tracing::warn!(correlation_id = %correlation.0, %detail, "SAML sign-in could not reach the database");
-            }
             crate::sso::refused(
                 &portal,
                 "saml",
@@ -574,6 +562,9 @@ fn identity_of(verified: &VerifiedAssertion, trust: &SamlTrust) -> ExternalIdent
         email,
         // The identity provider is the authority for the addresses it asserts over SAML.
         email_verified: Some(true),
+        session_ends_by: verified
+            .session_not_on_or_after
+            .map(|until| until + MAX_SKEW),
         first_name: verified
             .attribute("firstName")
             .unwrap_or_default()

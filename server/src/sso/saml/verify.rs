@@ -50,6 +50,10 @@ const CANONICALIZATIONS: [&str; 6] = [
     "http://www.w3.org/2006/12/xml-c14n11#WithComments",
 ];
 const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+/// How long after its IssueInstant an assertion is taken, beyond the clock skew, whatever
+/// validity it claims: Okta's are good for five minutes and posted at once, so an older one has
+/// been kept somewhere. It also bounds how long the replay cache holds an assertion's id.
+pub const MAX_ASSERTION_AGE: TimeDelta = TimeDelta::minutes(10);
 /// The most transforms a reference may list. xmlsec runs them before it checks the signature,
 /// so their number is the sender's to choose; Okta lists two.
 const MAX_TRANSFORMS: usize = 4;
@@ -76,6 +80,9 @@ pub struct VerifiedAssertion {
     pub in_response_to: Option<String>,
     /// Until when the assertion could be replayed: the replay cache keeps its id that long.
     pub replayable_until: DateTime<Utc>,
+    /// The latest the session Okta vouched for may last (the AuthnStatement's
+    /// SessionNotOnOrAfter), when it says.
+    pub session_not_on_or_after: Option<DateTime<Utc>>,
 }
 
 impl VerifiedAssertion {
@@ -147,6 +154,12 @@ pub enum Rejection {
     IssuedInFuture(String),
     #[error("the assertion has expired (NotOnOrAfter {0}); sign in again")]
     Expired(String),
+    #[error("the assertion was issued at {0}, more than ten minutes ago; sign in again")]
+    TooOld(String),
+    #[error("the assertion carries no AuthnStatement, so it does not say that the identity provider authenticated the person (SAML profiles 4.1.4.2)")]
+    NoAuthnStatement,
+    #[error("the session the identity provider granted has ended (SessionNotOnOrAfter {0}); sign in again")]
+    SessionEnded(String),
     #[error("the assertion carries no conditions with a validity period")]
     NoValidity,
     #[error("the assertion names no subject (NameID)")]
@@ -184,6 +197,9 @@ impl Rejection {
             Rejection::NotYetValid(_) => "not_yet_valid",
             Rejection::IssuedInFuture(_) => "issued_in_future",
             Rejection::Expired(_) => "expired",
+            Rejection::TooOld(_) => "too_old",
+            Rejection::NoAuthnStatement => "no_authn_statement",
+            Rejection::SessionEnded(_) => "session_ended",
             Rejection::NoValidity => "no_validity",
             Rejection::NoSubject => "no_subject",
             Rejection::UnsignedInResponseTo => "in_response_to_unsigned",
@@ -499,6 +515,10 @@ fn check_assertion(
     if expect.now + expect.max_skew < issued {
         return Err(Rejection::IssuedInFuture(issued.to_rfc3339()));
     }
+    let taken_until = issued + MAX_ASSERTION_AGE + expect.max_skew;
+    if expect.now >= taken_until {
+        return Err(Rejection::TooOld(issued.to_rfc3339()));
+    }
     match &shape.destination {
         Some(destination) if destination == expect.acs_url => {}
         other => {
@@ -584,6 +604,25 @@ fn check_assertion(
         None => None,
     };
 
+    // SAML profiles 4.1.4.2: the assertion says how the person was authenticated, and
+    // perhaps until when that authentication may serve a session.
+    let mut session_not_on_or_after: Option<DateTime<Utc>> = None;
+    let mut authenticated = false;
+    for statement in children(assertion, ASSERTION, "AuthnStatement") {
+        authenticated = true;
+        if let Some(until) = time_attr(statement, "SessionNotOnOrAfter")? {
+            session_not_on_or_after = Some(session_not_on_or_after.map_or(until, |u| u.min(until)));
+        }
+    }
+    if !authenticated {
+        return Err(Rejection::NoAuthnStatement);
+    }
+    if let Some(until) = session_not_on_or_after {
+        if expect.now - expect.max_skew >= until {
+            return Err(Rejection::SessionEnded(until.to_rfc3339()));
+        }
+    }
+
     let mut attributes: HashMap<String, Vec<String>> = HashMap::new();
     for statement in children(assertion, ASSERTION, "AttributeStatement") {
         for attribute in children(statement, ASSERTION, "Attribute") {
@@ -603,7 +642,8 @@ fn check_assertion(
         name_id_format: attr(name_id_node, "Format").map(str::to_string),
         attributes,
         in_response_to,
-        replayable_until: not_on_or_after.max(confirm_until) + expect.max_skew,
+        replayable_until: (not_on_or_after.max(confirm_until) + expect.max_skew).min(taken_until),
+        session_not_on_or_after,
     })
 }
 
