@@ -16,7 +16,8 @@ pub const EVERY: Duration = Duration::from_secs(600);
 /// (far beyond the lock they may have set).
 pub const FAILURES_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
-/// Removes every row whose expiry is before `now`; returns how many went.
+/// Removes every row whose expiry is before `now` (the replay cache's, before `now` less the
+/// clock skew); returns how many went.
 pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let mut removed = 0;
     removed += session::Entity::delete_many()
@@ -29,8 +30,10 @@ pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64,
         .exec(db)
         .await?
         .rows_affected;
+    // Kept the clock skew longer: a replica whose clock is behind this one's may still be taking
+    // an assertion the row remembers.
     removed += saml_assertion_seen::Entity::delete_many()
-        .filter(saml_assertion_seen::Column::ExpiresAt.lt(now))
+        .filter(saml_assertion_seen::Column::ExpiresAt.lt(now - crate::sso::saml::MAX_SKEW))
         .exec(db)
         .await?
         .rows_affected;

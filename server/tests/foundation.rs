@@ -1213,6 +1213,34 @@ async fn the_janitor_removes_expired_sessions_and_keeps_live_ones() {
 }
 
 #[tokio::test]
+async fn the_janitor_keeps_a_spent_assertion_the_clock_skew_past_its_expiry() {
+    use portal::db::entities::saml_assertion_seen;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app = TestApp::spawn().await;
+    let expired_at = chrono::Utc::now();
+    saml_assertion_seen::ActiveModel {
+        assertion_id: Set("_spent".into()),
+        expires_at: Set(expired_at),
+    }
+    .insert(&app.portal.db)
+    .await
+    .unwrap();
+    let remembered = async || {
+        saml_assertion_seen::Entity::find_by_id("_spent".to_string())
+            .one(&app.portal.db)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    // A replica whose clock is up to three minutes behind may still be taking it.
+    let sweep = async |at| portal::janitor::sweep(&app.portal.db, at).await.unwrap();
+    sweep(expired_at + chrono::TimeDelta::minutes(2)).await;
+    assert!(remembered().await, "forgotten within the skew");
+    sweep(expired_at + chrono::TimeDelta::minutes(3) + chrono::TimeDelta::seconds(1)).await;
+    assert!(!remembered().await, "kept past the skew");
+}
+
+#[tokio::test]
 async fn the_login_method_becomes_sso_only_once_an_identity_provider_is_configured() {
     let app = TestApp::spawn().await;
     app.sign_in_as_admin().await;

@@ -506,7 +506,7 @@ async fn a_token_not_to_be_accepted_yet_beyond_the_skew_is_refused() {
     let now = chrono::Utc::now().timestamp();
     refused_token(
         TokenSpec::edit(move |_, claims| claims["nbf"] = json!(now + 240)),
-        "expired",
+        "not_yet_valid",
     )
     .await;
     refused_token(

@@ -27,9 +27,10 @@ pub struct SsoFailure {
     pub headline: String,
     pub detail: String,
     pub correlation_id: String,
-    /// What went wrong inside, for the server's log and the audit log but never the page: a
-    /// transport or database error names hosts, addresses and ports of the network Portal sits
-    /// in, which anyone who can reach the sign-in page would otherwise read.
+    /// What went wrong inside, for the server's log (and the audit log, where the failure is
+    /// audited) but never the page: a transport or database error names hosts, addresses and
+    /// ports of the network Portal sits in, which anyone who can reach the sign-in page would
+    /// otherwise read.
     pub cause: Option<String>,
 }
 

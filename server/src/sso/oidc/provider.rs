@@ -213,6 +213,8 @@ pub enum TokenRejection {
     Audience(String),
     #[error("the ID token is expired or not yet valid: {0}")]
     Time(String),
+    #[error("the ID token is not to be accepted yet: {0}; check the clocks")]
+    NotYet(String),
     #[error("the ID token's nonce is not the one this sign-in sent: {0}")]
     Nonce(String),
     #[error("the ID token is unusable: {0}")]
@@ -226,6 +228,7 @@ impl TokenRejection {
             TokenRejection::Issuer(_) => "wrong_issuer",
             TokenRejection::Audience(_) => "wrong_audience",
             TokenRejection::Time(_) => "expired",
+            TokenRejection::NotYet(_) => "not_yet_valid",
             TokenRejection::Nonce(_) => "bad_nonce",
             TokenRejection::Other(_) => "invalid_id_token",
         }
@@ -413,9 +416,7 @@ impl OidcProvider {
         // signature was just verified. Okta sends none.
         if let Some(not_before) = not_before(token)? {
             if now + MAX_SKEW < not_before {
-                return Err(TokenRejection::Time(format!(
-                    "not to be accepted before {not_before} (nbf)"
-                )));
+                return Err(TokenRejection::NotYet(format!("its nbf is {not_before}")));
             }
         }
         Ok(claims)

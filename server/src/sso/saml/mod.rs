@@ -140,7 +140,14 @@ async fn login(
         .map_err(|e| unavailable(e.to_string()))?;
     let trust = portal
         .saml_trust(&config)
-        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Single sign-on cannot start: Portal cannot use its stored SAML settings.",
+                "Ask an administrator to save the identity provider's certificate again under Settings > Identity and Access Management.",
+            )
+            .caused_by(e.to_string())
+        })?
         .ok_or_else(|| fail(StatusCode::NOT_FOUND, "Single sign-on with SAML is not configured.", "Ask an administrator to configure it under Settings > Identity and Access Management."))?;
     let sp = portal.saml_sp();
     let request_id = format!("_{}", hex::encode(rand::random::<[u8; 20]>()));
@@ -441,6 +448,13 @@ async fn admit_once(
     };
     let txn = crate::db::begin_write(&portal.db).await.map_err(db_error)?;
     let now = Utc::now();
+    // Checked when it was verified; tried again after a busy database, perhaps seconds later, it
+    // must still be one the replay cache below remembers.
+    if now >= verified.replayable_until {
+        return Err(AcsError::Rejected(Rejection::Expired(
+            verified.replayable_until.to_rfc3339(),
+        )));
+    }
     let return_to = match &verified.in_response_to {
         Some(request_id) => {
             let outstanding = saml_request::Entity::find_by_id(request_id.clone())
