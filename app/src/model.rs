@@ -180,6 +180,8 @@ pub struct IdentitySettings {
     pub updated_at: Option<String>,
     /// The last SSO sign-in that named the person, for the Okta setup checklist.
     pub last_sso_sign_in: Option<SsoSignInView>,
+    /// Portal's public URL, when people reach it over plain http beyond this machine's loopback.
+    pub plain_http_public_url: Option<String>,
     pub csrf_token: Secret,
 }
 

@@ -115,11 +115,9 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> anyhow::Result<()> {
         release = %app.portal().config.release,
         "Portal is listening"
     );
-    let public_url = &app.portal().config.public_url;
-    if public_url.scheme() == "http" && !crate::sso::is_loopback(public_url) {
-        // Allowed, for a first look on a trusted network; never what people should use.
+    if app.portal().config.public_url_in_clear() {
         tracing::warn!(
-            %public_url,
+            public_url = %app.portal().config.public_url,
             "PORTAL_PUBLIC_URL is plain http on a host other than this machine's loopback: \
              passwords, session cookies and Okta's answers cross the network in clear, and \
              cookies are not marked Secure. Serve Portal over TLS (a load balancer or proxy in \

@@ -268,6 +268,13 @@ impl Config {
     pub fn cookies_secure(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+
+    /// Whether people reach Portal over plain http on a host other than this machine's
+    /// loopback: allowed, for a first look on a trusted network, with a warning at start and on
+    /// the Identity Configuration page.
+    pub fn public_url_in_clear(&self) -> bool {
+        self.public_url.scheme() == "http" && !crate::sso::is_loopback(&self.public_url)
+    }
 }
 
 /// Accepts `release = "1.53"` and, as TOML and the environment parser produce it, `1.53`.

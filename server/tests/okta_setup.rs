@@ -214,3 +214,38 @@ async fn an_oidc_sign_in_records_which_claims_arrived() {
         (&json!(true), &json!(false), &json!(true))
     );
 }
+
+#[tokio::test]
+async fn the_page_warns_of_a_plain_http_public_url_beyond_loopback() {
+    for (public_url, warned) in [
+        (None, None),
+        (Some("http://localhost:3000"), None),
+        (
+            Some("http://portal.example.com"),
+            Some("http://portal.example.com/"),
+        ),
+    ] {
+        let overrides: Vec<(&str, &str)> = public_url
+            .map(|url| ("public_url", url))
+            .into_iter()
+            .collect();
+        let app = TestApp::spawn_with(&overrides).await;
+        app.sign_in_as_admin().await;
+        let settings = identity_settings(&app).await;
+        assert_eq!(
+            settings["plain_http_public_url"].as_str(),
+            warned,
+            "{public_url:?}"
+        );
+        // The page as the server renders it.
+        let html = app.page_html("/settings/iam/identity").await;
+        assert_eq!(
+            html.contains(r#"data-testid="plain-http-warning""#),
+            warned.is_some(),
+            "{public_url:?}"
+        );
+        if let Some(url) = warned {
+            assert!(html.contains(&format!("<code>{url}")), "{html}");
+        }
+    }
+}

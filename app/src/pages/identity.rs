@@ -430,6 +430,11 @@ fn OktaSetup(settings: IdentitySettings) -> impl IntoView {
             <p class="mt-1 text-sm text-slate-600">
                 "Okta sends a person's name and email at each sign-in; with " {label.clone()} " on, Portal creates the account of a person it does not know yet."
             </p>
+            {settings.plain_http_public_url.clone().map(|url| view! {
+                <p class="mt-3 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900" data-testid="plain-http-warning">
+                    "Portal's public URL, " <code>{url}</code> ", is plain http: passwords, session cookies and Okta's answers cross the network unencrypted. Serve Portal over TLS (a load balancer or proxy in front of it will do) and set PORTAL_PUBLIC_URL to its https:// address before people sign in."
+                </p>
+            }.into_any())}
             <ul class="mt-3 divide-y divide-slate-100" aria-label="Status checklist">
                 {view! { <CheckItem done=checks.idp.0 title="Identity provider configured" detail=checks.idp.1 testid="check-idp" />
                 <CheckItem done=checks.attributes.0 title="The last Okta sign-in carried first name, last name and email" detail=checks.attributes.1 testid="check-attributes" />

@@ -141,6 +141,10 @@ impl Portal {
                 .updated_at
                 .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
             last_sso_sign_in,
+            plain_http_public_url: self
+                .config
+                .public_url_in_clear()
+                .then(|| self.config.public_url.to_string()),
             csrf_token: session_csrf(caller),
         })
     }
