@@ -227,7 +227,8 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
         .layer(middleware::from_fn(with_request_reads))
         .with_state(state);
 
-    Router::new()
+    let https = portal.config.cookies_secure();
+    let routes = Router::new()
         .route(
             "/settings",
             get(|| async { Redirect::to("/settings/iam/identity") }),
@@ -242,7 +243,8 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             portal.config.request_timeout,
-        ))
+        ));
+    with_security_headers(routes, https)
         .layer(middleware::from_fn(with_correlation_id))
         .layer(
             // The path only: a query may carry an authorization code or state.
@@ -250,6 +252,35 @@ fn router(portal: Portal, addr: SocketAddr) -> Router {
                 tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
             }),
         )
+}
+
+/// What every answer tells the browser, unless it says otherwise itself: never to show it in a
+/// frame (no page of another site can lay Portal's buttons under its own), to take its type as
+/// given, to send no referrer beyond Portal, to keep it in no cache (a page holds its form's
+/// token and people's details, and would outlive a sign-out in the back button), and over https
+/// to come back over https only.
+fn with_security_headers(routes: Router, https: bool) -> Router {
+    use axum::http::{header, HeaderName};
+    let unless_set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let routes = routes
+        .layer(unless_set(
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+        ))
+        .layer(unless_set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(unless_set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(unless_set(header::REFERRER_POLICY, "same-origin"))
+        .layer(unless_set(header::CACHE_CONTROL, "no-store"));
+    match https {
+        // A year, this host only: a sibling host may still be served over http.
+        true => routes.layer(unless_set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000",
+        )),
+        false => routes,
+    }
 }
 
 /// The pages' routes, found once per process by rendering the app with its data reads held

@@ -334,6 +334,62 @@ async fn email_case_does_not_matter_at_sign_in() {
 }
 
 #[tokio::test]
+async fn every_answer_refuses_frames_and_caches_and_https_asks_for_https_again() {
+    let app = TestApp::spawn().await;
+    app.sign_in_as_admin().await;
+    let token = app.admin_token().await;
+    let api = app
+        .client
+        .get(app.url("/api/v1/identity"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let failed_sign_in = app
+        .client
+        .post(app.url("/sso/saml/acs"))
+        .form(&[("SAMLResponse", "not a response")])
+        .send()
+        .await
+        .unwrap();
+    for (what, response) in [
+        ("the sign-in page", app.get("/login").await),
+        ("an admin page", app.get("/settings/iam/identity").await),
+        ("the API", api),
+        ("a page that is not there", app.get("/no-such-page").await),
+        ("a refused sign-in", failed_sign_in),
+    ] {
+        let headers = response.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{what}: {headers:?}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{what}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{what}");
+        assert_eq!(header("cache-control"), "no-store", "{what}");
+        assert_eq!(
+            header("strict-transport-security"),
+            "",
+            "{what}: not over http"
+        );
+    }
+
+    let https = TestApp::spawn_with(&[("public_url", "https://portal.example.com")]).await;
+    let page = https.get("/login").await;
+    assert_eq!(
+        page.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+}
+
+#[tokio::test]
 async fn https_public_url_marks_the_session_cookie_secure() {
     let app = TestApp::spawn_with(&[("public_url", "https://portal.example.com")]).await;
     let response = app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -370,6 +426,36 @@ async fn a_wrong_password_is_refused_and_starts_no_session() {
     assert_eq!(app.session_count().await, 0);
     assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
     assert!(app.audited("sign_in.password", "failure").await);
+}
+
+#[tokio::test]
+async fn what_is_typed_as_the_email_is_audited_only_when_it_is_an_address() {
+    let app = TestApp::spawn().await;
+    // A password typed into the email box, then the email typed into the password box.
+    let response = app
+        .sign_in("correct horse battery staple", ADMIN_EMAIL)
+        .await;
+    assert_eq!(server_fn_error(response).await, AppError::BadCredentials);
+    let response = app.sign_in("nobody@example.com", "correct horse").await;
+    assert_eq!(server_fn_error(response).await, AppError::BadCredentials);
+    let events = portal::db::entities::audit_event::Entity::find()
+        .all(&app.portal.db)
+        .await
+        .unwrap();
+    let who: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.action == "sign_in.password")
+        .map(|e| (e.actor.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            (portal::web::NOT_AN_ADDRESS, portal::web::NOT_AN_ADDRESS),
+            ("nobody@example.com", "nobody@example.com")
+        ]
+    );
+    let log = format!("{events:?}");
+    assert!(!log.contains("battery"), "{log}");
 }
 
 #[tokio::test]

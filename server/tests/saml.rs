@@ -872,6 +872,36 @@ async fn an_admin_unlinks_an_identity_in_conflict_and_the_next_sign_in_links_the
 }
 
 #[tokio::test]
+async fn unlinking_an_identity_ends_the_sessions_it_signed_in() {
+    let saml = Saml::start(true, true).await;
+    let signed_in = saml.post_spec(&saml.spec("grace@example.com")).await;
+    let graces = session_cookie_value(&signed_in).expect("Grace is signed in");
+    let ada = saml.post_spec(&saml.spec("ada@example.com")).await;
+    assert!(has_session_cookie(&ada));
+    assert_eq!(saml.app.session_count().await, 2);
+
+    let grace = saml.account("grace@example.com").await.unwrap();
+    let token = saml.app.admin_token().await;
+    let response = saml
+        .app
+        .api_patch(
+            &token,
+            &format!("/api/v1/users/{}", grace.id),
+            &json!({ "unlink_sso_identity": true }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(saml.app.session_count().await, 1, "Ada's session stays");
+    let me = reqwest::Client::new()
+        .get(saml.app.url("/api/v1/me"))
+        .header(header::COOKIE, format!("portal_session={graces}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn when_an_address_changes_in_okta_the_admin_moves_the_account_to_it_and_no_second_one_stays()
 {
     // Okta names people by their address (an EmailAddress Name ID): a new address is a new

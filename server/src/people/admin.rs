@@ -194,6 +194,9 @@ impl Portal {
             update.idp_provider = Set(None);
             update.idp_subject = Set(None);
             account = update.update(&txn).await?;
+            // Unlinked because the binding was wrong, or the identity is no longer this
+            // person's: whoever signed in with it is signed out.
+            crate::auth::session::end_all_for(&txn, id).await?;
         }
         keep_an_active_admin(&txn, caller, &account).await?;
         let after = snapshot(&txn, &account).await?;

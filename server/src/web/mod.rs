@@ -28,6 +28,10 @@ use crate::state::{CorrelationId, Portal};
 /// Double-submit cookie that protects the sign-in form, which has no session yet.
 const LOGIN_CSRF_COOKIE: &str = "portal_login_csrf";
 
+/// Who a failed password sign-in was, in the audit log, when what was typed as the email is not
+/// an address.
+pub const NOT_AN_ADDRESS: &str = "(not an email address)";
+
 fn correlation(request: &Parts) -> String {
     request
         .extensions
@@ -150,6 +154,8 @@ impl Portal {
     }
 
     /// Signs in with a password. `device` is the browser's device cookie, if it has one.
+    ///
+    /// A failure is audited under the address typed, or [`NOT_AN_ADDRESS`].
     async fn password_sign_in(
         &self,
         email: &str,
@@ -174,8 +180,11 @@ impl Portal {
                 None => password::Counted::email(email),
             }
         });
-        // What the person typed is recorded, cut to the longest possible email address.
-        let typed: String = email.chars().take(254).collect();
+        // The address typed is recorded, account or not; anything else typed there is not, for
+        // it may be a password typed into the wrong box, and Viewers read the audit log.
+        let typed = parsed
+            .as_ref()
+            .map_or_else(|| NOT_AN_ADDRESS.to_string(), Email::to_string);
         let refuse = |reason: &str, account: Option<&user::Model>| AuditEvent {
             actor_id: account.map(|a| a.id),
             actor: &typed,
