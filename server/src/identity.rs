@@ -799,6 +799,79 @@ fn from_metadata(xml: &str, given: &SamlSettings) -> Result<SamlSettings, Portal
     })
 }
 
+/// The SAML and the OIDC settings of one identity configuration.
+type SsoSettings<'a> = (Option<&'a SamlSettings>, Option<&'a OidcSettings>);
+/// A setting by its name in the audit log, and how to read it from the settings `S`.
+type Setting<S> = (&'static str, fn(&S) -> serde_json::Value);
+
+/// What a save changed of the single sign-on settings, for the audit log: each value that
+/// changed as `[before, after]`, the IdP certificates by their SHA-256 fingerprints, and of the
+/// client secret only that it changed. Who may sign in as whom rests on these, so a change to
+/// any of them is on record, not only the protocol it belongs to.
+fn sso_changes(
+    (saml_before, oidc_before): SsoSettings,
+    (saml_after, oidc_after): SsoSettings,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{json, Value};
+    let mut changes = serde_json::Map::new();
+    let mut note = |name: &str, was: Value, now: Value| {
+        if was != now {
+            changes.insert(name.to_string(), json!([was, now]));
+        }
+    };
+    let saml_fields: [Setting<SamlSettings>; 5] = [
+        ("saml.idp_entity_id", |s| json!(s.idp_entity_id)),
+        ("saml.idp_sso_url", |s| json!(s.idp_sso_url)),
+        ("saml.metadata_url", |s| json!(s.metadata_url)),
+        ("saml.allow_idp_initiated", |s| json!(s.allow_idp_initiated)),
+        ("saml.idp_certificates", |s| {
+            let fingerprint =
+                |pem: &String| certificate_fingerprint(pem).unwrap_or_else(|| "unreadable".into());
+            json!(s
+                .idp_certificates
+                .iter()
+                .map(fingerprint)
+                .collect::<Vec<_>>())
+        }),
+    ];
+    for (name, read) in saml_fields {
+        note(
+            name,
+            saml_before.map_or(Value::Null, read),
+            saml_after.map_or(Value::Null, read),
+        );
+    }
+    let oidc_fields: [Setting<OidcSettings>; 3] = [
+        ("oidc.discovery_url", |o| json!(o.discovery_url)),
+        ("oidc.client_id", |o| json!(o.client_id)),
+        ("oidc.token_auth_method", |o| json!(o.token_auth_method)),
+    ];
+    for (name, read) in oidc_fields {
+        note(
+            name,
+            oidc_before.map_or(Value::Null, read),
+            oidc_after.map_or(Value::Null, read),
+        );
+    }
+    if oidc_before.map(|o| &o.client_secret) != oidc_after.map(|o| &o.client_secret) {
+        changes.insert("oidc.client_secret".into(), json!("changed"));
+    }
+    changes
+}
+
+/// The SHA-256 fingerprint of a PEM certificate, as Okta shows it: hex pairs joined by colons.
+fn certificate_fingerprint(pem_text: &str) -> Option<String> {
+    let cert = openssl::x509::X509::from_pem(pem_text.trim().as_bytes()).ok()?;
+    let digest = cert.digest(openssl::hash::MessageDigest::sha256()).ok()?;
+    Some(
+        digest
+            .iter()
+            .map(|byte| format!("{byte:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// What the page shows of an IdP certificate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CertificateInfo {
@@ -1171,6 +1244,10 @@ impl Portal {
             ));
         }
         let before = (current.login_method, current.protocol, current.provisioning);
+        let sso_changes = sso_changes(
+            (current.saml.as_ref(), current.oidc.as_ref()),
+            (accepted.saml.as_ref(), accepted.oidc.as_ref()),
+        );
         identity_config::ActiveModel {
             id: Set(ROW),
             login_method: Set(accepted.login_method.as_str().to_string()),
@@ -1199,6 +1276,7 @@ impl Portal {
                 "login_method": [before.0.as_str(), accepted.login_method.as_str()],
                 "sso_protocol": [before.1.map(|p| p.as_str()), accepted.protocol.map(|p| p.as_str())],
                 "provisioning_method": [before.2.as_str(), accepted.provisioning.as_str()],
+                "sso_settings_changed": sso_changes,
             }),
             correlation_id,
         )

@@ -249,3 +249,58 @@ async fn the_page_warns_of_a_plain_http_public_url_beyond_loopback() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_save_puts_every_changed_sso_setting_on_record_and_no_secret() {
+    let app = TestApp::spawn().await;
+    let idp = TestIdp::new(IDP);
+    app.configure_saml(&idp, true, true).await;
+    let changed = newest_event_details(&app).await["sso_settings_changed"].clone();
+    assert_eq!(
+        changed["saml.idp_entity_id"],
+        json!([null, IDP]),
+        "{changed}"
+    );
+
+    // Okta's certificate renewed, and IdP-initiated sign-in turned off.
+    let renewed = TestIdp::new(IDP);
+    app.configure_saml(&renewed, true, false).await;
+    let changed = newest_event_details(&app).await["sso_settings_changed"].clone();
+    assert_eq!(changed["saml.allow_idp_initiated"], json!([true, false]));
+    let certificates = changed["saml.idp_certificates"].as_array().unwrap().clone();
+    let fingerprint = |side: usize| certificates[side][0].as_str().unwrap().to_string();
+    assert_ne!(fingerprint(0), fingerprint(1), "{changed}");
+    assert_eq!(fingerprint(1).len(), 95, "SHA-256 in hex pairs: {changed}");
+    assert!(changed.get("saml.idp_entity_id").is_none(), "{changed}");
+
+    // To OIDC; then a new client secret, which is said to have changed and nothing more.
+    let op = TestOp::start().await;
+    app.configure_oidc(&op, true).await;
+    let changed = newest_event_details(&app).await["sso_settings_changed"].clone();
+    assert_eq!(
+        changed["oidc.client_id"],
+        json!([null, CLIENT_ID]),
+        "{changed}"
+    );
+    let mut document = oidc_document(&op, true);
+    document["sso"]["oidc"]["client_secret"] = json!("a-new-secret-from-okta");
+    app.save_identity(&document).await;
+    let details = newest_event_details(&app).await;
+    assert_eq!(
+        details["sso_settings_changed"],
+        json!({ "oidc.client_secret": "changed" }),
+        "{details}"
+    );
+    assert!(!details.to_string().contains("a-new-secret-from-okta"));
+    assert!(!details.to_string().contains(CLIENT_SECRET));
+    // Saved again without a secret, the stored one is kept: nothing changed.
+    document["sso"]["oidc"]
+        .as_object_mut()
+        .unwrap()
+        .remove("client_secret");
+    app.save_identity(&document).await;
+    assert_eq!(
+        newest_event_details(&app).await["sso_settings_changed"],
+        json!({})
+    );
+}
