@@ -399,11 +399,33 @@ async fn https_public_url_marks_the_session_cookie_secure() {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
+    // Under the `__Host-` prefix, which no other host of the site can set.
     let cookie = cookies
         .iter()
-        .find(|c| c.starts_with("portal_session="))
+        .find(|c| c.starts_with("__Host-portal_session="))
         .unwrap();
-    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("portal_session=")),
+        "{cookies:?}"
+    );
+    // The session is read from that cookie only: one of the name without the prefix, which
+    // another host of the site could have set, names no session.
+    let value = session_cookie_value(&response).unwrap();
+    let me = |cookie: String| {
+        reqwest::Client::new()
+            .get(app.url("/api/v1/me"))
+            .header(header::COOKIE, cookie)
+            .send()
+    };
+    let prefixed = me(format!("__Host-portal_session={value}")).await.unwrap();
+    assert_eq!(prefixed.status(), StatusCode::OK);
+    let planted = me(format!("portal_session={value}")).await.unwrap();
+    assert_eq!(planted.status(), StatusCode::UNAUTHORIZED);
     // The device cookie too, under the `__Host-` prefix that no other host can set.
     let device = cookies
         .iter()

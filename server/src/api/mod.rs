@@ -89,8 +89,8 @@ impl Modify for Credentials {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::auth::session::COOKIE,
-                "A signed-in browser's session; writes also send its X-CSRF-Token header.",
+                crate::auth::session::cookie_name(false),
+                "A signed-in browser's session (`__Host-portal_session` under an https public URL); writes also send its X-CSRF-Token header.",
             ))),
         );
     }

@@ -90,7 +90,8 @@ impl Portal {
                 via: Via::Token,
             });
         }
-        let secret = session::read_cookie(headers, session::COOKIE);
+        let secret =
+            session::read_cookie(headers, session::cookie_name(self.config.cookies_secure()));
         match session::resolve(&self.db, self.session_policy(), secret.as_deref()).await? {
             Lookup::Valid { user, .. } if !user.active => Err(PortalError::AccountDisabled),
             Lookup::Valid { session, user } => {

@@ -13,7 +13,16 @@ use sea_orm::{
 
 use crate::db::entities::{session, user};
 
-pub const COOKIE: &str = "portal_session";
+/// The session cookie's name: under https with the `__Host-` prefix, which a browser accepts
+/// only from this host, Secure, for the whole site and naming no domain, so that no other host
+/// of the same site can set one (another person's session, for someone to work in unawares).
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portal_session"
+    } else {
+        "portal_session"
+    }
+}
 /// How stale `last_seen_at` may be before a request refreshes it; saves a write per request.
 const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
@@ -122,7 +131,7 @@ pub async fn end_all_for(db: &impl ConnectionTrait, user_id: i32) -> Result<(), 
 }
 
 pub fn cookie(secret: &str, policy: SessionPolicy) -> String {
-    Cookie::build((COOKIE, secret.to_string()))
+    Cookie::build((cookie_name(policy.secure), secret.to_string()))
         .path("/")
         .http_only(true)
         .secure(policy.secure)
@@ -133,7 +142,7 @@ pub fn cookie(secret: &str, policy: SessionPolicy) -> String {
 }
 
 pub fn clear_cookie(policy: SessionPolicy) -> String {
-    expired_cookie(COOKIE, policy.secure)
+    expired_cookie(cookie_name(policy.secure), policy.secure)
 }
 
 pub fn expired_cookie(name: &'static str, secure: bool) -> String {

@@ -278,7 +278,8 @@ async fn overtaken(txn: &DatabaseTransaction, decided_on: Revision) -> Result<bo
 /// copy of the old cookie kept elsewhere no longer works. The new session is stored already, so
 /// a failure here is logged and the sign-in stands.
 pub async fn end_previous_session(portal: &Portal, headers: &HeaderMap, correlation_id: &str) {
-    if let Some(previous) = session::read_cookie(headers, session::COOKIE) {
+    let name = session::cookie_name(portal.config.cookies_secure());
+    if let Some(previous) = session::read_cookie(headers, name) {
         if let Err(error) = session::end(&portal.db, &previous).await {
             tracing::warn!(correlation_id, %error, "could not end the session this browser held before it signed in");
         }

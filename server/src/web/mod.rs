@@ -25,8 +25,15 @@ use crate::identity::{jit_obstacle, IdentityChange, IdentityConfig};
 use crate::people;
 use crate::state::{CorrelationId, Portal};
 
-/// Double-submit cookie that protects the sign-in form, which has no session yet.
-const LOGIN_CSRF_COOKIE: &str = "portal_login_csrf";
+/// The double-submit cookie that protects the sign-in form, which has no session yet; under
+/// https with the `__Host-` prefix, so that no other host of the site can plant a known one.
+fn login_csrf_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portal_login_csrf"
+    } else {
+        "portal_login_csrf"
+    }
+}
 
 /// Who a failed password sign-in was, in the audit log, when what was typed as the email is not
 /// an address.
@@ -269,7 +276,10 @@ impl Portal {
         crate::metrics::signed_in("local");
         let mut cookies = vec![
             cookie,
-            session::expired_cookie(LOGIN_CSRF_COOKIE, self.config.cookies_secure()),
+            session::expired_cookie(
+                login_csrf_cookie(self.config.cookies_secure()),
+                self.config.cookies_secure(),
+            ),
         ];
         if let (Some(email), Some(password)) = (&parsed, &account.password_hash) {
             let secure = self.config.cookies_secure();
@@ -311,20 +321,25 @@ impl Backend for Portal {
     }
 
     async fn login_page(&self, request: &Parts) -> Result<(LoginPageInfo, SetCookies), AppError> {
-        let existing =
-            session::read_cookie(&request.headers, LOGIN_CSRF_COOKIE).filter(|t| t.len() >= 43);
+        let existing = session::read_cookie(
+            &request.headers,
+            login_csrf_cookie(self.config.cookies_secure()),
+        )
+        .filter(|t| t.len() >= 43);
         let (token, cookies) = match existing {
             Some(token) => (token, vec![]),
             None => {
                 let token = auth::random_secret();
-                let cookie =
-                    axum_extra::extract::cookie::Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
-                        .path("/")
-                        .http_only(true)
-                        .secure(self.config.cookies_secure())
-                        .same_site(axum_extra::extract::cookie::SameSite::Strict)
-                        .build()
-                        .to_string();
+                let cookie = axum_extra::extract::cookie::Cookie::build((
+                    login_csrf_cookie(self.config.cookies_secure()),
+                    token.clone(),
+                ))
+                .path("/")
+                .http_only(true)
+                .secure(self.config.cookies_secure())
+                .same_site(axum_extra::extract::cookie::SameSite::Strict)
+                .build()
+                .to_string();
                 (token, vec![cookie])
             }
         };
@@ -361,8 +376,11 @@ impl Backend for Portal {
         csrf: String,
     ) -> Result<SetCookies, AppError> {
         let id = correlation(request);
-        let expected =
-            session::read_cookie(&request.headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+        let expected = session::read_cookie(
+            &request.headers,
+            login_csrf_cookie(self.config.cookies_secure()),
+        )
+        .unwrap_or_default();
         if !auth::tokens_match(&csrf, &expected) {
             return Err(AppError::CsrfRejected);
         }
@@ -388,7 +406,8 @@ impl Backend for Portal {
             .map_err(|e| e.for_page(&id))?;
         // The session this browser held before (someone else's on a shared computer) ends now,
         // not when it would have expired.
-        if let Some(previous) = session::read_cookie(&request.headers, session::COOKIE) {
+        let session_cookie = session::cookie_name(self.config.cookies_secure());
+        if let Some(previous) = session::read_cookie(&request.headers, session_cookie) {
             session::end(&self.db, &previous)
                 .await
                 .map_err(|e| PortalError::from(e).for_page(&id))?;

@@ -521,15 +521,9 @@ pub fn browser() -> Client {
         .unwrap()
 }
 
+/// Whether `response` sets a session cookie, under either of its names (`__Host-` under https).
 pub fn has_session_cookie(response: &Response) -> bool {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| {
-            v.to_str().unwrap_or("").starts_with("portal_session=")
-                && !v.to_str().unwrap_or("").starts_with("portal_session=;")
-        })
+    session_cookie_value(response).is_some()
 }
 
 pub fn session_cookie_value(response: &Response) -> Option<String> {
@@ -539,6 +533,7 @@ pub fn session_cookie_value(response: &Response) -> Option<String> {
         .iter()
         .find_map(|v| {
             let text = v.to_str().ok()?;
+            let text = text.strip_prefix("__Host-").unwrap_or(text);
             let rest = text.strip_prefix("portal_session=")?;
             let value = rest.split(';').next()?;
             (!value.is_empty()).then(|| value.to_string())
