@@ -230,7 +230,7 @@ test.describe("people and access", () => {
     }
   });
 
-  test("the admin unlinks her Okta identity, and her next Okta sign-in links the same account again", async ({ browser }) => {
+  test("the admin unlinks her Okta identity, which signs her out, and her next Okta sign-in links the same account again", async ({ browser }) => {
     // As after Okta re-created her: the account waits for its next SSO sign-in to be bound.
     await open(admin, `/settings/iam/users/${katherineId}`);
     await admin.getByRole("button", { name: "Unlink Okta identity" }).click();
@@ -238,9 +238,15 @@ test.describe("people and access", () => {
     await expect(admin.getByTestId("person-sso-identity")).toHaveText("Okta identity: none yet");
     expect((await person(katherineId)).sso_identity).toBeNull();
 
-    const again = await signInWithOkta(browser, KATHERINE);
-    await expect(again.getByTestId("signed-in-as")).toHaveText("Katherine Johnson");
-    await again.context().close();
+    // Whoever signed in with the identity is signed out: her open browser is sent to sign in.
+    await katherinePage.goto(`${portal.url}/`);
+    await expect(katherinePage).toHaveURL(new RegExp(`^${escapeRegExp(portal.url)}/login(\\?|$)`));
+    expect((await katherine.request.get(`${portal.url}/api/v1/me`)).status()).toBe(401);
+    await katherine.close();
+
+    katherinePage = await signInWithOkta(browser, KATHERINE);
+    katherine = katherinePage.context();
+    await expect(katherinePage.getByTestId("signed-in-as")).toHaveText("Katherine Johnson");
     expect((await person(katherineId)).sso_identity?.provider).toMatch(/^oidc:/);
     expect((await users()).filter((u) => u.email === KATHERINE)).toHaveLength(1);
   });
