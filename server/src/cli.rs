@@ -195,9 +195,27 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
             println!("{secret}");
         }
         TokenAction::Revoke { id } => {
-            if !crate::auth::token::revoke(&db, id).await? {
+            // Revoked and audited together: a token revoked off the record cannot be told from
+            // one that never was.
+            let txn = crate::db::begin_write(&db).await?;
+            if !crate::auth::token::revoke(&txn, id).await? {
                 anyhow::bail!("there is no active API token with id {id}");
             }
+            let correlation = crate::state::CorrelationId::new();
+            audit::record(
+                &txn,
+                AuditEvent {
+                    actor_id: None,
+                    actor: "portal token revoke",
+                    action: "api_token.revoke",
+                    target: &format!("token {id}"),
+                    outcome: Outcome::Success,
+                    details: serde_json::json!({ "via": "cli" }),
+                    correlation_id: &correlation.0,
+                },
+            )
+            .await?;
+            txn.commit().await?;
             eprintln!("Revoked API token {id}.");
         }
     }

@@ -1204,6 +1204,53 @@ async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
 }
 
 #[tokio::test]
+async fn portal_token_revoke_stops_the_token_and_puts_it_on_record() {
+    let app = TestApp::spawn().await;
+    let portal = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+            .args(args)
+            .env("PORTAL_DATABASE_URL", &app.database_url)
+            .env_remove("PORTAL_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let created = portal(&["token", "create", "--email", ADMIN_EMAIL]);
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let said = String::from_utf8_lossy(&created.stderr).to_string();
+    let id: String = said["Created API token ".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(
+        app.api_get(&token, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+
+    let revoked = portal(&["token", "revoke", &id]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(
+        app.api_get(&token, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(app.audited("api_token.revoke", "success").await);
+    // Revoked once: a second revoke says so and records nothing more.
+    let again = portal(&["token", "revoke", &id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no active API token"));
+    let revokes = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "api_token.revoke")
+        .count();
+    assert_eq!(revokes, 1);
+}
+
+#[tokio::test]
 async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
     use sea_orm::{ActiveModelTrait, ActiveValue::Set};
     let app = TestApp::spawn_with(&[("sso_rate_per_second", "0")]).await;
