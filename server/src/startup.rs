@@ -144,7 +144,11 @@ impl Application {
 
 /// Accepts connections until `stop`, then lets the requests in flight finish. A client gets
 /// `head_timeout` to send each request's head (the request timeout covers the body), so a
-/// connection that trickles its headers is closed instead of held open.
+/// connection that trickles its headers, or sits idle, is closed instead of held open.
+///
+/// HTTP/1.1 only, without upgrades (Portal has no WebSocket): HTTP/2 without TLS (h2c) has no
+/// such timeout in hyper, so anyone could hold idle connections open for ever. Browsers never
+/// speak it, and TLS ends in front of Portal.
 async fn serve(
     listener: TcpListener,
     router: Router,
@@ -153,7 +157,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::{conn::auto, graceful::GracefulShutdown};
-    let mut connections = auto::Builder::new(TokioExecutor::new());
+    let mut connections = auto::Builder::new(TokioExecutor::new()).http1_only();
     connections
         .http1()
         .timer(TokioTimer::new())
@@ -176,7 +180,7 @@ async fn serve(
         let app = router.clone().layer(axum::Extension(ConnectInfo(peer)));
         let service = hyper_util::service::TowerToHyperService::new(app);
         let connection = connections
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

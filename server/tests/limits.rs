@@ -158,3 +158,57 @@ async fn a_client_that_trickles_its_request_head_is_disconnected_when_the_time_i
         "{answer}"
     );
 }
+
+/// Reads from `stream` until the server closes it, at most 10 s; what it said, and when it
+/// closed, if it did.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, Option<Duration>) {
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    (answer, closed.ok().map(|()| started.elapsed()))
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_whichever_protocol_it_speaks() {
+    let app = TestApp::spawn_with(&[("request_timeout_seconds", "1")]).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+
+    // HTTP/1.1, kept alive after an answer and then left idle.
+    let mut kept = tokio::net::TcpStream::connect(&address).await.unwrap();
+    kept.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut kept).await;
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{answer:?}"
+    );
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_secs(5)),
+        "an idle HTTP/1.1 connection was still open after 10 s"
+    );
+
+    // HTTP/2 without TLS, which would have no such limit: not spoken at all.
+    let mut h2c = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // an empty SETTINGS frame
+    h2c.write_all(&preface).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut h2c).await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "answered in HTTP/2: {answer:?}"
+    );
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_secs(5)),
+        "an HTTP/2 connection was still open after 10 s"
+    );
+}
