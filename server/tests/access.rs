@@ -674,12 +674,8 @@ async fn give_password(app: &TestApp, email: &str) {
 
 /// What `/api/v1/me` answers a fresh browser that presents only this session cookie.
 async fn me_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {
-    Client::new()
-        .get(app.url("/api/v1/me"))
-        .header(reqwest::header::COOKIE, format!("portal_session={cookie}"))
-        .send()
+    app.me_with_cookie(&format!("portal_session={cookie}"))
         .await
-        .unwrap()
         .status()
 }
 

@@ -285,17 +285,11 @@ async fn signing_in_ends_the_session_the_browser_held_before() {
     let after = session_cookie(&app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await);
     assert_ne!(before, after);
     assert_eq!(app.session_count().await, 1);
-    let me_with = |cookie: String| {
-        reqwest::Client::new()
-            .get(app.url("/api/v1/me"))
-            .header(header::COOKIE, cookie)
-            .send()
-    };
     assert_eq!(
-        me_with(before).await.unwrap().status(),
+        app.me_with_cookie(&before).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(me_with(after).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.me_with_cookie(&after).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -416,15 +410,11 @@ async fn https_public_url_marks_the_session_cookie_secure() {
     // The session is read from that cookie only: one of the name without the prefix, which
     // another host of the site could have set, names no session.
     let value = session_cookie_value(&response).unwrap();
-    let me = |cookie: String| {
-        reqwest::Client::new()
-            .get(app.url("/api/v1/me"))
-            .header(header::COOKIE, cookie)
-            .send()
-    };
-    let prefixed = me(format!("__Host-portal_session={value}")).await.unwrap();
+    let prefixed = app
+        .me_with_cookie(&format!("__Host-portal_session={value}"))
+        .await;
     assert_eq!(prefixed.status(), StatusCode::OK);
-    let planted = me(format!("portal_session={value}")).await.unwrap();
+    let planted = app.me_with_cookie(&format!("portal_session={value}")).await;
     assert_eq!(planted.status(), StatusCode::UNAUTHORIZED);
     // The device cookie too, under the `__Host-` prefix that no other host can set.
     let device = cookies
@@ -537,12 +527,9 @@ async fn signing_out_ends_the_session_for_good() {
     );
     assert_eq!(app.session_count().await, 0);
     // The old cookie, replayed by someone who kept it, opens nothing.
-    let replay = reqwest::Client::new()
-        .get(app.url("/api/v1/me"))
-        .header("cookie", format!("portal_session={secret}"))
-        .send()
-        .await
-        .unwrap();
+    let replay = app
+        .me_with_cookie(&format!("portal_session={secret}"))
+        .await;
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -1170,17 +1157,20 @@ async fn there_is_exactly_one_default_agent_pool() {
     assert!(second.is_err(), "a second default pool was accepted");
 }
 
+/// The `portal` command with `args`, on `app`'s database.
+fn portal_command(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
+        .args(args)
+        .env("PORTAL_DATABASE_URL", &app.database_url)
+        .env_remove("PORTAL_CONFIG")
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
     let app = TestApp::spawn().await;
-    let run = |email: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
-            .args(["token", "create", "--email", email])
-            .env("PORTAL_DATABASE_URL", &app.database_url)
-            .env_remove("PORTAL_CONFIG")
-            .output()
-            .unwrap()
-    };
+    let run = |email: &str| portal_command(&app, &["token", "create", "--email", email]);
     let output = run(ADMIN_EMAIL);
     assert!(
         output.status.success(),
@@ -1206,14 +1196,7 @@ async fn portal_token_create_prints_a_working_token_for_an_admin_only() {
 #[tokio::test]
 async fn portal_token_revoke_stops_the_token_and_puts_it_on_record() {
     let app = TestApp::spawn().await;
-    let portal = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
-            .args(args)
-            .env("PORTAL_DATABASE_URL", &app.database_url)
-            .env_remove("PORTAL_CONFIG")
-            .output()
-            .unwrap()
-    };
+    let portal = |args: &[&str]| portal_command(&app, args);
     let created = portal(&["token", "create", "--email", ADMIN_EMAIL]);
     assert!(created.status.success());
     let token = String::from_utf8(created.stdout)
@@ -1283,12 +1266,7 @@ async fn portal_admin_reset_lets_an_operator_back_in_as_admin() {
         .await
         .unwrap();
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portal"))
-        .args(["admin", "reset", "--email", ADMIN_EMAIL])
-        .env("PORTAL_DATABASE_URL", &app.database_url)
-        .env_remove("PORTAL_CONFIG")
-        .output()
-        .unwrap();
+    let output = portal_command(&app, &["admin", "reset", "--email", ADMIN_EMAIL]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("shown only now"), "{stderr}");

@@ -215,22 +215,21 @@ async fn a_sign_in_ends_the_session_the_browser_held_before() {
         StatusCode::SEE_OTHER
     );
     assert_eq!(oidc.app.session_count().await, 1);
-    let me_url = oidc.app.url("/api/v1/me");
-    let me = |client: &reqwest::Client| client.get(&me_url).send();
-    let now: Value = me(&shared.client).await.unwrap().json().await.unwrap();
-    assert_eq!(now["email"], "grace.hopper@example.test");
-    let copy = reqwest::Client::builder()
-        .default_headers(
-            [(
-                header::COOKIE,
-                format!("portal_session={adas_cookie}").parse().unwrap(),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
+    let now: Value = shared
+        .client
+        .get(oidc.app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(me(&copy).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(now["email"], "grace.hopper@example.test");
+    let copy = oidc
+        .app
+        .me_with_cookie(&format!("portal_session={adas_cookie}"))
+        .await;
+    assert_eq!(copy.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -281,12 +281,10 @@ async fn the_session_from_saml_answers_me_as_the_new_person() {
     let saml = Saml::start(true, true).await;
     let response = saml.post_spec(&saml.spec("grace@example.com")).await;
     let cookie = session_cookie_value(&response).unwrap();
-    let me: Value = reqwest::Client::new()
-        .get(saml.app.url("/api/v1/me"))
-        .header("cookie", format!("portal_session={cookie}"))
-        .send()
+    let me: Value = saml
+        .app
+        .me_with_cookie(&format!("portal_session={cookie}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -892,12 +890,10 @@ async fn unlinking_an_identity_ends_the_sessions_it_signed_in() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(saml.app.session_count().await, 1, "Ada's session stays");
-    let me = reqwest::Client::new()
-        .get(saml.app.url("/api/v1/me"))
-        .header(header::COOKIE, format!("portal_session={graces}"))
-        .send()
-        .await
-        .unwrap();
+    let me = saml
+        .app
+        .me_with_cookie(&format!("portal_session={graces}"))
+        .await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -2486,12 +2482,10 @@ async fn the_users_api_lists_jit_people_and_removing_one_ends_their_sessions() {
         .unwrap();
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     assert!(saml.account("leaver@example.com").await.is_none());
-    let old_session = reqwest::Client::new()
-        .get(saml.app.url("/api/v1/me"))
-        .header("cookie", format!("portal_session={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let old_session = saml
+        .app
+        .me_with_cookie(&format!("portal_session={cookie}"))
+        .await;
     assert_eq!(old_session.status(), StatusCode::UNAUTHORIZED);
     assert!(saml.app.audited("account.removed", "success").await);
 }

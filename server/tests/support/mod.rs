@@ -264,6 +264,17 @@ impl TestApp {
         self.get("/api/v1/me").await
     }
 
+    /// What `/api/v1/me` answers a fresh browser that presents only `cookie` (the whole
+    /// `Cookie` header, `portal_session=…`), as someone who kept a copy of it would.
+    pub async fn me_with_cookie(&self, cookie: &str) -> Response {
+        reqwest::Client::new()
+            .get(self.url("/api/v1/me"))
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The signed-in session's CSRF token, as the page frame receives it.
     pub async fn session_csrf(&self) -> String {
         let body = read_page::<app::api::GetShell>(&self.client, &self.base).await;
