@@ -24,14 +24,10 @@ use crate::secret_key::SecretKey;
 pub const LIFETIME_DAYS: i64 = 180;
 const PURPOSE: &str = "device_cookie";
 
-/// The cookie's name. Over https it carries the `__Host-` prefix, so that no other host (a
-/// sibling subdomain) can plant one to hide the real one.
+/// The cookie's name ([`super::cookie_name`]): over https no other host can plant one to hide
+/// the real one.
 pub fn cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-portal_device"
-    } else {
-        "portal_device"
-    }
+    super::cookie_name(secure, "__Host-portal_device")
 }
 
 /// A new device cookie for the account with `email` and `password`, as `Set-Cookie` text:

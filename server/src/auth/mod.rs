@@ -12,6 +12,17 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// 256 random bits, URL-safe: session ids, CSRF tokens, API tokens.
+/// A cookie's name: under https `prefixed` itself (`__Host-…`), which a browser takes only from
+/// this host, Secure, for the whole site and naming no domain, so that no other host of the site
+/// (a sibling subdomain) can plant one; over plain http, where nothing is Secure, without the
+/// prefix.
+pub fn cookie_name(secure: bool, prefixed: &'static str) -> &'static str {
+    match secure {
+        true => prefixed,
+        false => prefixed.strip_prefix("__Host-").unwrap_or(prefixed),
+    }
+}
+
 pub fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }

@@ -13,15 +13,10 @@ use sea_orm::{
 
 use crate::db::entities::{session, user};
 
-/// The session cookie's name: under https with the `__Host-` prefix, which a browser accepts
-/// only from this host, Secure, for the whole site and naming no domain, so that no other host
-/// of the same site can set one (another person's session, for someone to work in unawares).
+/// The session cookie's name ([`super::cookie_name`]): over https no other host of the site can
+/// set one (another person's session, for someone to work in unawares).
 pub fn cookie_name(secure: bool) -> &'static str {
-    if secure {
-        "__Host-portal_session"
-    } else {
-        "portal_session"
-    }
+    super::cookie_name(secure, "__Host-portal_session")
 }
 /// How stale `last_seen_at` may be before a request refreshes it; saves a write per request.
 const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);

@@ -25,14 +25,10 @@ use crate::identity::{jit_obstacle, IdentityChange, IdentityConfig};
 use crate::people;
 use crate::state::{CorrelationId, Portal};
 
-/// The double-submit cookie that protects the sign-in form, which has no session yet; under
-/// https with the `__Host-` prefix, so that no other host of the site can plant a known one.
+/// The double-submit cookie that protects the sign-in form, which has no session yet
+/// ([`auth::cookie_name`]: over https no other host of the site can plant a known one).
 fn login_csrf_cookie(secure: bool) -> &'static str {
-    if secure {
-        "__Host-portal_login_csrf"
-    } else {
-        "portal_login_csrf"
-    }
+    auth::cookie_name(secure, "__Host-portal_login_csrf")
 }
 
 /// Who a failed password sign-in was, in the audit log, when what was typed as the email is not
